@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one command that sets up a fresh Debian machine and runs every test (README "Run the tests").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Real peers the tests drive: the era_* tools (thin-provisioning-tools) and the NBD clients.
+packages=(thin-provisioning-tools qemu-utils libnbd-bin python3-libnbd nbdkit fio)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${missing[@]}"
+fi
+
+dotnet test DmEra.sln -c Release --logger "console;verbosity=normal" "$@"

@@ -1,0 +1,9 @@
+namespace DmEra.Metadata.Era;
+
+/// <summary>The figures of the kernel's status line.</summary>
+public readonly record struct EraStatus(uint MetadataBlockSizeSectors, long UsedBlocks, long TotalBlocks, uint CurrentEra, long? HeldRoot)
+{
+    /// <summary>Exactly the kernel's format: <c>8 113/4096 7 -</c>.</summary>
+    public override string ToString() =>
+        $"{MetadataBlockSizeSectors} {UsedBlocks}/{TotalBlocks} {CurrentEra} {(HeldRoot is { } r ? r.ToString() : "-")}";
+}

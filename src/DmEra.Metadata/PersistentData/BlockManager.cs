@@ -1,0 +1,166 @@
+namespace DmEra.Metadata.PersistentData;
+
+/// <summary>
+/// Reads validated blocks through a bounded cache and holds the blocks dirtied by the open transaction
+/// until commit. It knows nothing of shadowing: the transaction manager decides which locations may be
+/// written, and only ever hands out ones the last committed superblock cannot reach.
+/// </summary>
+public sealed class BlockManager
+{
+    private readonly IMetadataDevice _device;
+    private readonly Dictionary<long, DirtyBlock> _dirty = new();
+    private readonly Dictionary<long, LinkedListNode<CachedBlock>> _clean = new();
+    private readonly LinkedList<CachedBlock> _lru = new();
+    private readonly int _cacheCapacity;
+
+    public BlockManager(IMetadataDevice device, int cacheCapacity = 4096)
+    {
+        _device = device;
+        _cacheCapacity = Math.Max(16, cacheCapacity);
+    }
+
+    public IMetadataDevice Device => _device;
+    public int DirtyCount => _dirty.Count;
+
+    /// <summary>Counts device reads and writes, for the tests that prove commit cost follows the change.</summary>
+    public long BlocksRead { get; private set; }
+    public long BlocksWritten { get; private set; }
+
+    /// <summary>A validated block. The caller must not modify the returned buffer.</summary>
+    public byte[] Read(long location, BlockKind kind)
+    {
+        if (_dirty.TryGetValue(location, out var d))
+            return d.Data;
+        if (_clean.TryGetValue(location, out var node))
+        {
+            if (node.Value.Kind != kind)
+                BlockValidator.Check(location, node.Value.Data, kind);
+            _lru.Remove(node);
+            _lru.AddFirst(node);
+            return node.Value.Data;
+        }
+        var data = new byte[MetadataBlock.Size];
+        _device.Read(location, data);
+        BlocksRead++;
+        BlockValidator.Check(location, data, kind);
+        AddClean(location, data, kind);
+        return data;
+    }
+
+    /// <summary>Reads a block without validating it (tools that report damage, the superblock probe).</summary>
+    public byte[] ReadRaw(long location)
+    {
+        var data = new byte[MetadataBlock.Size];
+        _device.Read(location, data);
+        BlocksRead++;
+        return data;
+    }
+
+    /// <summary>The writable copy of a block the open transaction owns.</summary>
+    public byte[] Write(long location, BlockKind kind)
+    {
+        if (_dirty.TryGetValue(location, out var d))
+        {
+            d.Kind = kind;
+            return d.Data;
+        }
+        var data = (byte[])Read(location, kind).Clone();
+        DropClean(location);
+        _dirty[location] = new DirtyBlock(data, kind);
+        return data;
+    }
+
+    /// <summary>A zeroed block at a location the open transaction has just allocated.</summary>
+    public byte[] WriteZeroed(long location, BlockKind kind)
+    {
+        DropClean(location);
+        if (_dirty.TryGetValue(location, out var d))
+        {
+            Array.Clear(d.Data);
+            d.Kind = kind;
+            return d.Data;
+        }
+        var data = new byte[MetadataBlock.Size];
+        _dirty[location] = new DirtyBlock(data, kind);
+        return data;
+    }
+
+    /// <summary>The block was freed: nothing of it needs writing.</summary>
+    public void Forget(long location)
+    {
+        _dirty.Remove(location);
+        DropClean(location);
+    }
+
+    /// <summary>
+    /// Writes every dirty block (stamped with its location and checksum), in location order so a disk
+    /// sees mostly sequential writes. No flush: the caller owns the barrier.
+    /// </summary>
+    public void WriteDirty()
+    {
+        if (_dirty.Count == 0) return;
+        var locations = new long[_dirty.Count];
+        _dirty.Keys.CopyTo(locations, 0);
+        Array.Sort(locations);
+        foreach (var location in locations)
+        {
+            var d = _dirty[location];
+            BlockValidator.Prepare(location, d.Data, d.Kind);
+            _device.Write(location, d.Data);
+            BlocksWritten++;
+        }
+        foreach (var location in locations)
+        {
+            var d = _dirty[location];
+            _dirty.Remove(location);
+            AddClean(location, d.Data, d.Kind);
+        }
+    }
+
+    /// <summary>Writes the superblock last, after the barrier that made everything it points at durable.</summary>
+    public void WriteSuperblock(byte[] superblock)
+    {
+        BlockValidator.Prepare(0, superblock, BlockKind.Superblock);
+        _device.Write(0, superblock);
+        BlocksWritten++;
+        DropClean(0);
+        AddClean(0, (byte[])superblock.Clone(), BlockKind.Superblock);
+    }
+
+    public void Flush() => _device.Flush();
+
+    /// <summary>Drops every cached and dirty block (after a failed commit, before re-reading the device).</summary>
+    public void Reset()
+    {
+        _dirty.Clear();
+        _clean.Clear();
+        _lru.Clear();
+    }
+
+    private void AddClean(long location, byte[] data, BlockKind kind)
+    {
+        DropClean(location);
+        var node = _lru.AddFirst(new CachedBlock(location, data, kind));
+        _clean[location] = node;
+        while (_clean.Count > _cacheCapacity)
+        {
+            var last = _lru.Last!;
+            _lru.RemoveLast();
+            _clean.Remove(last.Value.Location);
+        }
+    }
+
+    private void DropClean(long location)
+    {
+        if (_clean.Remove(location, out var node))
+            _lru.Remove(node);
+    }
+
+    private sealed class DirtyBlock(byte[] data, BlockKind kind)
+    {
+        public byte[] Data { get; } = data;
+        public BlockKind Kind { get; set; } = kind;
+    }
+
+    private readonly record struct CachedBlock(long Location, byte[] Data, BlockKind Kind);
+}

@@ -251,10 +251,10 @@ public sealed class EraMetadata : IDisposable
         if (MetadataSnap != 0) throw new EraMessageException("metadata snapshot already exists");
         Rollover();
         Commit();
+        _tm.ShareRoot(_writesetTreeRoot);
+        _tm.ShareRoot(_eraArrayRoot);
         var (location, data) = _tm.NewBlock(BlockKind.Superblock);
         LastCommitted.Pack().CopyTo(data, 0);
-        _tm.Inc(_writesetTreeRoot);
-        _tm.Inc(_eraArrayRoot);
         MetadataSnap = location;
         return location;
     }

@@ -117,6 +117,16 @@ public sealed class BlockManager
         }
     }
 
+    /// <summary>
+    /// Bounds the memory of a huge transaction (restoring a 2^24-block device) by writing its dirty
+    /// blocks early. Safe because every dirty block was allocated by this transaction: none is reachable
+    /// from the committed superblock. Only between operations: callers may hold a dirty buffer.
+    /// </summary>
+    public void SpillIfLarge(int maxDirty = 8192)
+    {
+        if (_dirty.Count > maxDirty) WriteDirty();
+    }
+
     /// <summary>Writes the superblock last, after the barrier that made everything it points at durable.</summary>
     public void WriteSuperblock(byte[] superblock)
     {

@@ -24,6 +24,7 @@ public sealed class PersistentArray
     }
 
     public int ValueSize { get; }
+    public TransactionManager Transactions => _tm;
     public int EntriesPerBlock { get; }
     public Btree Btree => _btree;
 

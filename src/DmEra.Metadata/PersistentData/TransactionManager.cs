@@ -61,6 +61,19 @@ public sealed class TransactionManager
 
     public void Inc(long location) => SpaceMap.Inc(location);
 
+    /// <summary>
+    /// Adds a holder to a whole tree (a metadata snapshot). Only right after a commit: a block this
+    /// transaction allocated is modified in place, and dm-array edits its array blocks before the btree
+    /// path above them, so a block reachable from a root shared mid-transaction would be overwritten
+    /// under the new holder. The kernel takes snapshots right after a commit for the same reason.
+    /// </summary>
+    public void ShareRoot(long root)
+    {
+        if (_shadowed.Count != 0)
+            throw new InvalidOperationException("a root can only be shared right after a commit");
+        SpaceMap.Inc(root);
+    }
+
     /// <summary>Drops one reference; returns the count left (0 = the block is free after commit).</summary>
     public uint Dec(long location)
     {

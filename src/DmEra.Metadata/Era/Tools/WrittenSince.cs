@@ -1,0 +1,40 @@
+using System.Buffers.Binary;
+
+namespace DmEra.Metadata.Era.Tools;
+
+/// <summary>
+/// era_invalidate's question: which blocks may have changed since era E. A block qualifies when its
+/// era-array value is ≥ E or an archived writeset of era ≥ E marks it (inclusive of E, as the tools).
+/// The answer streams out as ascending half-open runs [begin, end).
+/// </summary>
+public static class WrittenSince
+{
+    public static void Find(EraMetadataReader reader, uint sinceEra, Action<uint, uint> run)
+    {
+        var cursors = reader.Writesets()
+            .Where(w => w.Era >= sinceEra)
+            .Select(w => reader.OpenBitset(w.Writeset))
+            .ToArray();
+        var runStart = -1L;
+        long next = 0;
+        reader.WalkEraArray((blockIndex, values) =>
+        {
+            var first = blockIndex * (uint)reader.EraArrayEntriesPerBlock;
+            var n = values.Length / 4;
+            for (var i = 0; i < n; i++)
+            {
+                var block = first + (uint)i;
+                var changed = BinaryPrimitives.ReadUInt32LittleEndian(values[(4 * i)..]) >= sinceEra;
+                for (var c = 0; !changed && c < cursors.Length; c++) changed = cursors[c].Test(block);
+                if (changed && runStart < 0) runStart = block;
+                else if (!changed && runStart >= 0)
+                {
+                    run((uint)runStart, block);
+                    runStart = -1;
+                }
+            }
+            next = first + (uint)n;
+        });
+        if (runStart >= 0) run((uint)runStart, (uint)next);
+    }
+}

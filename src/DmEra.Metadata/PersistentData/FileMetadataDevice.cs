@@ -7,6 +7,13 @@ namespace DmEra.Metadata.PersistentData;
 /// A metadata file or block device, read and written with positional I/O. The durability barrier is
 /// fdatasync(2): FileStream.Flush() only empties .NET's buffer and would make no promise at all.
 /// </summary>
+public enum DeviceLock
+{
+    Exclusive,
+    Shared,
+    None,
+}
+
 public sealed class FileMetadataDevice : IMetadataDevice
 {
     private readonly SafeFileHandle _handle;
@@ -24,12 +31,14 @@ public sealed class FileMetadataDevice : IMetadataDevice
     public bool IsReadOnly { get; }
 
     /// <summary>
-    /// Opens a metadata device. <paramref name="exclusive"/> takes .NET's advisory flock(LOCK_EX) so that
-    /// a second daemon (or a writing tool) on the same file is refused, as the kernel's O_EXCL refuses a
-    /// second opener of a block device; read-only tools pass false to read live metadata snapshots.
+    /// Opens a metadata device. The lock is .NET's advisory flock: <see cref="DeviceLock.Exclusive"/>
+    /// (LOCK_EX) for the daemon and writing tools, so a second opener is refused as the kernel's O_EXCL
+    /// refuses one; <see cref="DeviceLock.Shared"/> (LOCK_SH) for tools that must not read live metadata;
+    /// <see cref="DeviceLock.None"/> to read a live metadata snapshot beside the daemon.
     /// </summary>
-    public static FileMetadataDevice Open(string path, bool writable, bool exclusive)
+    public static FileMetadataDevice Open(string path, bool writable, DeviceLock lockMode)
     {
+        var exclusive = lockMode == DeviceLock.Exclusive;
         if (Directory.Exists(path))
             throw new MetadataException($"{path}: Not a block device or regular file");
         if (!File.Exists(path) && !IsBlockDevice(path))
@@ -37,17 +46,18 @@ public sealed class FileMetadataDevice : IMetadataDevice
         SafeFileHandle handle;
         try
         {
-            handle = File.OpenHandle(path, FileMode.Open,
-                writable ? FileAccess.ReadWrite : FileAccess.Read,
-                exclusive ? FileShare.None : FileShare.ReadWrite);
+            handle = lockMode == DeviceLock.None
+                ? OpenUnlocked(path, writable)
+                : File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read,
+                    exclusive ? FileShare.None : FileShare.ReadWrite);
         }
         catch (UnauthorizedAccessException e)
         {
             throw new MetadataException($"{path}: permission denied", e);
         }
-        catch (IOException e) when (exclusive)
+        catch (IOException e) when (lockMode != DeviceLock.None && e.Message.Contains("being used by another process", StringComparison.Ordinal))
         {
-            throw new MetadataException($"{path}: in use by another process (it is opened exclusively)", e);
+            throw new MetadataException($"{path}: in use by another process (is a dmera daemon serving it?); live metadata can only be read through a metadata snapshot", e);
         }
         catch (IOException e)
         {
@@ -95,6 +105,14 @@ public sealed class FileMetadataDevice : IMetadataDevice
     {
         if ((ulong)block >= (ulong)BlockCount)
             throw new MetadataException($"metadata block {block} is beyond the end of {Path} ({BlockCount} blocks)");
+    }
+
+    /// <summary>open(2) without the flock .NET would add: reading a snapshot while the daemon holds LOCK_EX.</summary>
+    private static SafeFileHandle OpenUnlocked(string path, bool writable)
+    {
+        var fd = Syscall.open(path, (writable ? OpenFlags.O_RDWR : OpenFlags.O_RDONLY) | OpenFlags.O_CLOEXEC);
+        if (fd < 0) throw new IOException($"{path}: {Stdlib.GetLastError()}");
+        return new SafeFileHandle(fd, ownsHandle: true);
     }
 
     private static bool IsBlockDevice(string path) =>

@@ -13,7 +13,7 @@ public sealed class SmokeTests(ITestOutputHelper output)
         var dir = Directory.CreateTempSubdirectory("dmera-smoke-");
         var path = Path.Combine(dir.FullName, "meta");
         using (var f = File.Create(path)) f.SetLength(16L << 20);
-        using (var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, true), 128))
+        using (var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 128))
         {
             md.Resize(5000);
             md.Commit();

@@ -152,6 +152,38 @@ public sealed class RandomEraMetadataXml
         return era;
     }
 
+    /// <summary>
+    /// What a block's era really is, and what <c>dmera dump --logical</c> prints: the newest of the era
+    /// array value and the eras of the writesets marking it (the kernel's meaning, and the Rust tools').
+    /// </summary>
+    public uint NewestEraOf(uint block)
+    {
+        var era = EraOf(block);
+        for (var i = 0; i < Writesets.Count; i++)
+            if (IsMarked(i, block) && Writesets[i].Era > era) era = Writesets[i].Era;
+        return era;
+    }
+
+    /// <summary>True when C++ 0.9.0's oldest-writeset-wins fold gives another answer than the newest era.</summary>
+    public bool CxxLogicalDumpDiffers()
+    {
+        for (uint b = 0; b < NrBlocks; b++)
+            if (LogicalEraOf(b) != NewestEraOf(b)) return true;
+        return false;
+    }
+
+    /// <summary>The events of <c>dmera dump --logical</c>.</summary>
+    public void EmitNewestLogicalDump(IEraMetadataVisitor visitor)
+    {
+        visitor.SuperblockBegin("", BlockSize, NrBlocks, CurrentEra);
+        visitor.EraArrayBegin();
+        for (uint b = 0; b < NrBlocks; b++) visitor.Era(b, NewestEraOf(b));
+        visitor.EraArrayEnd();
+        visitor.SuperblockEnd();
+    }
+
+    public void WriteNewestLogicalDump(string path) => WriteXml(path, EmitNewestLogicalDump);
+
     /// <summary>The XML to feed era_restore: only set bits (plus some no-op false ones), maybe no zero eras.</summary>
     public void EmitRestoreInput(IEraMetadataVisitor visitor)
     {

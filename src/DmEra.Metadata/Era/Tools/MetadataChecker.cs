@@ -74,8 +74,10 @@ public sealed class MetadataChecker
                      ("current writeset root", sb.CurrentWriteset.Root), ("metadata snapshot", sb.MetadataSnap) })
             if (root >= _device.BlockCount)
                 _report.Error($"superblock: {name} {root} is beyond the end of the metadata device ({_device.BlockCount} blocks)");
-        if (sb.DataBlockSize == 0 || sb.DataBlockSize % 8 != 0)
-            _report.Error($"superblock: data block size {sb.DataBlockSize} is not a non-zero multiple of 8 sectors");
+        if (sb.DataBlockSize == 0)
+            _report.Error("superblock: data block size is 0");
+        else if (sb.DataBlockSize % 8 != 0)
+            _report.Warning($"superblock: data block size {sb.DataBlockSize} is not a multiple of 8 sectors: the kernel (and dmera serve) will refuse to activate it");
         if (sb.NrBlocks > EraMetadata.MaxNrBlocks)
             _report.Error($"superblock: nr_blocks {sb.NrBlocks} exceeds 2^31 - 1");
     }

@@ -29,7 +29,9 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
     public void SuperblockBegin(string uuid, uint blockSize, uint nrBlocks, uint currentEra)
     {
         if (_sb is not null) throw new MetadataException("more than one superblock in the input");
-        EraMetadata.ValidateBlockSize(blockSize);
+        // Like era_restore, any non-zero size: the kernel's multiple-of-8 rule is enforced when a volume
+        // is activated, and a restore must give back whatever a dump holds.
+        if (blockSize == 0) throw new MetadataException("block_size must not be 0");
         if (nrBlocks > EraMetadata.MaxNrBlocks)
             throw new MetadataException($"nr_blocks {nrBlocks} exceeds the maximum of 2^31 - 1");
         var sm = MetadataSpaceMap.CreateEmpty(_device.BlockCount);

@@ -22,10 +22,8 @@ public static class EraXmlFiles
     /// <summary>Writes <paramref name="ranges"/> with <see cref="InvalidateXmlWriter"/> and returns the text.</summary>
     public static string WriteInvalidate(IEnumerable<BlockRange> ranges)
     {
-        var text = new StringWriter { NewLine = "\n" };
-        var writer = new InvalidateXmlWriter(text);
-        foreach (var r in ranges) writer.AddRange((uint)r.Begin, r.End);
-        writer.Complete();
+        var text = new StringWriter();
+        InvalidateXmlWriter.Write(text, ranges);
         return text.ToString();
     }
 }

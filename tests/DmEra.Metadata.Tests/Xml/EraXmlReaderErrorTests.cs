@@ -33,6 +33,7 @@ public sealed class EraXmlReaderErrorTests
         { $"{Sb}<superblock/></superblock>", "unexpected <superblock> inside <superblock>" },
         { $"{Sb}<era_array><era block=\"0\" era=\"1\"><era block=\"1\" era=\"1\"/></era></era_array></superblock>", "<era> inside <era>" },
         { "<blocks/>", "expected <superblock> as the document element, found <blocks>" },
+        { "<x:superblock xmlns:x=\"urn:x\" uuid=\"\" block_size=\"8\" nr_blocks=\"1\" current_era=\"0\"/>", "found <x:superblock>" },
         { $"{Sb}</superblock>{Sb}</superblock>", "malformed XML" },
         { $"{Sb}<era_array>", "malformed XML" },
         { $"{Sb}<era_array></superblock>", "malformed XML" },

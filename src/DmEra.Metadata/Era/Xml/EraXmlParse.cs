@@ -48,7 +48,7 @@ internal sealed class EraXmlParse
                 if (_xml.NodeType == XmlNodeType.Element)
                 {
                     var empty = _xml.IsEmptyElement;
-                    StartElement(_xml.LocalName);
+                    StartElement(_xml.Name); // qualified name: expat (era_restore) sees "x:superblock" as an unknown tag too
                     if (empty) EndElement();
                 }
                 else if (_xml.NodeType == XmlNodeType.EndElement)

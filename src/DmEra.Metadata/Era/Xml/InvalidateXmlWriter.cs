@@ -28,6 +28,20 @@ public sealed class InvalidateXmlWriter
         _output.Write("<blocks>\n");
     }
 
+    /// <summary>Writes a whole block list: <paramref name="ranges"/> ascending, adjacent ones merged.</summary>
+    public static void Write(TextWriter output, IEnumerable<BlockRange> ranges)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        var writer = new InvalidateXmlWriter(output);
+        foreach (var range in ranges)
+        {
+            if (range.Begin < 0 || range.Begin > uint.MaxValue)
+                throw new ArgumentOutOfRangeException(nameof(ranges), range, "a range must begin at a u32 block number");
+            writer.AddRange((uint)range.Begin, range.End);
+        }
+        writer.Complete();
+    }
+
     /// <summary>Adds one block; it must not be below anything added before.</summary>
     public void Add(uint block) => AddRange(block, (long)block + 1);
 

@@ -1,11 +1,25 @@
 using System.CommandLine;
+using DmEra.Admin;
+using DmEra.Daemon;
 using DmEra.Tools;
 
-var root = new RootCommand("DmEra: dm-era changed-block tracking in userspace, served over NBD")
+if (!BitConverter.IsLittleEndian)
 {
+    // The metadata format and the in-memory bitsets are little-endian throughout.
+    Console.Error.WriteLine("dmera runs on little-endian machines only");
+    return 1;
+}
+
+var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracking) in userspace, served over NBD")
+{
+    ServeCommand.Create(),
+    AdminCommands.Message(),
+    AdminCommands.Status(),
+    AdminCommands.Volumes(),
+    ConsoleCommand.Create(),
     CheckTool.Create(),
     DumpTool.Create(),
     InvalidateTool.Create(),
     RestoreTool.Create(),
 };
-return root.Parse(args).Invoke();
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,75 @@
+using System.CommandLine;
+
+namespace DmEra.Admin;
+
+/// <summary>dmera message / status / volumes: one admin command each, exit 0 on success, 1 with the daemon's words.</summary>
+internal static class AdminCommands
+{
+    public const string DefaultAdminSocket = "var/admin.sock";
+
+    public static Option<string> AdminSocketOption() =>
+        new("--admin-socket") { Description = $"The daemon's admin socket (default {DefaultAdminSocket})", HelpName = "path", DefaultValueFactory = _ => DefaultAdminSocket };
+
+    public static Command Message()
+    {
+        var socket = AdminSocketOption();
+        var group = new Option<string>("--group") { Description = "checkpoint several volumes at one instant: VOL1,VOL2,...", HelpName = "volumes" };
+        var words = new Argument<string[]>("volume-and-message") { Description = "VOLUME checkpoint|take_metadata_snap|drop_metadata_snap (with --group: just checkpoint)", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("message", "Send a dm-era message to a volume of the running daemon (prints the new era, or the held root)") { socket, group, words };
+        command.SetAction((parse, ct) =>
+        {
+            var w = parse.GetValue(words)!;
+            var g = parse.GetValue(group);
+            if (g is not null)
+                return w is ["checkpoint"] or ["Checkpoint"] or ["CHECKPOINT"]
+                    ? SendAsync(parse.GetValue(socket)!, $"group-checkpoint {g}", ct)
+                    : Fail("--group takes one message: checkpoint");
+            return w.Length == 2 ? SendAsync(parse.GetValue(socket)!, $"message {w[0]} {w[1]}", ct) : Fail("usage: dmera message VOLUME MESSAGE");
+        });
+        return command;
+    }
+
+    public static Command Status()
+    {
+        var socket = AdminSocketOption();
+        var json = new Option<bool>("--json") { Description = "JSON for scripts" };
+        var volume = new Argument<string?>("volume") { Description = "One volume (default: all, each line prefixed by its name)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("status", "The kernel status line of a volume: <metadata block size> <used>/<total> <era> <held root|->") { socket, json, volume };
+        command.SetAction((parse, ct) =>
+        {
+            var v = parse.GetValue(volume);
+            var verb = parse.GetValue(json) ? "status-json" : "status";
+            return SendAsync(parse.GetValue(socket)!, v is null ? verb : $"{verb} {v}", ct);
+        });
+        return command;
+    }
+
+    public static Command Volumes()
+    {
+        var socket = AdminSocketOption();
+        var command = new Command("volumes", "The volumes the running daemon serves") { socket };
+        command.SetAction((parse, ct) => SendAsync(parse.GetValue(socket)!, "volumes", ct));
+        return command;
+    }
+
+    private static Task<int> Fail(string message)
+    {
+        Console.Error.WriteLine(message);
+        return Task.FromResult(1);
+    }
+
+    private static async Task<int> SendAsync(string socket, string line, CancellationToken ct)
+    {
+        try
+        {
+            using var client = AdminClient.Connect(socket);
+            foreach (var l in await client.SendAsync(line, ct)) Console.WriteLine(l);
+            return 0;
+        }
+        catch (Exception e) when (e is AdminCommandException or IOException)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+    }
+}

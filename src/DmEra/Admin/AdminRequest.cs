@@ -1,0 +1,55 @@
+namespace DmEra.Admin;
+
+/// <summary>
+/// One admin command, parsed from one line of the admin socket (the same words the console takes):
+/// <c>message VOLUME checkpoint|take_metadata_snap|drop_metadata_snap</c>,
+/// <c>group-checkpoint VOL1,VOL2,...</c>, <c>status [VOLUME]</c>, <c>status-json [VOLUME]</c>,
+/// <c>volumes</c>, <c>help</c>.
+/// </summary>
+public abstract record AdminRequest
+{
+    public const int MaxLineBytes = 4096;
+
+    public sealed record Message(string Volume, string Text) : AdminRequest;
+    public sealed record GroupCheckpoint(IReadOnlyList<string> Volumes) : AdminRequest;
+    public sealed record Status(string? Volume, bool Json) : AdminRequest;
+    public sealed record Volumes : AdminRequest;
+    public sealed record Help : AdminRequest;
+
+    public static readonly string[] Verbs = ["message", "group-checkpoint", "status", "status-json", "volumes", "help"];
+    public static readonly string[] Messages = ["checkpoint", "take_metadata_snap", "drop_metadata_snap"];
+
+    public static readonly string HelpText = """
+        message VOLUME checkpoint            start a new era (prints the new era)
+        message VOLUME take_metadata_snap    hold a read-only copy of the metadata (prints the held root)
+        message VOLUME drop_metadata_snap    release it
+        group-checkpoint VOL1,VOL2,...       one era boundary for several volumes at the same instant
+        status [VOLUME]                      the kernel's status line: <md block size> <used>/<total> <era> <held root|->
+        status-json [VOLUME]                 the same, as JSON
+        volumes                              the volumes served
+        help                                 this text
+        """;
+
+    /// <summary>Parses a line; a line that is not a command throws <see cref="FormatException"/> saying why.</summary>
+    public static AdminRequest Parse(string line)
+    {
+        var words = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0) throw new FormatException("empty command (try 'help')");
+        var verb = words[0].ToLowerInvariant();
+        return verb switch
+        {
+            "message" when words.Length == 3 => new Message(words[1], words[2]),
+            "message" => throw new FormatException("usage: message VOLUME checkpoint|take_metadata_snap|drop_metadata_snap (the kernel takes exactly one message argument)"),
+            "group-checkpoint" when words.Length == 2 =>
+                new GroupCheckpoint(words[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList()),
+            "group-checkpoint" => throw new FormatException("usage: group-checkpoint VOL1,VOL2,..."),
+            "status" or "status-json" when words.Length <= 2 => new Status(words.Length == 2 ? words[1] : null, verb == "status-json"),
+            "status" or "status-json" => throw new FormatException($"usage: {verb} [VOLUME]"),
+            "volumes" when words.Length == 1 => new Volumes(),
+            "help" => new Help(),
+            _ => throw new FormatException($"unknown command '{Truncate(words[0])}' (try 'help')"),
+        };
+    }
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "...";
+}

@@ -1,0 +1,197 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Mono.Unix.Native;
+
+namespace DmEra.Admin;
+
+/// <summary>
+/// The admin socket: a Unix socket, mode 0600, that also checks each peer's uid (SO_PEERCRED) so only
+/// the daemon's own user (or root) is served even if the file mode is loosened. Each line becomes a call
+/// on the volumes (which are actor messages underneath). Bad input gets an error line and the
+/// connection stays usable; an over-long line or a peer that vanishes costs only its own connection.
+/// </summary>
+public sealed class AdminServer : IAsyncDisposable
+{
+    private readonly string _path;
+    private readonly IAdminTarget _target;
+    private readonly ILogger _log;
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _acceptLoop;
+    private readonly TimeSpan _commandTimeout;
+
+    private AdminServer(string path, IAdminTarget target, ILogger log, Socket listener, TimeSpan commandTimeout)
+    {
+        _path = path;
+        _target = target;
+        _log = log;
+        _listener = listener;
+        _commandTimeout = commandTimeout;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    public static AdminServer Start(string path, IAdminTarget target, ILogger log, TimeSpan commandTimeout)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        if (File.Exists(path) && !IsLive(path)) File.Delete(path);   // a stale socket from a killed daemon
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException($"admin socket {path}: {e.Message} (is another dmera serving it?)", e);
+        }
+        if (Syscall.chmod(path, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR) != 0)
+            log.LogWarning("admin socket {Path}: chmod 0600 failed: {Errno}", path, Stdlib.GetLastError());
+        listener.Listen(16);
+        return new AdminServer(path, target, log, listener, commandTimeout);
+    }
+
+    private static bool IsLive(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                _log.LogWarning("admin socket accept failed: {Message}", e.Message);
+                continue;
+            }
+            _ = Task.Run(() => ServeAsync(client));
+        }
+    }
+
+    private async Task ServeAsync(Socket client)
+    {
+        using var _ = client;
+        if (!PeerAllowed(client, out var uid))
+        {
+            _log.LogWarning("admin socket: refused a connection from uid {Uid}", uid);
+            return;
+        }
+        await using var stream = new NetworkStream(client, ownsSocket: false);
+        var buffer = new byte[AdminRequest.MaxLineBytes];
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var line = await AdminWire.ReadLineAsync(stream, buffer, AdminRequest.MaxLineBytes, _stop.Token).ConfigureAwait(false);
+                if (line is null) return;
+                var reply = await ExecuteAsync(line).ConfigureAwait(false);
+                await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(reply), _stop.Token).ConfigureAwait(false);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            await TrySendAsync(stream, AdminWire.Reply([], e.Message));
+        }
+        catch (Exception e) when (e is IOException or EndOfStreamException or OperationCanceledException or SocketException)
+        {
+            // The peer went away, or we are stopping: nothing to answer.
+        }
+    }
+
+    private async Task<string> ExecuteAsync(string line)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(_commandTimeout);
+        try
+        {
+            var lines = AdminRequest.Parse(line) switch
+            {
+                AdminRequest.Message m => await _target.MessageAsync(m.Volume, m.Text, timeout.Token).ConfigureAwait(false),
+                AdminRequest.GroupCheckpoint g => await _target.GroupCheckpointAsync(g.Volumes, timeout.Token).ConfigureAwait(false),
+                AdminRequest.Status s => await _target.StatusAsync(s.Volume, s.Json, timeout.Token).ConfigureAwait(false),
+                AdminRequest.Volumes => _target.VolumeNames,
+                AdminRequest.Help => AdminRequest.HelpText.Split('\n'),
+                _ => throw new FormatException("unknown command"),
+            };
+            return AdminWire.Reply(lines, null);
+        }
+        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+        {
+            return AdminWire.Reply([], $"timed out after {_commandTimeout.TotalSeconds:0}s");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return AdminWire.Reply([], e.Message);
+        }
+    }
+
+    private static async Task TrySendAsync(Stream stream, string text)
+    {
+        try
+        {
+            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text)).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>SO_PEERCRED gives the connecting process's uid; only ours and root's are served.</summary>
+    private static bool PeerAllowed(Socket client, out uint uid)
+    {
+        const int solSocket = 1, soPeerCred = 17;
+        Span<byte> cred = stackalloc byte[12];   // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        uid = uint.MaxValue;
+        try
+        {
+            if (client.GetRawSocketOption(solSocket, soPeerCred, cred) < 12) return false;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        uid = MemoryMarshal.Read<uint>(cred[4..]);
+        var self = Syscall.geteuid();
+        return uid == self || uid == 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        try
+        {
+            File.Delete(_path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,15 @@
+namespace DmEra.Admin;
+
+/// <summary>What admin commands act on: the daemon's volumes. Errors are exceptions whose message is shown.</summary>
+public interface IAdminTarget
+{
+    IReadOnlyList<string> VolumeNames { get; }
+
+    /// <summary>A kernel message to one volume; returns the lines to print (the new era, the held root).</summary>
+    Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct);
+
+    /// <summary>One era boundary across several volumes; returns a line per volume with its new era.</summary>
+    Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> volumes, CancellationToken ct);
+
+    Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct);
+}

@@ -1,0 +1,70 @@
+using System.Net;
+using Akka.Actor;
+using DmEra.Admin;
+using DmEra.Nbd;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DmEra.Daemon;
+
+/// <summary>
+/// The daemon's lifetime: start every volume (the kernel's ctr + preresume), then serve them over NBD
+/// and the admin socket; on SIGTERM/SIGINT stop accepting, finish what is in flight, and stop every
+/// volume with postsuspend semantics (archive, drain the digest, commit). Registered after Akka's own
+/// hosted service, so it stops first, while the actor system still runs.
+/// </summary>
+public sealed class DaemonService(ActorSystem system, DaemonSettings settings, NbdServerLimits limits,
+    NbdTlsSettings? tls, ILogger<DaemonService> log) : IHostedService
+{
+    private static readonly TimeSpan AdminCommandTimeout = TimeSpan.FromSeconds(60);
+    private VolumeHost? _volumes;
+    private NbdServer? _nbd;
+    private AdminServer? _admin;
+
+    public IReadOnlyList<EndPoint> NbdEndPoints { get; private set; } = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _volumes = await VolumeHost.StartAsync(system, settings.Volumes, log, cancellationToken).ConfigureAwait(false);
+        if (_volumes.Served.Count == 0)
+            throw new ConfigurationException(settings.Volumes.Count == 0
+                ? "no volume to serve (give --volume or dmera.daemon.volumes in akka.hocon)"
+                : "no volume could start: " + string.Join("; ", _volumes.Failures));
+
+        var catalog = new NbdExportCatalog();
+        foreach (var v in _volumes.Served.OrderBy(v => v.Spec.Name, StringComparer.Ordinal))
+            catalog.Add(v.Spec.Name, new EraVolumeExport(v));
+        _nbd = new NbdServer(catalog, limits, tls, log);
+        var bound = new List<EndPoint>();
+        foreach (var endpoint in settings.Listen)
+            foreach (var ip in await Resolve(endpoint).ConfigureAwait(false))
+                bound.Add(_nbd.ListenTcp(ip));
+        if (settings.UnixSocket is { } unix)
+        {
+            _nbd.ListenUnix(unix);
+            bound.Add(new System.Net.Sockets.UnixDomainSocketEndPoint(unix));
+        }
+        NbdEndPoints = bound;
+        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, AdminCommandTimeout);
+        log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",
+            string.Join(", ", _volumes.VolumeNames), string.Join(", ", bound), settings.AdminSocket);
+        Console.Out.Flush();
+    }
+
+    private static async Task<IPEndPoint[]> Resolve(EndPoint endpoint) => endpoint switch
+    {
+        IPEndPoint ip => [ip],
+        DnsEndPoint dns => (await Dns.GetHostAddressesAsync(dns.Host).ConfigureAwait(false))
+            .Select(a => new IPEndPoint(a, dns.Port)).Take(1).ToArray(),
+        _ => throw new ConfigurationException($"cannot listen on {endpoint}"),
+    };
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        log.LogInformation("dmera stopping: no new connections, finishing requests in flight");
+        if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
+        if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
+        if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);
+        if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,136 @@
+using System.Numerics;
+using DmEra.Engine;
+using DmEra.Nbd;
+
+namespace DmEra.Daemon;
+
+/// <summary>
+/// An era volume as an NBD export: I/O goes to the engine (which keeps the tracking promise) through the
+/// volume's write gate; block status offers the origin's <c>base:allocation</c> and two era contexts no
+/// other NBD server has: <c>dm-era:written-since:N</c> (flag 1 = written in era ≥ N, era_invalidate's set
+/// plus the current era's writes) and <c>dm-era:era</c> (flags = the era a block was last written in).
+/// </summary>
+public sealed class EraVolumeExport : INbdExport
+{
+    public const string EraContext = "dm-era:era";
+    public const string WrittenSincePrefix = "dm-era:written-since:";
+    private readonly ServedVolume _served;
+    private readonly IEraVolume _volume;
+    private readonly INbdMetaContext? _allocation;
+
+    public EraVolumeExport(ServedVolume served, INbdMetaContext? allocation = null)
+    {
+        _served = served;
+        _volume = served.Volume;
+        _allocation = allocation;
+        var blockBytes = _volume.BlockSizeBytes;
+        PreferredBlockSize = BitOperations.IsPow2(blockBytes) && blockBytes <= 32 << 20 ? (int)blockBytes : 4096;
+        Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.MultiConn |
+                       (served.Spec.ReadOnly ? NbdExportCapabilities.ReadOnly : NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes);
+        Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks";
+    }
+
+    public long Size => _volume.SizeBytes;
+    public NbdExportCapabilities Capabilities { get; }
+    public int PreferredBlockSize { get; }
+    public string? Description { get; }
+
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _volume.ReadAsync(offset, buffer);
+
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    {
+        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _volume.WriteAsync(offset, data, fua).ConfigureAwait(false);
+        }
+        finally
+        {
+            _served.Gate.Leave();
+        }
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken) => _volume.FlushAsync();
+
+    public async ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
+    {
+        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _volume.TrimAsync(offset, length, fua).ConfigureAwait(false);
+        }
+        finally
+        {
+            _served.Gate.Leave();
+        }
+    }
+
+    public async ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken cancellationToken)
+    {
+        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _volume.WriteZeroesAsync(offset, length, (flags & NbdZeroFlags.Fua) != 0).ConfigureAwait(false);
+        }
+        finally
+        {
+            _served.Gate.Leave();
+        }
+    }
+
+    public ValueTask CacheAsync(long offset, long length, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    public IEnumerable<string> ListMetaContexts(string query)
+    {
+        if (_allocation is not null && NbdMetaContexts.Matches(query, NbdMetaContexts.BaseAllocation)) yield return NbdMetaContexts.BaseAllocation;
+        if (NbdMetaContexts.Matches(query, EraContext)) yield return EraContext;
+        if (query.StartsWith(WrittenSincePrefix, StringComparison.Ordinal) && ParseEra(query) is not null) yield return query;
+        else if (NbdMetaContexts.Matches(query, WrittenSincePrefix)) yield return WrittenSincePrefix;
+    }
+
+    public INbdMetaContext? ResolveMetaContext(string name)
+    {
+        if (name == NbdMetaContexts.BaseAllocation) return _allocation;
+        if (name == EraContext) return new EraStatusContext(name, this, writtenSince: null);
+        return ParseEra(name) is { } era ? new EraStatusContext(name, this, era) : null;
+    }
+
+    private static uint? ParseEra(string name) =>
+        name.StartsWith(WrittenSincePrefix, StringComparison.Ordinal) && uint.TryParse(name.AsSpan(WrittenSincePrefix.Length), out var era)
+            ? era
+            : null;
+
+    /// <summary>Reports whole tracking blocks as extents, merging neighbours with the same flags.</summary>
+    private sealed class EraStatusContext(string name, EraVolumeExport export, uint? writtenSince) : INbdMetaContext
+    {
+        /// <summary>Blocks asked of the engine per query: bounds the arrays a single block-status request allocates.</summary>
+        private const int BlocksPerQuery = 65536;
+
+        public string Name { get; } = name;
+
+        public async ValueTask GetExtentsAsync(long offset, long length, NbdExtentList extents, CancellationToken cancellationToken)
+        {
+            var volume = export._volume;
+            var blockBytes = volume.BlockSizeBytes;
+            var end = Math.Min(offset + length, volume.SizeBytes);
+            var first = (uint)(offset / blockBytes);
+            var last = (uint)((end - 1) / blockBytes);
+            var position = offset;
+            var count = (int)Math.Min(BlocksPerQuery, last - first + 1L);
+            var flags = writtenSince is { } era
+                ? (await volume.GetWrittenSinceAsync(era, first, count).ConfigureAwait(false)).Select(b => b ? 1u : 0u).ToArray()
+                : await volume.GetBlockErasAsync(first, count).ConfigureAwait(false);
+            var i = 0;
+            while (i < flags.Length && !extents.IsFull)
+            {
+                var j = i;
+                while (j + 1 < flags.Length && flags[j + 1] == flags[i]) j++;
+                var runEnd = Math.Min(end, (first + (long)j + 1) * blockBytes);
+                extents.Add(runEnd - position, flags[i]);
+                position = runEnd;
+                i = j + 1;
+            }
+        }
+    }
+}

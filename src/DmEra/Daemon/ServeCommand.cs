@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Security.Cryptography.X509Certificates;
+using Akka.Configuration;
+using Akka.Hosting;
+using DmEra.Engine;
+using DmEra.Nbd;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace DmEra.Daemon;
+
+/// <summary>dmera serve: the hosted daemon (Akka.Hosting on Microsoft.Extensions.Hosting).</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var volume = new Option<string[]>("--volume") { Description = "A volume: name=NAME,origin=PATH,metadata=PATH,block-size=SECTORS (repeatable; replaces the configured list)", AllowMultipleArgumentsPerToken = false };
+        var listen = new Option<string[]>("--listen") { Description = "Serve NBD on HOST:PORT (repeatable; default 127.0.0.1:10809)" };
+        var socket = new Option<string>("--socket") { Description = "Also serve NBD on this Unix socket", HelpName = "path" };
+        var admin = new Option<string>("--admin-socket") { Description = "Admin socket path (default var/admin.sock)", HelpName = "path" };
+        var config = new Option<string>("--config") { Description = "Settings file to use instead of the akka.hocon beside the executable", HelpName = "file" };
+        var readOnly = new Option<string[]>("--read-only") { Description = "Export this volume read-only (repeatable)", HelpName = "name" };
+        var tlsCert = new Option<string>("--tls-certificate") { Description = "PEM certificate (chain) for NBD TLS", HelpName = "pem" };
+        var tlsKey = new Option<string>("--tls-key") { Description = "PEM private key for --tls-certificate", HelpName = "pem" };
+        var tlsOptional = new Option<bool>("--tls-optional") { Description = "Offer TLS but also serve clients that do not ask for it (default: TLS required when a certificate is given)" };
+        var command = new Command("serve", """
+            Serve dm-era volumes over NBD. With no arguments: volume era0 on ./var/era0.origin (1 GiB sparse, created if
+            missing) and ./var/era0.meta (created and formatted), 128-sector blocks, NBD on 127.0.0.1:10809, admin socket
+            ./var/admin.sock. SIGTERM or SIGINT stops it cleanly: connections finish, every volume's metadata is committed.
+            """)
+        {
+            volume, listen, socket, admin, config, readOnly, tlsCert, tlsKey, tlsOptional,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                var hocon = LoadConfig(parse.GetValue(config));
+                var settings = ApplyFlags(DaemonSettings.FromConfig(hocon), parse.GetValue(volume), parse.GetValue(listen),
+                    parse.GetValue(socket), parse.GetValue(admin), parse.GetValue(readOnly));
+                var tls = LoadTls(parse.GetValue(tlsCert), parse.GetValue(tlsKey), !parse.GetValue(tlsOptional));
+                return await RunAsync(hocon, settings, tls, ct);
+            }
+            catch (ConfigurationException e)
+            {
+                Console.Error.WriteLine($"dmera serve: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    public static Config LoadConfig(string? file)
+    {
+        var path = file ?? Path.Combine(AppContext.BaseDirectory, "akka.hocon");
+        if (!File.Exists(path)) throw new ConfigurationException($"settings file {path} not found");
+        try
+        {
+            return ConfigurationFactory.ParseString(File.ReadAllText(path))
+                .WithFallback(EngineSettings.DefaultConfig);
+        }
+        catch (Exception e) when (e is not ConfigurationException)
+        {
+            throw new ConfigurationException($"settings file {path}: {e.Message}");
+        }
+    }
+
+    public static DaemonSettings ApplyFlags(DaemonSettings s, string[]? volumes, string[]? listen, string? socket, string? admin, string[]? readOnly)
+    {
+        if (volumes is { Length: > 0 }) s = s with { Volumes = volumes.Select(VolumeSpec.Parse).ToList() };
+        if (listen is { Length: > 0 }) s = s with { Listen = listen.Select(DaemonSettings.ParseEndPoint).ToList() };
+        if (socket is not null) s = s with { UnixSocket = socket };
+        if (admin is not null) s = s with { AdminSocket = admin };
+        if (readOnly is { Length: > 0 })
+        {
+            var unknown = readOnly.Where(n => s.Volumes.All(v => v.Name != n)).ToList();
+            if (unknown.Count > 0) throw new ConfigurationException($"--read-only {string.Join(", ", unknown)}: no such volume");
+            s = s with { Volumes = s.Volumes.Select(v => readOnly.Contains(v.Name) ? v with { ReadOnly = true } : v).ToList() };
+        }
+        return s;
+    }
+
+    private static NbdTlsSettings? LoadTls(string? cert, string? key, bool required)
+    {
+        if (cert is null && key is null) return null;
+        if (cert is null || key is null) throw new ConfigurationException("--tls-certificate and --tls-key go together");
+        try
+        {
+            using var pem = X509Certificate2.CreateFromPemFile(cert, key);
+            // SslStream on Linux wants the key in a PKCS#12-backed certificate.
+            return new NbdTlsSettings(X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null), required);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new ConfigurationException($"TLS certificate {cert} / key {key}: {e.Message}");
+        }
+    }
+
+    private static async Task<int> RunAsync(Config hocon, DaemonSettings settings, NbdTlsSettings? tls, CancellationToken ct)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = false });
+        builder.Services.AddSystemd();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(3));
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(NbdSettings.FromConfig(hocon));
+        builder.Services.AddSingleton(_ => tls!);
+        builder.Services.AddAkka("dmera", akka =>
+        {
+            akka.AddHocon(hocon, HoconAddMode.Prepend);
+            akka.ConfigureLoggers(l =>
+            {
+                l.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                l.ClearLoggers();
+                l.AddLoggerFactory();
+            });
+        });
+        builder.Services.AddHostedService<DaemonService>();
+        using var host = builder.Build();
+        try
+        {
+            await host.RunAsync(ct);
+            return 0;
+        }
+        catch (Exception e) when (e is ConfigurationException or IOException or Metadata.MetadataException)
+        {
+            Console.Error.WriteLine($"dmera serve: {e.Message}");
+            return 1;
+        }
+    }
+}

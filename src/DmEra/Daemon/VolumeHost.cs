@@ -1,0 +1,205 @@
+using System.Text.Json;
+using Akka.Actor;
+using DmEra.Admin;
+using DmEra.Engine;
+using DmEra.Engine.Origin;
+using DmEra.Metadata;
+using DmEra.Metadata.PersistentData;
+using Microsoft.Extensions.Logging;
+
+namespace DmEra.Daemon;
+
+/// <summary>
+/// The daemon's volumes: each started on its own actor tree (the kernel's ctr + preresume), a volume
+/// that cannot start reported and skipped while the others serve, and all of them stopped with
+/// postsuspend semantics at shutdown. Admin commands land here and become messages to the volumes.
+/// </summary>
+public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
+{
+    private readonly Dictionary<string, ServedVolume> _volumes;
+    private readonly SemaphoreSlim _groupLock = new(1, 1);
+    private readonly ILogger _log;
+
+    private VolumeHost(Dictionary<string, ServedVolume> volumes, IReadOnlyList<string> failures, ILogger log)
+    {
+        _volumes = volumes;
+        Failures = failures;
+        _log = log;
+    }
+
+    public IReadOnlyList<string> Failures { get; }
+    public IReadOnlyCollection<ServedVolume> Served => _volumes.Values;
+    public IReadOnlyList<string> VolumeNames => _volumes.Keys.Order(StringComparer.Ordinal).ToList();
+
+    public static async Task<VolumeHost> StartAsync(ActorSystem system, IReadOnlyList<VolumeSpec> specs, ILogger log, CancellationToken ct)
+    {
+        var volumes = new Dictionary<string, ServedVolume>(StringComparer.Ordinal);
+        var failures = new List<string>();
+        foreach (var spec in specs)
+        {
+            if (volumes.ContainsKey(spec.Name))
+            {
+                failures.Add($"volume {spec.Name}: defined twice");
+                continue;
+            }
+            try
+            {
+                var volume = await StartOneAsync(system, spec, ct).ConfigureAwait(false);
+                volumes.Add(spec.Name, new ServedVolume(spec, volume));
+                var status = await volume.StatusAsync().ConfigureAwait(false);
+                log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
+                    spec.Name, volume.SizeBytes, spec.OriginPath, volume.NrBlocks, volume.BlockSizeSectors, spec.MetadataPath, status,
+                    spec.ReadOnly ? " (read-only)" : "");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                var message = $"volume {spec.Name}: {e.Message}";
+                failures.Add(message);
+                log.LogError("{Message}", message);
+            }
+        }
+        return new VolumeHost(volumes, failures, log);
+    }
+
+    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, CancellationToken ct)
+    {
+        CreateIfAsked(spec.OriginPath, spec.CreateOriginBytes);
+        CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
+        if (!File.Exists(spec.OriginPath) && !Directory.Exists(spec.OriginPath) && !IsDevice(spec.OriginPath))
+            throw new ConfigurationException($"origin {spec.OriginPath} does not exist");
+        var metadata = FileMetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
+        IOriginDevice origin;
+        try
+        {
+            origin = FileOriginDevice.Open(spec.OriginPath);
+        }
+        catch
+        {
+            metadata.Dispose();
+            throw;
+        }
+        return await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false);
+    }
+
+    private static void CreateIfAsked(string path, long bytes)
+    {
+        if (bytes <= 0 || File.Exists(path)) return;
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        f.SetLength(bytes);   // sparse: no data blocks are allocated
+    }
+
+    private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && Path.Exists(path);
+
+    public ServedVolume Get(string name) => _volumes.TryGetValue(name, out var v)
+        ? v
+        : throw new AdminCommandException($"unknown volume '{name}' (serving: {string.Join(", ", VolumeNames)})");
+
+    public async Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct)
+    {
+        var v = Get(volume).Volume;
+        switch (message.ToLowerInvariant())
+        {
+            case "checkpoint":
+                return [(await v.CheckpointAsync().WaitAsync(ct).ConfigureAwait(false)).ToString()];
+            case "take_metadata_snap":
+                return [(await v.TakeMetadataSnapAsync().WaitAsync(ct).ConfigureAwait(false)).ToString()];
+            default:
+                // drop_metadata_snap, and anything else for the kernel's own refusal text.
+                await v.SendMessageAsync(message).WaitAsync(ct).ConfigureAwait(false);
+                return [];
+        }
+    }
+
+    /// <summary>
+    /// Closes the write gates of every volume in the group (in name order, so two groups cannot deadlock),
+    /// waits for their writes in flight, checkpoints them all, then opens the gates: no write lands in the
+    /// new era on one disk while another disk is still in the old one.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct)
+    {
+        if (names.Count == 0) throw new AdminCommandException("group-checkpoint needs at least one volume");
+        var group = names.Order(StringComparer.Ordinal).Select(Get).ToList();
+        await _groupLock.WaitAsync(ct).ConfigureAwait(false);
+        var closed = new List<ServedVolume>();
+        try
+        {
+            foreach (var v in group)
+            {
+                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+                closed.Add(v);
+            }
+            var eras = await Task.WhenAll(group.Select(v => v.Volume.CheckpointAsync())).WaitAsync(ct).ConfigureAwait(false);
+            _log.LogInformation("group checkpoint: {Volumes}", string.Join(", ", group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}")));
+            return group.Select((v, i) => $"{v.Spec.Name} {eras[i]}").ToList();
+        }
+        finally
+        {
+            foreach (var v in closed) v.Gate.Open();
+            _groupLock.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct)
+    {
+        var targets = volume is null ? _volumes.Values.OrderBy(v => v.Spec.Name, StringComparer.Ordinal).ToList() : [Get(volume)];
+        var lines = new List<string>();
+        var reports = new List<object>();
+        foreach (var v in targets)
+        {
+            var status = await v.Volume.StatusAsync().WaitAsync(ct).ConfigureAwait(false);
+            if (json) reports.Add(StatusJson(v, status));
+            else lines.Add(volume is null ? $"{v.Spec.Name}: {status}" : status);
+        }
+        if (json) lines.Add(JsonSerializer.Serialize(volume is null ? reports : reports[0]));
+        return lines;
+    }
+
+    private static Dictionary<string, object?> StatusJson(ServedVolume v, string status)
+    {
+        var fields = status.Split(' ');
+        var report = new Dictionary<string, object?>
+        {
+            ["name"] = v.Spec.Name,
+            ["state"] = v.Volume.State.ToString(),
+            ["status"] = status,
+            ["size_bytes"] = v.Volume.SizeBytes,
+            ["block_size_sectors"] = v.Volume.BlockSizeSectors,
+            ["nr_blocks"] = v.Volume.NrBlocks,
+            ["read_only"] = v.Spec.ReadOnly,
+        };
+        if (fields.Length == 4 && fields[1].Split('/') is [var used, var total])
+        {
+            report["metadata_block_size"] = uint.Parse(fields[0]);
+            report["metadata_used"] = long.Parse(used);
+            report["metadata_total"] = long.Parse(total);
+            report["current_era"] = uint.Parse(fields[2]);
+            report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
+        }
+        return report;
+    }
+
+    /// <summary>postsuspend for every volume: finish in-flight requests, archive, drain the digest, commit.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(_volumes.Values.Select(async v =>
+        {
+            try
+            {
+                await v.Volume.StopAsync().ConfigureAwait(false);
+                _log.LogInformation("volume {Name}: stopped, metadata committed", v.Spec.Name);
+            }
+            catch (Exception e)
+            {
+                _log.LogError("volume {Name}: stop failed: {Message}", v.Spec.Name, e.Message);
+            }
+        })).ConfigureAwait(false);
+    }
+}
+
+/// <summary>A started volume, its settings and its write gate.</summary>
+public sealed record ServedVolume(VolumeSpec Spec, IEraVolume Volume)
+{
+    public WriteGate Gate { get; } = new();
+}

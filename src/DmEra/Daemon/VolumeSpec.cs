@@ -1,0 +1,55 @@
+namespace DmEra.Daemon;
+
+/// <summary>
+/// One volume to serve: <c>name=NAME,origin=PATH,metadata=PATH,block-size=SECTORS</c>. The embedded
+/// default also says what to create when the files are missing (a sparse origin, zeroed metadata).
+/// </summary>
+public sealed record VolumeSpec(string Name, string OriginPath, string MetadataPath, uint BlockSizeSectors)
+{
+    /// <summary>Create the origin (sparse, this size) when it does not exist; 0 = it must exist.</summary>
+    public long CreateOriginBytes { get; init; }
+
+    /// <summary>Create the metadata file (zeroed, this size) when it does not exist; 0 = it must exist.</summary>
+    public long CreateMetadataBytes { get; init; }
+
+    public bool ReadOnly { get; init; }
+
+    /// <summary>Parses the --volume form; errors say which key is wrong.</summary>
+    public static VolumeSpec Parse(string text)
+    {
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = part.IndexOf('=');
+            if (eq <= 0) throw new ConfigurationException($"--volume '{text}': '{part}' is not key=value");
+            var key = part[..eq].Trim();
+            if (key is not ("name" or "origin" or "metadata" or "block-size"))
+                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size)");
+            if (!fields.TryAdd(key, part[(eq + 1)..].Trim()))
+                throw new ConfigurationException($"--volume '{text}': '{key}' given twice");
+        }
+        string Need(string key) => fields.TryGetValue(key, out var v) && v.Length > 0
+            ? v
+            : throw new ConfigurationException($"--volume '{text}': '{key}' is missing");
+        var blockSize = fields.TryGetValue("block-size", out var bs) ? ParseBlockSize(bs, text) : 128u;
+        return new VolumeSpec(ValidateName(Need("name")), Need("origin"), Need("metadata"), blockSize);
+    }
+
+    public static uint ParseBlockSize(string text, string context)
+    {
+        if (!uint.TryParse(text, out var sectors) || sectors == 0 || sectors % 8 != 0)
+            throw new ConfigurationException($"{context}: block-size '{text}' must be a multiple of 8 sectors (4 KiB), e.g. 128 for 64 KiB");
+        return sectors;
+    }
+
+    /// <summary>Names become NBD export names and actor names: keep them to a safe alphabet.</summary>
+    public static string ValidateName(string name)
+    {
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new ConfigurationException($"volume name '{name}' must be 1-64 characters of letters, digits, '-', '_' or '.'");
+        return name;
+    }
+}
+
+/// <summary>A setting or flag that cannot work, phrased for the person who wrote it.</summary>
+public sealed class ConfigurationException(string message) : Exception(message);

@@ -103,6 +103,14 @@ public sealed class EraVolume : IEraVolume
         return reply.Task;
     }
 
+    /// <summary>Whether archived writesets still wait to be digested into the era array.</summary>
+    public Task<bool> HasDigestWorkAsync()
+    {
+        var reply = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Writer.Tell(new MetadataWriter.GetDigestPending(reply));
+        return reply.Task;
+    }
+
     public async Task<bool[]> GetWrittenSinceAsync(uint era, uint firstBlock, int count)
     {
         var eras = await GetBlockErasAsync(firstBlock, count).ConfigureAwait(false);

@@ -67,6 +67,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         Receive<DigestStep>(HandleDigestStep);
         Receive<GetStatus>(g => g.Reply.TrySetResult(Md.Status.ToString()));
         Receive<QueryEras>(HandleQueryEras);
+        Receive<GetDigestPending>(g => g.Reply.TrySetResult(Md.HasDigestWork));
         Receive<Shutdown>(HandleShutdown);
     }
 
@@ -342,6 +343,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
             case FirstWrite fw: fw.Durable.TrySetException(e); break;
             case GetStatus g: g.Reply.TrySetException(e); break;
             case QueryEras q: q.Reply.TrySetException(e); break;
+            case GetDigestPending g: g.Reply.TrySetException(e); break;
             case Shutdown s: s.ReplyTo.Tell(new ShutdownComplete(null)); break;
             case IRequest r: r.ReplyTo.Tell(new OperationFailed(r, e)); break;
         }

@@ -25,7 +25,7 @@ public sealed record EngineSettings(
         dmera.engine {
           metadata-dispatcher { type = PinnedDispatcher, throughput = 100 }
           max-blocks-per-commit = 16384
-          group-commit-linger = 300us
+          group-commit-linger = 0.3ms
           max-pending-first-writes = 1024
           digest-bits-per-step = 32576
           max-query-blocks = 1048576

@@ -1,0 +1,94 @@
+#nullable enable
+using Akka.Actor;
+using DmEra.Engine.Tracking;
+using DmEra.Metadata.PersistentData;
+
+namespace DmEra.Engine.Actors;
+
+/// <summary>
+/// The one owner of a volume's <see cref="DmEra.Metadata.Era.EraMetadata"/>: every change to the metadata
+/// (first-write bits, rollover, digest steps, snapshots, the final commit) is a message here, so they are
+/// serialised with the group commits without locks. It runs on a pinned thread because commits block in
+/// fdatasync.
+/// </summary>
+public static class MetadataWriter
+{
+    public interface ICommand;
+
+    /// <summary>A command answered by a message to <see cref="ReplyTo"/> (the others complete a task).</summary>
+    public interface IRequest : ICommand
+    {
+        IActorRef ReplyTo { get; }
+    }
+
+    /// <summary>Open (format when zeroed), resize to the origin, archive a writeset a crash left, start a new era.</summary>
+    public sealed record Activate(IActorRef ReplyTo) : IRequest;
+    public sealed record Activated(EraTracker Tracker, uint Era, bool HasDigestWork);
+
+    /// <summary>
+    /// A write, trim or write-zeroes overlapping blocks [FirstBlock, LastBlock], some not yet marked in the
+    /// current era. <see cref="Durable"/> completes once a commit that marks all of them is durable (or
+    /// fails with <see cref="VolumeFailedException"/>); only then may the request touch the origin.
+    /// </summary>
+    public sealed record FirstWrite(uint FirstBlock, uint LastBlock, TaskCompletionSource Durable) : ICommand;
+
+    /// <summary>checkpoint: archive the current writeset, start the next era, commit.</summary>
+    public sealed record Rollover(IActorRef ReplyTo) : IRequest;
+    public sealed record RolledOver(uint Era, bool HasDigestWork);
+
+    public sealed record TakeSnapshot(IActorRef ReplyTo) : IRequest;
+    public sealed record SnapshotTaken(long HeldRoot, uint Era);
+
+    public sealed record DropSnapshot(IActorRef ReplyTo) : IRequest;
+    public sealed record SnapshotDropped;
+
+    /// <summary>Fold at most <c>digest-bits-per-step</c> bits of the oldest archived writeset into the era array.</summary>
+    public sealed record DigestStep(IActorRef ReplyTo) : IRequest;
+    public sealed record DigestProgressed(bool MoreWork);
+
+    /// <summary>The kernel's status line, or <c>Fail</c> once metadata has failed (dm-cache's word for its fail mode).</summary>
+    public sealed record GetStatus(TaskCompletionSource<string> Reply) : ICommand;
+
+    /// <summary>The era each block of [First, First + Count) was last written in (0 = never in a digested era).</summary>
+    public sealed record QueryEras(uint First, int Count, TaskCompletionSource<uint[]> Reply) : ICommand;
+
+    /// <summary>Whether archived writesets still wait for the digest (tests and the admin console watch it drain).</summary>
+    public sealed record GetDigestPending(TaskCompletionSource<bool> Reply) : ICommand;
+
+    /// <summary>postsuspend: commit what is pending, archive the current writeset, drain the digest, commit, close.</summary>
+    public sealed record Shutdown(IActorRef ReplyTo) : IRequest;
+    public sealed record ShutdownComplete(Exception? Failure);
+
+    /// <summary>The reply to any request above that could not be carried out.</summary>
+    public sealed record OperationFailed(ICommand Request, Exception Cause);
+
+    /// <summary>Sent by the writer to itself: commit the batch collected so far.</summary>
+    internal sealed class CommitNow
+    {
+        public static readonly CommitNow Instance = new();
+        private CommitNow() { }
+    }
+
+    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters) =>
+        Akka.Actor.Props.Create(() => new MetadataWriterActor(settings, device, geometry, counters))
+            .WithDispatcher(settings.MetadataDispatcher);
+}
+
+/// <summary>Figures a benchmark or test reads while the volume runs (written by the metadata writer only).</summary>
+public sealed class VolumeCounters
+{
+    private long _commits, _firstWrites, _blocksMarked;
+
+    /// <summary>Commits that carried first-write bits.</summary>
+    public long Commits => Interlocked.Read(ref _commits);
+    /// <summary>Requests acknowledged by those commits.</summary>
+    public long FirstWrites => Interlocked.Read(ref _firstWrites);
+    public long BlocksMarked => Interlocked.Read(ref _blocksMarked);
+
+    internal void AddCommit(int firstWrites, int blocks)
+    {
+        Interlocked.Increment(ref _commits);
+        Interlocked.Add(ref _firstWrites, firstWrites);
+        Interlocked.Add(ref _blocksMarked, blocks);
+    }
+}

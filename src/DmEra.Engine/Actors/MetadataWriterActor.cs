@@ -1,0 +1,362 @@
+#nullable enable
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using DmEra.Engine.Tracking;
+using DmEra.Metadata;
+using DmEra.Metadata.Era;
+using DmEra.Metadata.PersistentData;
+using static DmEra.Engine.Actors.MetadataWriter;
+
+namespace DmEra.Engine.Actors;
+
+/// <summary>
+/// Group commit (Akka.Persistence's write-in-progress batching): first-writes that arrive while a commit
+/// is in flight wait in the mailbox, because the commit blocks this pinned thread; the next commit takes
+/// them all. The order inside a commit is the kernel's after fix 2099b145: on-disk bits, durable commit,
+/// then in-core bits, then the waiters are released. A metadata error fails the whole batch and the
+/// volume; the in-core bits stay clear, so no write of that batch ever reaches the origin.
+/// </summary>
+internal sealed class MetadataWriterActor : ReceiveActor
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly EngineSettings _settings;
+    private readonly IMetadataDevice _device;
+    private readonly BlockGeometry _geometry;
+    private readonly VolumeCounters _counters;
+    private readonly List<FirstWrite> _waiters = new();
+    private readonly HashSet<uint> _pendingBlocks = new();
+    private EraMetadata? _md;
+    private EraTracker? _tracker;
+    private bool _commitScheduled;
+    private long _batchStarted;
+    private int _lastBatchSize;
+    private Exception? _failure;
+
+    public MetadataWriterActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters)
+    {
+        _settings = settings;
+        _device = device;
+        _geometry = geometry;
+        _counters = counters;
+        Inactive();
+    }
+
+    private EraMetadata Md => _md!;
+    private EraTracker Tracker => _tracker!;
+
+    private void Inactive()
+    {
+        Receive<Activate>(HandleActivate);
+        Receive<Shutdown>(s =>
+        {
+            _device.Dispose();
+            Become(Closed);
+            s.ReplyTo.Tell(new ShutdownComplete(null));
+        });
+        ReceiveAny(RefuseInactive);
+    }
+
+    private void Active()
+    {
+        Receive<FirstWrite>(HandleFirstWrite);
+        Receive<CommitNow>(_ => HandleCommitNow());
+        Receive<Rollover>(HandleRollover);
+        Receive<TakeSnapshot>(HandleTakeSnapshot);
+        Receive<DropSnapshot>(HandleDropSnapshot);
+        Receive<DigestStep>(HandleDigestStep);
+        Receive<GetStatus>(g => g.Reply.TrySetResult(Md.Status.ToString()));
+        Receive<QueryEras>(HandleQueryEras);
+        Receive<GetDigestPending>(g => g.Reply.TrySetResult(Md.HasDigestWork));
+        Receive<Shutdown>(HandleShutdown);
+    }
+
+    /// <summary>Metadata failed: nothing more is written to it. Reads of the origin go on elsewhere.</summary>
+    private void Failed()
+    {
+        Receive<FirstWrite>(fw => fw.Durable.TrySetException(FailureFor("the write")));
+        Receive<CommitNow>(_ => { });
+        Receive<GetStatus>(g => g.Reply.TrySetResult("Fail"));
+        Receive<QueryEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
+        Receive<Shutdown>(s =>
+        {
+            // No final commit: the in-memory transaction may be half applied; the last good commit stands.
+            Close();
+            s.ReplyTo.Tell(new ShutdownComplete(_failure));
+        });
+        ReceiveAny(c => ReplyFailure(c, FailureFor("the request")));
+    }
+
+    private void Closed() => ReceiveAny(c => ReplyFailure(c, new InvalidOperationException("the volume's metadata is closed")));
+
+    private void HandleActivate(Activate a)
+    {
+        try
+        {
+            if (_geometry.NrBlocks > EraMetadata.MaxNrBlocks)
+                throw new MetadataException(
+                    $"origin too large: {_geometry.NrBlocks} tracking blocks of {_geometry.BlockBytes} bytes; the limit is {EraMetadata.MaxNrBlocks} (2^31 - 1)");
+            _md = EraMetadata.Open(_device, _geometry.BlockSizeSectors);
+            var nrBlocks = (uint)_geometry.NrBlocks;
+            // preresume (kernel fix cca2c6ae): resize before any background work, then commit.
+            if (_md.NrBlocks != nrBlocks)
+            {
+                _md.Resize(nrBlocks);
+                _md.Commit();
+            }
+            // A writeset left by a crash is archived under its era before the new era starts (fix de89afc1).
+            _md.Rollover();
+            _md.Commit();
+            _tracker = new EraTracker(nrBlocks, _md.CurrentEra);
+            Become(Active);
+            a.ReplyTo.Tell(new Activated(_tracker, _md.CurrentEra, _md.HasDigestWork));
+        }
+        catch (Exception e)
+        {
+            if (_md is not null) _md.Dispose(); else _device.Dispose();
+            _md = null;
+            Become(Closed);
+            a.ReplyTo.Tell(new OperationFailed(a, e));
+        }
+    }
+
+    private void HandleFirstWrite(FirstWrite fw)
+    {
+        var current = Tracker.Current;
+        var added = false;
+        for (var b = fw.FirstBlock; ; b++)
+        {
+            if (!current.IsMarked(b))
+            {
+                _pendingBlocks.Add(b);   // a block already pending joins the same commit
+                added = true;
+            }
+            if (b == fw.LastBlock) break;
+        }
+        if (!added)
+        {
+            // A commit that finished after the request looked at the bits already covered it.
+            fw.Durable.TrySetResult();
+            return;
+        }
+        if (_waiters.Count == 0) _batchStarted = Stopwatch.GetTimestamp();
+        _waiters.Add(fw);
+        if (_pendingBlocks.Count >= _settings.MaxBlocksPerCommit)
+            CommitBatch();
+        else if (!_commitScheduled)
+        {
+            _commitScheduled = true;
+            Self.Tell(CommitNow.Instance);
+        }
+    }
+
+    private void HandleCommitNow()
+    {
+        _commitScheduled = false;
+        if (_waiters.Count == 0) return;
+        // Adaptive linger: the callers the last commit released usually come straight back with their next
+        // first-write. Waiting (bounded by group-commit-linger) until as many are queued as last time lets
+        // one fdatasync carry a whole queue depth instead of alternating half-batches. A lone writer
+        // (last batch 1) never waits.
+        if (_waiters.Count < _lastBatchSize && _settings.GroupCommitLinger > TimeSpan.Zero
+            && Stopwatch.GetElapsedTime(_batchStarted) < _settings.GroupCommitLinger)
+        {
+            _commitScheduled = true;
+            Thread.Yield();
+            Self.Tell(CommitNow.Instance);
+            return;
+        }
+        CommitBatch();
+    }
+
+    /// <summary>Commits every pending first-write; false when metadata failed (the volume is then failed).</summary>
+    private bool CommitBatch()
+    {
+        if (_waiters.Count == 0) return true;
+        var blocks = _pendingBlocks.ToArray();
+        Array.Sort(blocks);
+        var waiters = _waiters.ToArray();
+        _pendingBlocks.Clear();
+        _waiters.Clear();
+        try
+        {
+            Md.MarkBlocks(blocks);
+            Md.Commit();
+        }
+        catch (Exception e)
+        {
+            EnterFailed(e, waiters);
+            return false;
+        }
+        var current = Tracker.Current;
+        foreach (var b in blocks) current.MarkDurable(b);
+        _counters.AddCommit(waiters.Length, blocks.Length);
+        _lastBatchSize = waiters.Length;
+        foreach (var w in waiters) w.Durable.TrySetResult();
+        return true;
+    }
+
+    private void HandleRollover(Rollover r) => RunEraChange(r, r.ReplyTo, () =>
+    {
+        Md.Rollover();
+        Md.Commit();
+        return new RolledOver(Md.CurrentEra, Md.HasDigestWork);
+    });
+
+    private void HandleTakeSnapshot(TakeSnapshot t) => RunEraChange(t, t.ReplyTo, () =>
+    {
+        var root = Md.TakeSnapshot();   // rollover + commit + clone, as metadata_take_snap
+        Md.Commit();                    // the RPC commit that records the held root
+        return new SnapshotTaken(root, Md.CurrentEra);
+    });
+
+    private void HandleDropSnapshot(DropSnapshot d) => RunEraChange(d, d.ReplyTo, () =>
+    {
+        Md.DropSnapshot();
+        Md.Commit();
+        return new SnapshotDropped();
+    });
+
+    /// <summary>
+    /// Era changes first commit the first-writes already collected (they were issued in the old era), then
+    /// change the metadata and commit, then swap the in-core bitsets if the era moved. A refused message
+    /// (the kernel's -EINVAL cases) changes nothing; any other error fails the volume.
+    /// </summary>
+    private void RunEraChange(ICommand request, IActorRef replyTo, Func<object> change)
+    {
+        if (!CommitBatch())
+        {
+            replyTo.Tell(new OperationFailed(request, _failure!));
+            return;
+        }
+        object reply;
+        try
+        {
+            reply = change();
+        }
+        catch (EraMessageException e)
+        {
+            replyTo.Tell(new OperationFailed(request, e));
+            return;
+        }
+        catch (Exception e)
+        {
+            EnterFailed(e, []);
+            replyTo.Tell(new OperationFailed(request, e));
+            return;
+        }
+        if (Md.CurrentEra != Tracker.CurrentEra) Tracker.StartEra(Md.CurrentEra);
+        replyTo.Tell(reply);
+    }
+
+    private void HandleDigestStep(DigestStep d)
+    {
+        try
+        {
+            if (!Md.HasDigestWork)
+            {
+                d.ReplyTo.Tell(new DigestProgressed(false));
+                return;
+            }
+            var more = Md.DigestStep(_settings.DigestBitsPerStep);
+            // A finished digest frees the writesets' blocks only once committed: commit so that long runs
+            // of checkpoints reuse metadata space instead of exhausting it.
+            if (!more) Md.Commit();
+            d.ReplyTo.Tell(new DigestProgressed(more));
+        }
+        catch (Exception e)
+        {
+            EnterFailed(e, []);
+            d.ReplyTo.Tell(new OperationFailed(d, e));
+        }
+    }
+
+    private void HandleQueryEras(QueryEras q)
+    {
+        try
+        {
+            if (q.Count < 0 || q.Count > _settings.MaxQueryBlocks || (ulong)q.First + (ulong)q.Count > Md.NrBlocks)
+                throw new ArgumentOutOfRangeException(nameof(q),
+                    $"blocks [{q.First}, +{q.Count}) are outside the volume's {Md.NrBlocks} blocks or above max-query-blocks");
+            q.Reply.TrySetResult(EraQuery.ErasOf(Md, Tracker.Current, Tracker.CurrentEra, q.First, q.Count));
+        }
+        catch (Exception e)
+        {
+            q.Reply.TrySetException(e);
+        }
+    }
+
+    private void HandleShutdown(Shutdown s)
+    {
+        Exception? failure = null;
+        if (CommitBatch())
+        {
+            try
+            {
+                // postsuspend after fix 9ae6e8b1: archive, finish all background work, and only then the
+                // final commit, so nothing is left to write after the metadata is handed over.
+                Md.Archive();
+                Md.DigestAll();
+                Md.Commit();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+                _log.Error(e, "final metadata commit failed; the last good commit stands");
+            }
+        }
+        else failure = _failure;
+        Close();
+        s.ReplyTo.Tell(new ShutdownComplete(failure));
+    }
+
+    private void EnterFailed(Exception cause, FirstWrite[] batch)
+    {
+        _failure = cause;
+        _log.Error(cause, "metadata failed; the volume now refuses writes (reads are still served)");
+        Tracker.Fail(cause);
+        var error = FailureFor("the write");
+        foreach (var w in batch) w.Durable.TrySetException(error);
+        foreach (var w in _waiters) w.Durable.TrySetException(error);
+        _waiters.Clear();
+        _pendingBlocks.Clear();
+        Become(Failed);
+    }
+
+    private VolumeFailedException FailureFor(string what) =>
+        new($"metadata failed, so {what} was refused: {_failure?.Message}", _failure);
+
+    private void Close()
+    {
+        _md?.Dispose();
+        _md = null;
+        Become(Closed);
+    }
+
+    private void RefuseInactive(object message) =>
+        ReplyFailure(message, new InvalidOperationException("the volume has not been activated"));
+
+    private void ReplyFailure(object message, Exception e)
+    {
+        switch (message)
+        {
+            case FirstWrite fw: fw.Durable.TrySetException(e); break;
+            case GetStatus g: g.Reply.TrySetException(e); break;
+            case QueryEras q: q.Reply.TrySetException(e); break;
+            case GetDigestPending g: g.Reply.TrySetException(e); break;
+            case Shutdown s: s.ReplyTo.Tell(new ShutdownComplete(null)); break;
+            case IRequest r: r.ReplyTo.Tell(new OperationFailed(r, e)); break;
+        }
+    }
+
+    protected override void PostStop()
+    {
+        // Stopped without a Shutdown (a crash of the tree, or the system going away): fail the waiters so no
+        // caller hangs, and write nothing more. Whatever was committed is what a crash would leave.
+        var error = new VolumeFailedException("the volume's metadata writer stopped");
+        foreach (var w in _waiters) w.Durable.TrySetException(error);
+        _waiters.Clear();
+        _md?.Dispose();   // closes the device (and its flock) without writing anything
+        _md = null;
+    }
+}

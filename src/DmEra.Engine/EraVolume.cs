@@ -1,0 +1,192 @@
+#nullable enable
+using Akka.Actor;
+using DmEra.Engine.Actors;
+using DmEra.Engine.Origin;
+using DmEra.Engine.Tracking;
+using DmEra.Metadata.Era;
+using DmEra.Metadata.PersistentData;
+
+namespace DmEra.Engine;
+
+/// <summary>
+/// The volume facade: the request path runs in the caller's async flow (<see cref="IoRouter"/>), admin and
+/// metadata queries go to the volume's actors as messages carrying a <see cref="TaskCompletionSource"/>
+/// (the boundary between async callers and actors; no Ask between actors).
+/// </summary>
+public sealed class EraVolume : IEraVolume
+{
+    private readonly EngineSettings _settings;
+    private readonly IOriginDevice _origin;
+    private readonly Volume.Started _started;
+    private readonly IoRouter _router;
+    private readonly object _stopLock = new();
+    private Task? _stopTask;
+    private volatile bool _stopped;
+
+    private EraVolume(string name, EngineSettings settings, IOriginDevice origin, IActorRef volumeActor,
+        Volume.Started started, BlockGeometry geometry, VolumeCounters counters)
+    {
+        Name = name;
+        _settings = settings;
+        _origin = origin;
+        VolumeActor = volumeActor;
+        _started = started;
+        Counters = counters;
+        _router = new IoRouter(name, geometry, origin, started.Tracker, started.Writer, settings.MaxPendingFirstWrites);
+    }
+
+    /// <summary>
+    /// Activates a volume (the kernel's ctr + preresume): opens the metadata (formatting it if block 0 is
+    /// zero), refuses a block size other than the one on disk, resizes to the origin's current size (refusing
+    /// ≥ 2^31 blocks), archives a writeset a crash left, and starts a new era. The volume owns both devices
+    /// from here on and disposes them at stop, or at once if activation fails.
+    /// </summary>
+    public static async Task<EraVolume> StartAsync(ActorSystem system, string name, IMetadataDevice metadata,
+        IOriginDevice origin, uint blockSizeSectors, CancellationToken cancellationToken = default)
+    {
+        var settings = EngineSettings.Create(system);
+        try
+        {
+            EraMetadata.ValidateBlockSize(blockSizeSectors);
+        }
+        catch
+        {
+            metadata.Dispose();
+            origin.Dispose();
+            throw;
+        }
+        var geometry = new BlockGeometry(blockSizeSectors, origin.SizeBytes);
+        var counters = new VolumeCounters();
+        var volume = system.ActorOf(Volume.Props(settings, metadata, geometry, counters), ActorName(name));
+        var started = new TaskCompletionSource<Volume.Started>(TaskCreationOptions.RunContinuationsAsynchronously);
+        volume.Tell(new Volume.Start(started));
+        try
+        {
+            var s = await started.Task.WaitAsync(settings.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+            return new EraVolume(name, settings, origin, volume, s, geometry, counters);
+        }
+        catch
+        {
+            system.Stop(volume);
+            origin.Dispose();
+            throw;
+        }
+    }
+
+    public string Name { get; }
+    public long SizeBytes => _router.Geometry.OriginBytes;
+    public uint BlockSizeSectors => _router.Geometry.BlockSizeSectors;
+    public long BlockSizeBytes => _router.Geometry.BlockBytes;
+    public uint NrBlocks => (uint)_router.Geometry.NrBlocks;
+    public uint CurrentEra => _started.Tracker.CurrentEra;
+    public VolumeCounters Counters { get; }
+
+    /// <summary>The root of this volume's actor tree (tests stop it to simulate a crash).</summary>
+    internal IActorRef VolumeActor { get; }
+
+    public VolumeState State =>
+        _stopped ? VolumeState.Stopped
+        : _router.IsStopping ? VolumeState.Stopping
+        : _started.Tracker.Failure is not null ? VolumeState.Failed
+        : VolumeState.Running;
+
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer) => _router.ReadAsync(offset, buffer);
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua = false) => _router.WriteAsync(offset, data, fua);
+    public ValueTask TrimAsync(long offset, long length, bool fua = false) => _router.TrimAsync(offset, length, fua);
+    public ValueTask WriteZeroesAsync(long offset, long length, bool fua = false) => _router.WriteZeroesAsync(offset, length, fua);
+    public ValueTask FlushAsync() => _router.FlushAsync();
+
+    public Task<uint[]> GetBlockErasAsync(uint firstBlock, int count)
+    {
+        var reply = new TaskCompletionSource<uint[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Writer.Tell(new MetadataWriter.QueryEras(firstBlock, count, reply));
+        return reply.Task;
+    }
+
+    /// <summary>Whether archived writesets still wait to be digested into the era array.</summary>
+    public Task<bool> HasDigestWorkAsync()
+    {
+        var reply = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Writer.Tell(new MetadataWriter.GetDigestPending(reply));
+        return reply.Task;
+    }
+
+    public async Task<bool[]> GetWrittenSinceAsync(uint era, uint firstBlock, int count)
+    {
+        var eras = await GetBlockErasAsync(firstBlock, count).ConfigureAwait(false);
+        return Array.ConvertAll(eras, e => e >= era);
+    }
+
+    public Task<uint> CheckpointAsync()
+    {
+        var reply = new TaskCompletionSource<uint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.EraManager.Tell(new EraManager.Checkpoint(reply));
+        return reply.Task;
+    }
+
+    public Task<long> TakeMetadataSnapAsync()
+    {
+        var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Snapshots.Tell(new MetadataSnapshot.Take(reply));
+        return reply.Task;
+    }
+
+    public Task DropMetadataSnapAsync()
+    {
+        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Snapshots.Tell(new MetadataSnapshot.Drop(reply));
+        return reply.Task;
+    }
+
+    public Task<string> StatusAsync()
+    {
+        var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Writer.Tell(new MetadataWriter.GetStatus(reply));
+        return reply.Task;
+    }
+
+    /// <summary>era_message: exactly one argument, compared case-insensitively (strcasecmp).</summary>
+    public async Task SendMessageAsync(string message)
+    {
+        var args = (message ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (args.Length != 1) throw new EraMessageException("incorrect number of message arguments");
+        switch (args[0].ToLowerInvariant())
+        {
+            case "checkpoint": await CheckpointAsync().ConfigureAwait(false); break;
+            case "take_metadata_snap": await TakeMetadataSnapAsync().ConfigureAwait(false); break;
+            case "drop_metadata_snap": await DropMetadataSnapAsync().ConfigureAwait(false); break;
+            default: throw new EraMessageException($"unsupported message '{args[0]}'");
+        }
+    }
+
+    public Task StopAsync()
+    {
+        lock (_stopLock) return _stopTask ??= StopCoreAsync();
+    }
+
+    private async Task StopCoreAsync()
+    {
+        try
+        {
+            await _router.StopAndDrainAsync().WaitAsync(_settings.StopTimeout).ConfigureAwait(false);
+            var wasFailed = _started.Tracker.Failure is not null;
+            var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            VolumeActor.Tell(new Volume.Stop(closed));
+            var failure = await closed.Task.WaitAsync(_settings.StopTimeout).ConfigureAwait(false);
+            if (!wasFailed) await _origin.FlushAsync().ConfigureAwait(false);
+            if (failure is not null && !wasFailed)
+                throw new VolumeFailedException($"volume {Name}: the final metadata commit failed: {failure.Message}", failure);
+        }
+        finally
+        {
+            _origin.Dispose();
+            _stopped = true;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    /// <summary>Actor names allow a limited alphabet; the volume name is kept readable where it can be.</summary>
+    private static string ActorName(string name) =>
+        "volume-" + string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_')) + "-" + Guid.NewGuid().ToString("N")[..8];
+}

@@ -1,0 +1,155 @@
+#nullable enable
+using Akka.Actor;
+using DmEra.Engine.Actors;
+using DmEra.Engine.Origin;
+using DmEra.Engine.Tracking;
+
+namespace DmEra.Engine;
+
+/// <summary>
+/// The I/O router: decides for every request, on the caller's thread, before any actor hop. Reads,
+/// flushes and writes whose blocks are all marked in the current era go straight to the origin (the
+/// lock-free in-core bits; never queued behind a commit). A write, trim or write-zeroes touching any
+/// unmarked block first sends a <see cref="MetadataWriter.FirstWrite"/> and waits for the durable commit.
+/// It also counts requests in flight, so a stop can refuse new ones and wait for the rest.
+/// </summary>
+internal sealed class IoRouter
+{
+    private readonly string _name;
+    private readonly IOriginDevice _origin;
+    private readonly EraTracker _tracker;
+    private readonly IActorRef _writer;
+    // Back-pressure: at most this many first-writes wait for commits; more callers wait here, in their own
+    // async flow, instead of growing the writer's mailbox without bound.
+    private readonly SemaphoreSlim _firstWriteSlots;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _inFlight;
+    private int _stopping;   // 0/1; set with a full fence (see StopAndDrainAsync)
+
+    public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites)
+    {
+        _name = name;
+        Geometry = geometry;
+        _origin = origin;
+        _tracker = tracker;
+        _writer = writer;
+        _firstWriteSlots = new SemaphoreSlim(maxPendingFirstWrites, maxPendingFirstWrites);
+    }
+
+    public BlockGeometry Geometry { get; }
+    public bool IsStopping => Volatile.Read(ref _stopping) != 0;
+
+    public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    {
+        Geometry.CheckRange(offset, buffer.Length);
+        Enter();
+        try { await _origin.ReadAsync(offset, buffer).ConfigureAwait(false); }
+        finally { Exit(); }
+    }
+
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
+    {
+        Geometry.CheckRange(offset, data.Length);
+        EnterWrite();
+        try
+        {
+            await MarkAsync(offset, data.Length).ConfigureAwait(false);
+            await _origin.WriteAsync(offset, data).ConfigureAwait(false);
+            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+        }
+        finally { Exit(); }
+    }
+
+    public async ValueTask TrimAsync(long offset, long length, bool fua)
+    {
+        Geometry.CheckRange(offset, length);
+        EnterWrite();
+        try
+        {
+            await MarkAsync(offset, length).ConfigureAwait(false);
+            await _origin.TrimAsync(offset, length).ConfigureAwait(false);
+            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+        }
+        finally { Exit(); }
+    }
+
+    public async ValueTask WriteZeroesAsync(long offset, long length, bool fua)
+    {
+        Geometry.CheckRange(offset, length);
+        EnterWrite();
+        try
+        {
+            await MarkAsync(offset, length).ConfigureAwait(false);
+            await _origin.WriteZeroesAsync(offset, length).ConfigureAwait(false);
+            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+        }
+        finally { Exit(); }
+    }
+
+    /// <summary>NBD_CMD_FLUSH: only the origin. Metadata was already durable before any tracked write was issued.</summary>
+    public async ValueTask FlushAsync()
+    {
+        Enter();
+        try { await _origin.FlushAsync().ConfigureAwait(false); }
+        finally { Exit(); }
+    }
+
+    /// <summary>
+    /// Returns once every block of the range is durably marked in the current era. The fast path is a
+    /// read of the in-core bits: set bits are durable (set only after their commit).
+    /// </summary>
+    private ValueTask MarkAsync(long offset, long length)
+    {
+        if (length == 0) return ValueTask.CompletedTask;
+        var (first, last) = Geometry.BlocksOf(offset, length);
+        return _tracker.Current.AreAllMarked(first, last) ? ValueTask.CompletedTask : SlowMarkAsync(first, last);
+    }
+
+    private async ValueTask SlowMarkAsync(uint first, uint last)
+    {
+        await _firstWriteSlots.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // Continuations must not run on the writer's pinned thread: it would then issue origin I/O.
+            var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _writer.Tell(new MetadataWriter.FirstWrite(first, last, durable));
+            await durable.Task.ConfigureAwait(false);
+        }
+        finally { _firstWriteSlots.Release(); }
+    }
+
+    private void EnterWrite()
+    {
+        Enter();
+        if (_tracker.Failure is { } failure)
+        {
+            Exit();
+            throw new VolumeFailedException($"volume {_name} has failed metadata and refuses writes: {failure.Message}", failure);
+        }
+    }
+
+    private void Enter()
+    {
+        Interlocked.Increment(ref _inFlight);
+        if (Volatile.Read(ref _stopping) != 0)
+        {
+            Exit();
+            throw new VolumeStoppingException(_name);
+        }
+    }
+
+    private void Exit()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _stopping) != 0) _drained.TrySetResult();
+    }
+
+    /// <summary>Refuses new requests and completes when the ones in flight have finished.</summary>
+    public Task StopAndDrainAsync()
+    {
+        // Interlocked: the flag must be visible before the count is read (Enter does the mirror image),
+        // or a request and a stop could each miss the other.
+        Interlocked.Exchange(ref _stopping, 1);
+        if (Volatile.Read(ref _inFlight) == 0) _drained.TrySetResult();
+        return _drained.Task;
+    }
+}

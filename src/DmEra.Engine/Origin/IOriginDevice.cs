@@ -1,0 +1,27 @@
+#nullable enable
+namespace DmEra.Engine.Origin;
+
+/// <summary>
+/// The device whose blocks the volume tracks: every read and write goes to it at the same offset (dm-era
+/// is linear). Calls may run concurrently; an implementation must allow positional I/O from many callers at
+/// once (one shared handle with pread/pwrite, as the kernel's block layer would). Nothing is durable until
+/// <see cref="FlushAsync"/> returns.
+/// </summary>
+public interface IOriginDevice : IDisposable
+{
+    /// <summary>The size in bytes, read once at activation (a grown origin is picked up at the next one).</summary>
+    long SizeBytes { get; }
+
+    ValueTask ReadAsync(long offset, Memory<byte> buffer);
+
+    ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data);
+
+    /// <summary>The range's contents become unspecified (a hole where the device can punch one).</summary>
+    ValueTask TrimAsync(long offset, long length);
+
+    /// <summary>The range reads back as zeroes afterwards.</summary>
+    ValueTask WriteZeroesAsync(long offset, long length);
+
+    /// <summary>The durability barrier: every write that completed before the call is on stable storage when it returns.</summary>
+    ValueTask FlushAsync();
+}

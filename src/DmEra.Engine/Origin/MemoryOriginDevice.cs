@@ -1,0 +1,43 @@
+#nullable enable
+namespace DmEra.Engine.Origin;
+
+/// <summary>An origin in memory (tests, benchmarks). Concurrent I/O to disjoint ranges is safe, as on a disk.</summary>
+public sealed class MemoryOriginDevice(long sizeBytes) : IOriginDevice
+{
+    private readonly byte[] _data = new byte[checked((int)sizeBytes)];
+
+    public long SizeBytes => _data.LongLength;
+    public int FlushCount => _flushes;
+    private int _flushes;
+
+    /// <summary>The live contents (tests compare against them).</summary>
+    public ReadOnlySpan<byte> Contents => _data;
+
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    {
+        _data.AsSpan(checked((int)offset), buffer.Length).CopyTo(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
+    {
+        data.Span.CopyTo(_data.AsSpan(checked((int)offset)));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask TrimAsync(long offset, long length) => WriteZeroesAsync(offset, length);
+
+    public ValueTask WriteZeroesAsync(long offset, long length)
+    {
+        _data.AsSpan(checked((int)offset), checked((int)length)).Clear();
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync()
+    {
+        Interlocked.Increment(ref _flushes);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Dispose() { }
+}

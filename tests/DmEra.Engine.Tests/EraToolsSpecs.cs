@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using DmEra.Metadata.PersistentData;
+
+namespace DmEra.Engine.Tests;
+
+/// <summary>The real thin-provisioning-tools (era_check, era_invalidate) read the metadata a workload left.</summary>
+public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output), IDisposable
+{
+    private const int B = 64 * 1024;   // 128-sector blocks, DMTEST's default
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dmera-engine-tools-");
+
+    [Fact]
+    public async Task After_a_workload_era_check_accepts_the_metadata_and_era_invalidate_agrees_with_the_model()
+    {
+        var path = Path.Combine(_dir.FullName, "meta");
+        using (var f = File.Create(path)) f.SetLength(4L << 20);
+        const int nrBlocks = 3000;
+        var volume = await StartAsync(FileMetadataDevice.Open(path, writable: true, exclusive: true),
+            new NullOriginDevice(nrBlocks * (long)B), blockSizeSectors: 128);
+        var model = new uint[nrBlocks];
+        var rnd = new Random(42);
+        var checkpoints = new List<uint>();
+        for (var round = 0; round < 10; round++)
+        {
+            // Concurrent writes, some unaligned and spanning two blocks.
+            var writes = Enumerable.Range(0, 40).Select(_ => (Offset: rnd.NextInt64(0, nrBlocks * (long)B - 2 * B), Length: rnd.Next(1, B + 100))).ToArray();
+            foreach (var (offset, length) in writes)
+                for (var b = offset / B; b <= (offset + length - 1) / B; b++) model[b] = volume.CurrentEra;
+            await Bounded(Task.WhenAll(writes.Select(w => volume.WriteAsync(w.Offset, new byte[w.Length]).AsTask())));
+            checkpoints.Add(await Bounded(volume.CheckpointAsync()));
+        }
+        await Bounded(volume.StopAsync());
+
+        var (code, stdout, stderr) = Run("era_check", path);
+        Assert.True(code == 0, $"era_check failed: {stdout}{stderr}");
+        foreach (var since in new uint[] { 0, 1, 2, checkpoints[4], checkpoints[8], checkpoints[^1], 100 })
+        {
+            (code, stdout, stderr) = Run("era_invalidate", "--written-since", since.ToString(), path);
+            Assert.True(code == 0, $"era_invalidate failed: {stderr}");
+            var expected = Enumerable.Range(0, nrBlocks).Where(b => model[b] >= since).ToArray();
+            Assert.Equal(expected, ParseBlocks(stdout));
+        }
+    }
+
+    /// <summary>C++ 0.9.0 prints &lt;block block="N"/&gt; and &lt;range begin="B" end = "E"/&gt; (half-open).</summary>
+    private static int[] ParseBlocks(string xml)
+    {
+        var blocks = new List<int>();
+        foreach (Match m in Regex.Matches(xml, @"<block block=""(\d+)""/>|<range begin=""(\d+)"" end\s*=\s*""(\d+)""/>"))
+        {
+            if (m.Groups[1].Success) blocks.Add(int.Parse(m.Groups[1].Value));
+            else for (var b = int.Parse(m.Groups[2].Value); b < int.Parse(m.Groups[3].Value); b++) blocks.Add(b);
+        }
+        return blocks.ToArray();
+    }
+
+    private (int Code, string Stdout, string Stderr) Run(string tool, params string[] args)
+    {
+        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(30_000)) { p.Kill(); throw new TimeoutException($"{tool} did not finish"); }
+        Output.WriteLine($"{tool} {string.Join(' ', args)} -> {p.ExitCode}");
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    void IDisposable.Dispose()
+    {
+        _dir.Delete(recursive: true);
+        base.Dispose();
+    }
+}

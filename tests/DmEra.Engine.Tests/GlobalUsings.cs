@@ -1,0 +1,3 @@
+global using Xunit.Abstractions;
+global using DmEra.Engine.Origin;
+global using DmEra.Engine.Tests.Fakes;

@@ -16,7 +16,7 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         var path = Path.Combine(_dir.FullName, "meta");
         using (var f = File.Create(path)) f.SetLength(4L << 20);
         const int nrBlocks = 3000;
-        var volume = await StartAsync(FileMetadataDevice.Open(path, writable: true, exclusive: true),
+        var volume = await StartAsync(FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive),
             new NullOriginDevice(nrBlocks * (long)B), blockSizeSectors: 128);
         var model = new uint[nrBlocks];
         var rnd = new Random(42);

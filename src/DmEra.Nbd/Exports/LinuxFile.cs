@@ -1,0 +1,77 @@
+#nullable enable
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+using Mono.Unix.Native;
+
+namespace DmEra.Nbd.Exports;
+
+/// <summary>
+/// The Linux file calls the BCL lacks: fdatasync (through Mono.Posix), lseek SEEK_DATA/SEEK_HOLE and
+/// fallocate (P/Invoke, since Mono.Posix exposes neither), posix_fadvise.
+/// </summary>
+internal static partial class LinuxFile
+{
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int SeekEnd = 2;
+    private const int FallocKeepSize = 0x01;
+    private const int FallocPunchHole = 0x02;
+    private const int FallocZeroRange = 0x10;
+    private const int ENXIO = 6;
+
+    [LibraryImport("libc", EntryPoint = "lseek64", SetLastError = true)]
+    private static partial long Lseek(int fd, long offset, int whence);
+
+    [LibraryImport("libc", EntryPoint = "fallocate64", SetLastError = true)]
+    private static partial int Fallocate(int fd, int mode, long offset, long length);
+
+    public static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
+
+    /// <summary>Size of a regular file or a block device (RandomAccess.GetLength reports 0 for devices).</summary>
+    public static long SizeOf(SafeFileHandle handle)
+    {
+        long end = Lseek(Fd(handle), 0, SeekEnd);
+        return end >= 0 ? end : RandomAccess.GetLength(handle);
+    }
+
+    public static void DataSync(SafeFileHandle handle, string path)
+    {
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            if (Syscall.fdatasync(Fd(handle)) != 0)
+                throw new NbdException(NbdError.IoError, $"fdatasync of {path} failed: {Stdlib.GetLastError()}");
+        }
+        finally { if (added) handle.DangerousRelease(); }
+    }
+
+    /// <summary>
+    /// The next data offset at or after <paramref name="offset"/> (SEEK_DATA), or -1 when only a hole remains
+    /// (ENXIO). Returns <paramref name="offset"/> itself when the filesystem cannot tell (treat all as data).
+    /// </summary>
+    public static long NextData(SafeFileHandle handle, long offset)
+    {
+        long r = Lseek(Fd(handle), offset, SeekData);
+        if (r >= 0) return r;
+        return Marshal.GetLastPInvokeError() == ENXIO ? -1 : offset;
+    }
+
+    /// <summary>The next hole at or after <paramref name="offset"/> (SEEK_HOLE; the end of file counts as a hole).</summary>
+    public static long NextHole(SafeFileHandle handle, long offset, long size)
+    {
+        long r = Lseek(Fd(handle), offset, SeekHole);
+        return r >= 0 ? r : size;
+    }
+
+    /// <summary>Deallocates the range keeping the size; false when the filesystem or device cannot.</summary>
+    public static bool PunchHole(SafeFileHandle handle, long offset, long length) =>
+        Fallocate(Fd(handle), FallocPunchHole | FallocKeepSize, offset, length) == 0;
+
+    /// <summary>Zeroes the range keeping it allocated; false when unsupported.</summary>
+    public static bool ZeroRange(SafeFileHandle handle, long offset, long length) =>
+        Fallocate(Fd(handle), FallocZeroRange | FallocKeepSize, offset, length) == 0;
+
+    public static void WillNeed(SafeFileHandle handle, long offset, long length) =>
+        Syscall.posix_fadvise(Fd(handle), offset, length, PosixFadviseAdvice.POSIX_FADV_WILLNEED);
+}

@@ -1,0 +1,87 @@
+#nullable enable
+using System.Buffers.Binary;
+using System.Text;
+using DmEra.Nbd.Protocol;
+
+namespace DmEra.Nbd.Session;
+
+/// <summary>
+/// Serialises replies of concurrently executing requests onto the one output stream. Each reply (or chunk)
+/// is written whole under the lock so replies of different requests never interleave inside a message.
+/// </summary>
+internal sealed class ReplyWriter
+{
+    /// <summary>Error text in ERROR chunks is clipped to this; clients only log it.</summary>
+    private const int MaxErrorMessageBytes = 1024;
+
+    private readonly Stream _stream;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public ReplyWriter(Stream stream) => _stream = stream;
+
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await _stream.WriteAsync(message, ct).ConfigureAwait(false);
+            await _stream.FlushAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    public static void SimpleHeader(Span<byte> destination, NbdError error, ulong cookie)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(destination, NbdMagic.SimpleReply);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[4..], (uint)error);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[8..], cookie);
+    }
+
+    public static void ChunkHeader(Span<byte> destination, ReplyChunkFlags flags, ReplyChunkType type, ulong cookie, int payloadLength)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(destination, NbdMagic.StructuredReply);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[4..], (ushort)flags);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[6..], (ushort)type);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[8..], cookie);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[16..], (uint)payloadLength);
+    }
+
+    public ValueTask SimpleAsync(ulong cookie, NbdError error, CancellationToken ct)
+    {
+        var buffer = new byte[NbdWireSize.SimpleReplyHeader];
+        SimpleHeader(buffer, error, cookie);
+        return WriteAsync(buffer, ct);
+    }
+
+    public ValueTask NoneChunkAsync(ulong cookie, CancellationToken ct)
+    {
+        var buffer = new byte[NbdWireSize.StructuredReplyHeader];
+        ChunkHeader(buffer, ReplyChunkFlags.Done, ReplyChunkType.None, cookie, 0);
+        return WriteAsync(buffer, ct);
+    }
+
+    /// <summary>A final ERROR chunk carrying a message (the spec prefers these to simple errors once structured replies are on).</summary>
+    public ValueTask ErrorChunkAsync(ulong cookie, NbdError error, string message, CancellationToken ct)
+    {
+        var text = Encoding.UTF8.GetBytes(message);
+        int textLength = Math.Min(text.Length, MaxErrorMessageBytes);
+        var buffer = new byte[NbdWireSize.StructuredReplyHeader + 6 + textLength];
+        ChunkHeader(buffer, ReplyChunkFlags.Done, ReplyChunkType.Error, cookie, 6 + textLength);
+        BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(20), (uint)error);
+        BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(24), (ushort)textLength);
+        text.AsSpan(0, textLength).CopyTo(buffer.AsSpan(26));
+        return WriteAsync(buffer, ct);
+    }
+
+    public ValueTask HoleChunkAsync(ulong cookie, bool done, ulong offset, uint length, CancellationToken ct)
+    {
+        var buffer = new byte[NbdWireSize.StructuredReplyHeader + 12];
+        ChunkHeader(buffer, done ? ReplyChunkFlags.Done : ReplyChunkFlags.None, ReplyChunkType.OffsetHole, cookie, 12);
+        BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(20), offset);
+        BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(28), length);
+        return WriteAsync(buffer, ct);
+    }
+}

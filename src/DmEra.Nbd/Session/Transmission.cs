@@ -1,0 +1,240 @@
+#nullable enable
+using System.Buffers;
+using System.Buffers.Binary;
+using DmEra.Nbd.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace DmEra.Nbd.Session;
+
+/// <summary>
+/// The transmission phase: one reader loop parses requests and starts each one without waiting for the
+/// previous, so replies go out in completion order. Back-pressure: the loop stops reading when
+/// <see cref="NbdServerLimits.MaxInFlightRequests"/> requests or
+/// <see cref="NbdServerLimits.MaxBufferedBytesPerConnection"/> payload bytes are outstanding.
+/// </summary>
+internal sealed partial class Transmission
+{
+    private readonly NegotiatedConnection _connection;
+    private readonly INbdExport _export;
+    private readonly NbdServerLimits _limits;
+    private readonly ILogger _log;
+    private readonly string _peer;
+    private readonly ReplyWriter _replies;
+    private readonly SemaphoreSlim _inFlight;
+    private readonly ByteBudget _budget;
+    private readonly Dictionary<uint, INbdMetaContext> _contexts;
+    private readonly INbdMetaContext? _allocation;
+    private readonly bool _structured;
+    private CancellationTokenSource _cts = null!;
+
+    public Transmission(NegotiatedConnection connection, NbdServerLimits limits, ILogger log, string peer)
+    {
+        _connection = connection;
+        _export = connection.Export;
+        _limits = limits;
+        _log = log;
+        _peer = peer;
+        _structured = connection.StructuredReplies;
+        _replies = new ReplyWriter(connection.Stream);
+        _inFlight = new SemaphoreSlim(limits.MaxInFlightRequests, limits.MaxInFlightRequests);
+        _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
+        _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
+        _allocation = _structured ? _export.ResolveMetaContext(NbdMetaContexts.BaseAllocation) : null;
+    }
+
+    /// <summary>Serves requests until DISC, EOF, a protocol violation or cancellation; then waits for requests in flight.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _cts = cts;
+        var ct = cts.Token;
+        var header = new byte[NbdWireSize.RequestHeader];
+        try
+        {
+            while (true)
+            {
+                await _inFlight.WaitAsync(ct).ConfigureAwait(false);
+                var request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
+                if (request is null)
+                {
+                    _inFlight.Release();
+                    break;
+                }
+                _ = ExecuteAsync(request, ct);
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            // An abrupt disconnect: a half-received request is dropped, nothing of it is written.
+            _log.LogDebug("NBD client {Peer} disconnected mid-request: {Message}", _peer, e.Message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (IOException e)
+        {
+            _log.LogDebug("NBD client {Peer} connection failed: {Message}", _peer, e.Message);
+        }
+        finally
+        {
+            // DISC and every other ending: let requests in flight finish (their replies may still go out).
+            for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads the next request with its payload; null at a clean end (DISC or EOF between requests).</summary>
+    private async ValueTask<NbdRequest?> ReadRequestAsync(byte[] header, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (!await _connection.Reader.ReadExactAsync(header, ct).ConfigureAwait(false)) return null;
+            if (BinaryPrimitives.ReadUInt32BigEndian(header) != NbdMagic.Request)
+                throw new NbdProtocolException($"bad request magic 0x{BinaryPrimitives.ReadUInt32BigEndian(header):x8}");
+            var request = new NbdRequest
+            {
+                Flags = (CommandFlags)BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(4)),
+                Command = (NbdCommand)BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(6)),
+                Cookie = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(8)),
+                Offset = BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(16)),
+                Length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(24)),
+            };
+            if (request.Command == NbdCommand.Disc) return null;
+
+            if (request.Command == NbdCommand.Write)
+            {
+                if (request.Length > (uint)_limits.MaxPayloadBytes)
+                {
+                    // Never allocate from this length. Skip a bounded payload to stay in sync, else give up.
+                    if (request.Length > _limits.MaxSkippedWriteBytes)
+                        throw new NbdProtocolException($"WRITE payload of {request.Length} bytes is too large to skip");
+                    await _connection.Reader.SkipAsync(request.Length, ct).ConfigureAwait(false);
+                    await SendErrorAsync(request, NbdError.InvalidArgument, $"WRITE of {request.Length} bytes exceeds the {_limits.MaxPayloadBytes}-byte maximum", ct).ConfigureAwait(false);
+                    continue;
+                }
+                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                request.BudgetBytes = request.Length;
+                request.Payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
+                try
+                {
+                    await _connection.Reader.ReadRequiredAsync(request.Payload.AsMemory(0, (int)request.Length), ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Release(request);
+                    throw;
+                }
+            }
+            else if (request.Command == NbdCommand.Read && request.Length <= (uint)_limits.MaxPayloadBytes)
+            {
+                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                request.BudgetBytes = request.Length;
+            }
+            return request;
+        }
+    }
+
+    private async Task ExecuteAsync(NbdRequest request, CancellationToken ct)
+    {
+        try
+        {
+            var (error, message) = RequestValidator.Check(request, _export, _structured, _contexts.Count, _limits.MaxPayloadBytes);
+            if (error != NbdError.None)
+            {
+                await SendErrorAsync(request, error, message!, ct).ConfigureAwait(false);
+                return;
+            }
+            try
+            {
+                await DispatchAsync(request, ct).ConfigureAwait(false);
+            }
+            catch (NbdException e)
+            {
+                await SendErrorAsync(request, e.Error, e.Message, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not ReplyFailedException)
+            {
+                _log.LogWarning(e, "NBD export '{Export}' failed {Command} at {Offset}+{Length} for {Peer}",
+                    _connection.ExportName, request.Command, request.Offset, request.Length, _peer);
+                await SendErrorAsync(request, NbdError.IoError, $"{request.Command} failed: {e.Message}", ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ReplyFailedException)
+        {
+            // The connection is going away; the reader loop has stopped or will stop.
+            _cts.Cancel();
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "NBD request handling failed for {Peer}; closing the connection", _peer);
+            _cts.Cancel();
+        }
+        finally
+        {
+            Release(request);
+            _inFlight.Release();
+        }
+    }
+
+    private ValueTask DispatchAsync(NbdRequest r, CancellationToken ct)
+    {
+        long offset = (long)r.Offset;
+        switch (r.Command)
+        {
+            case NbdCommand.Read: return ReadAsync(r, ct);
+            case NbdCommand.Write: return ThenOkAsync(r, r.Length == 0 ? default : _export.WriteAsync(offset, r.Payload.AsMemory(0, (int)r.Length), r.Fua, ct), ct);
+            case NbdCommand.Flush: return ThenOkAsync(r, _export.FlushAsync(ct), ct);
+            case NbdCommand.Trim: return ThenOkAsync(r, r.Length == 0 ? default : _export.TrimAsync(offset, r.Length, r.Fua, ct), ct);
+            case NbdCommand.WriteZeroes:
+                var zf = (r.Fua ? NbdZeroFlags.Fua : 0)
+                    | ((r.Flags & CommandFlags.NoHole) != 0 ? NbdZeroFlags.NoHole : 0)
+                    | ((r.Flags & CommandFlags.FastZero) != 0 ? NbdZeroFlags.FastZero : 0);
+                return ThenOkAsync(r, r.Length == 0 ? default : _export.WriteZeroesAsync(offset, r.Length, zf, ct), ct);
+            case NbdCommand.Cache:
+                bool canCache = (_export.Capabilities & NbdExportCapabilities.Cache) != 0 && r.Length != 0;
+                return ThenOkAsync(r, canCache ? _export.CacheAsync(offset, r.Length, ct) : default, ct);
+            case NbdCommand.BlockStatus: return BlockStatusAsync(r, ct);
+            default: throw new InvalidOperationException($"validated command {r.Command} has no handler");
+        }
+    }
+
+    private async ValueTask ThenOkAsync(NbdRequest r, ValueTask operation, CancellationToken ct)
+    {
+        await operation.ConfigureAwait(false);
+        await SendAsync(() => _replies.SimpleAsync(r.Cookie, NbdError.None, ct)).ConfigureAwait(false);
+    }
+
+    private ValueTask SendErrorAsync(NbdRequest r, NbdError error, string message, CancellationToken ct)
+    {
+        _log.LogDebug("NBD {Command} from {Peer} fails with {Error}: {Message}", r.Command, _peer, error, message);
+        // After structured replies are negotiated a READ must never get a simple reply; errors carry text.
+        return SendAsync(() => _structured
+            ? _replies.ErrorChunkAsync(r.Cookie, error, message, ct)
+            : _replies.SimpleAsync(r.Cookie, error, ct));
+    }
+
+    /// <summary>Runs a reply write, turning a dead socket into <see cref="ReplyFailedException"/>.</summary>
+    private static async ValueTask SendAsync(Func<ValueTask> send)
+    {
+        try
+        {
+            await send().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            throw new ReplyFailedException(e);
+        }
+    }
+
+    private void Release(NbdRequest request)
+    {
+        if (request.Payload is { } payload)
+        {
+            request.Payload = null;
+            ArrayPool<byte>.Shared.Return(payload);
+        }
+        _budget.Release(request.BudgetBytes);
+        request.BudgetBytes = 0;
+    }
+
+    private sealed class ReplyFailedException(Exception inner) : Exception("writing a reply failed", inner);
+}

@@ -11,9 +11,9 @@ public abstract record AdminRequest
     public const int MaxLineBytes = 4096;
 
     public sealed record Message(string Volume, string Text) : AdminRequest;
-    public sealed record GroupCheckpoint(IReadOnlyList<string> Volumes) : AdminRequest;
+    public sealed record GroupCheckpoint(IReadOnlyList<string> Names) : AdminRequest;
     public sealed record Status(string? Volume, bool Json) : AdminRequest;
-    public sealed record Volumes : AdminRequest;
+    public sealed record ListVolumes : AdminRequest;
     public sealed record Help : AdminRequest;
 
     public static readonly string[] Verbs = ["message", "group-checkpoint", "status", "status-json", "volumes", "help"];
@@ -45,7 +45,7 @@ public abstract record AdminRequest
             "group-checkpoint" => throw new FormatException("usage: group-checkpoint VOL1,VOL2,..."),
             "status" or "status-json" when words.Length <= 2 => new Status(words.Length == 2 ? words[1] : null, verb == "status-json"),
             "status" or "status-json" => throw new FormatException($"usage: {verb} [VOLUME]"),
-            "volumes" when words.Length == 1 => new Volumes(),
+            "volumes" when words.Length == 1 => new ListVolumes(),
             "help" => new Help(),
             _ => throw new FormatException($"unknown command '{Truncate(words[0])}' (try 'help')"),
         };

@@ -127,9 +127,9 @@ public sealed class AdminServer : IAsyncDisposable
             var lines = AdminRequest.Parse(line) switch
             {
                 AdminRequest.Message m => await _target.MessageAsync(m.Volume, m.Text, timeout.Token).ConfigureAwait(false),
-                AdminRequest.GroupCheckpoint g => await _target.GroupCheckpointAsync(g.Volumes, timeout.Token).ConfigureAwait(false),
+                AdminRequest.GroupCheckpoint g => await _target.GroupCheckpointAsync(g.Names, timeout.Token).ConfigureAwait(false),
                 AdminRequest.Status s => await _target.StatusAsync(s.Volume, s.Json, timeout.Token).ConfigureAwait(false),
-                AdminRequest.Volumes => _target.VolumeNames,
+                AdminRequest.ListVolumes => _target.VolumeNames,
                 AdminRequest.Help => AdminRequest.HelpText.Split('\n'),
                 _ => throw new FormatException("unknown command"),
             };

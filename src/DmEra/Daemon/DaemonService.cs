@@ -20,6 +20,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     private VolumeHost? _volumes;
     private NbdServer? _nbd;
     private AdminServer? _admin;
+    private VolumeHealthLog? _health;
 
     public IReadOnlyList<EndPoint> NbdEndPoints { get; private set; } = [];
 
@@ -46,6 +47,8 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         }
         NbdEndPoints = bound;
         _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, AdminCommandTimeout);
+        _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
+        _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",
             string.Join(", ", _volumes.VolumeNames), string.Join(", ", bound), settings.AdminSocket);
         Console.Out.Flush();
@@ -62,6 +65,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         log.LogInformation("dmera stopping: no new connections, finishing requests in flight");
+        if (_health is not null) await _health.DisposeAsync().ConfigureAwait(false);
         if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);

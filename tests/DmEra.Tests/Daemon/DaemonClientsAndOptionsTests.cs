@@ -50,7 +50,6 @@ public sealed class DaemonClientsAndOptionsTests
               volumes = [ { name = fromfile, origin = "{{dir.File("fromfile.origin")}}", metadata = "{{dir.File("fromfile.meta")}}", block-size = 8 } ]
               listen = []
             }
-            akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
             """);
         await using var d = await DaemonProcess.StartAsync(dir, "--config", hocon);
         Assert.Equal("fromfile", d.Admin("volumes").StdOut.Trim());

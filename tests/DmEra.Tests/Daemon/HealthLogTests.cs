@@ -18,7 +18,6 @@ public sealed class HealthLogTests
               health-interval = 200ms
               metadata-warn-fraction = 0.0001
             }
-            akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
             """);
         await using var d = await DaemonProcess.StartAsync(dir, "--config", hocon);
         var deadline = DateTime.UtcNow.AddSeconds(20);

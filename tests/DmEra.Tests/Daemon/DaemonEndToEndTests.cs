@@ -92,6 +92,7 @@ public sealed class DaemonEndToEndTests
     {
         using var dir = new TempDir();
         await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "v"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(d.AdminSocket));
 
         var unknownVolume = d.Admin("message", "nosuch", "checkpoint");
         Assert.Equal(1, unknownVolume.ExitCode);

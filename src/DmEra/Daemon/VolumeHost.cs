@@ -168,6 +168,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             ["block_size_sectors"] = v.Volume.BlockSizeSectors,
             ["nr_blocks"] = v.Volume.NrBlocks,
             ["read_only"] = v.Spec.ReadOnly,
+            ["origin_path"] = Path.GetFullPath(v.Spec.OriginPath),
+            ["metadata_path"] = Path.GetFullPath(v.Spec.MetadataPath),
         };
         if (fields.Length == 4 && fields[1].Split('/') is [var used, var total])
         {

@@ -65,7 +65,15 @@ public sealed class DaemonEndToEndTests
             .Where(f => f.Length >= 3 && f[2] == "1").Select(f => (long.Parse(f[0]) / BlockBytes, (long.Parse(f[0]) + long.Parse(f[1])) / BlockBytes)).ToList();
         Assert.Equal([(32L, 34L), (80L, 81L)], flagged);
 
+        // A picture of what changed, from the live volume's held snapshot, found by volume name.
+        var png = dir.File("changed.png");
+        var drawn = d.Admin("map", "vm", "--since", era.ToString(), "-o", png);
+        Assert.True(drawn.ExitCode == 0 && new FileInfo(png).Length > 1000, drawn.ToString());
+
         Assert.Equal(0, d.Admin("message", "vm", "drop_metadata_snap").ExitCode);
+        var refused = d.Admin("map", "vm", "-o", png);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("is live: run 'dmera message VOLUME take_metadata_snap' first", refused.StdErr);
         Assert.EndsWith(" -", d.Admin("status", "vm").StdOut.Trim());
         var again = d.Admin("message", "vm", "drop_metadata_snap");
         Assert.Equal(1, again.ExitCode);

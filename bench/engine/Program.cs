@@ -45,6 +45,28 @@ try
             Console.WriteLine($"                     via volume median {volMedian:N0} ops/s [{string.Join(", ", volRates.Select(r => r.ToString("N0")))}]");
             Console.WriteLine($"                     overhead {(rawMedian / volMedian - 1) * 100:F1}%; commits during the runs: {commits - 64}");
         }
+        // The same comparison at queue depth 1 on one thread: the fast path's own cost per write.
+        {
+            var origin = Origin(kind, "qd1");
+            var volume = await EraVolume.StartAsync(system, "qd1", Metadata(kind, "qd1"), origin, 8);
+            await volume.WriteAsync(0, new byte[NrBlocks * BlockBytes]);
+            await volume.FlushAsync();
+            var n = kind == "memory" ? 1_000_000 : 100_000;
+            var rawNs = new List<double>();
+            var volNs = new List<double>();
+            for (var round = 0; round < 5; round++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (var i = 0; i < n; i++) await origin.WriteAsync((i & (NrBlocks - 1)) * (long)BlockBytes, payload);
+                rawNs.Add(sw.Elapsed.TotalNanoseconds / n);
+                sw.Restart();
+                for (var i = 0; i < n; i++) await volume.WriteAsync((i & (NrBlocks - 1)) * (long)BlockBytes, payload);
+                volNs.Add(sw.Elapsed.TotalNanoseconds / n);
+            }
+            await volume.StopAsync();
+            Console.WriteLine($"QD1 steady-state write: raw {Median(rawNs):F0} ns, via volume {Median(volNs):F0} ns, " +
+                              $"overhead {Median(volNs) - Median(rawNs):F0} ns = {(Median(volNs) / Median(rawNs) - 1) * 100:F1}%");
+        }
         // Fresh era: every write is a first-write to a block not yet marked.
         {
             var volume = await EraVolume.StartAsync(system, $"fresh-{kind}", Metadata(kind, "fresh"), Origin(kind, "fresh"), 8);

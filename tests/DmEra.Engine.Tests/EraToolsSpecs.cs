@@ -43,6 +43,32 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         }
     }
 
+    [Fact]
+    public async Task System_two_reopens_the_same_files_after_a_stop_while_a_running_volume_holds_them_exclusively()
+    {
+        var meta = Path.Combine(_dir.FullName, "meta2");
+        var data = Path.Combine(_dir.FullName, "origin2");
+        using (var f = File.Create(meta)) f.SetLength(4L << 20);
+        using (var f = File.Create(data)) f.SetLength(100 * 4096);
+        var volume = await StartAsync(FileMetadataDevice.Open(meta, true, true), FileOriginDevice.Open(data));
+        await Bounded(volume.WriteAsync(4096 * 7 + 5, Pattern(9000, 7), fua: true));
+        Assert.ThrowsAny<Exception>(() => FileMetadataDevice.Open(meta, true, true));
+        Assert.ThrowsAny<Exception>(() => FileOriginDevice.Open(data));
+        await Bounded(volume.StopAsync());
+
+        using var two = Akka.Actor.ActorSystem.Create("system-two", Sys.Settings.Config);
+        var again = await EraVolume.StartAsync(two, "v", FileMetadataDevice.Open(meta, true, true), FileOriginDevice.Open(data), 8).WaitAsync(Limit);
+        var eras = await Bounded(again.GetBlockErasAsync(0, 100));
+        var back = new byte[9000];
+        await Bounded(again.ReadAsync(4096 * 7 + 5, back));
+        Assert.Equal(Pattern(9000, 7), back);
+        Assert.Equal(new uint[] { 1, 1, 1 }, eras[7..10]);
+        Assert.Equal(97, eras.Count(e => e == 0));
+        Assert.Equal(2u, again.CurrentEra);
+        await Bounded(again.StopAsync());
+        await two.Terminate().WaitAsync(Limit);
+    }
+
     /// <summary>C++ 0.9.0 prints &lt;block block="N"/&gt; and &lt;range begin="B" end = "E"/&gt; (half-open).</summary>
     private static int[] ParseBlocks(string xml)
     {

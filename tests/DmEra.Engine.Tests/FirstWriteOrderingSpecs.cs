@@ -95,6 +95,27 @@ public sealed class FirstWriteOrderingSpecs(ITestOutputHelper output) : EngineSp
     }
 
     [Fact]
+    public async Task A_FUA_write_and_a_flush_make_the_origin_durable_before_they_are_answered_without_a_metadata_commit()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var origin = new RecordingOriginDevice(64 * BlockBytes, metadata);
+        var volume = await StartAsync(metadata, origin);
+        await Bounded(volume.WriteAsync(0, new byte[BlockBytes]));
+        var metadataOps = metadata.Log.Snapshot().Count(o => o.Kind is OperationKind.MetadataWrite or OperationKind.MetadataFlush);
+
+        await Bounded(volume.WriteAsync(100, new byte[10], fua: true));
+        var ops = metadata.Log.Snapshot();
+        Assert.Equal(OperationKind.OriginWrite, ops[^2].Kind);
+        Assert.Equal(OperationKind.OriginFlush, ops[^1].Kind);
+
+        await Bounded(volume.FlushAsync());
+        ops = metadata.Log.Snapshot();
+        Assert.Equal(OperationKind.OriginFlush, ops[^1].Kind);
+        Assert.Equal(metadataOps, ops.Count(o => o.Kind is OperationKind.MetadataWrite or OperationKind.MetadataFlush));
+        await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
     public async Task An_unaligned_write_marks_every_block_it_overlaps_including_a_partial_last_block()
     {
         var origin = new MemoryOriginDevice(10 * BlockBytes + 512);

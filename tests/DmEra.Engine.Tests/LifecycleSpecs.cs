@@ -61,6 +61,23 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     }
 
     [Fact]
+    public async Task Terminating_the_actor_system_stops_a_running_volume_cleanly()
+    {
+        var metadata = new MemoryMetadataDevice(1024);
+        var origin = new MemoryOriginDevice(64 * B);
+        var two = ActorSystem.Create("system-two", Sys.Settings.Config);
+        var volume = await EraVolume.StartAsync(two, "v", metadata, origin, 8).WaitAsync(Limit);
+        await Bounded(volume.WriteAsync(6 * B, new byte[1]));
+
+        await two.Terminate().WaitAsync(Limit);
+
+        Assert.Equal(VolumeState.Stopped, volume.State);
+        using var md = EraMetadata.Open(metadata, 8, mayFormat: false);
+        Assert.True(md.CurrentWriteset.IsNone);   // archived, digested and committed by the stop
+        Assert.Equal(1u, EraArray(md)[6]);
+    }
+
+    [Fact]
     public async Task Kernel_fix_de89afc1_a_writeset_committed_before_a_crash_is_archived_under_its_era_at_restart()
     {
         // The kernel once ignored the committed current writeset at resume and lost those writes.

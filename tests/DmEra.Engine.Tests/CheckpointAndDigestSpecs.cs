@@ -1,4 +1,5 @@
 using DmEra.Metadata.Era;
+using DmEra.Engine.Tests.Fakes;
 using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Engine.Tests;
@@ -34,6 +35,35 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
         Assert.Equal(era2, (await Bounded(volume.GetBlockErasAsync(0, 1)))[0]);
         Assert.Equal(new[] { true, false }, await Bounded(volume.GetWrittenSinceAsync(era2, 0, 2)));
         await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_checkpoint_waits_for_the_first_write_commit_in_flight_which_lands_in_the_old_era()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var flushesBefore = metadata.FlushesStarted;
+        metadata.FlushGate = new SemaphoreSlim(0);
+        var write = volume.WriteAsync(4 * B, new byte[1]).AsTask();
+        await Eventually(() => Task.FromResult(metadata.FlushesStarted > flushesBefore));
+        var queued = volume.WriteAsync(5 * B, new byte[1]).AsTask();   // collected for the next commit
+        var checkpoint = CheckpointAfterAMoment(volume);
+        await Task.Delay(100);
+        Assert.False(checkpoint.IsCompleted);
+
+        metadata.FlushGate.Release(10_000);
+        Assert.Equal(2u, await Bounded(checkpoint));
+        await Bounded(Task.WhenAll(write, queued));
+        var eras = await Bounded(volume.GetBlockErasAsync(0, 8));
+        Assert.Equal(1u, eras[4]);
+        Assert.Equal(1u, eras[5]);   // committed before the rollover, in the era it was issued in
+        await Bounded(volume.StopAsync());
+    }
+
+    private static async Task<uint> CheckpointAfterAMoment(EraVolume volume)
+    {
+        await Task.Delay(20);
+        return await volume.CheckpointAsync();
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 #nullable enable
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using DmEra.Engine.Actors;
 using DmEra.Engine.Origin;
@@ -61,6 +62,7 @@ internal sealed class IoRouter
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask FinishAsync(ValueTask operation)
     {
         try { await operation.ConfigureAwait(false); }
@@ -97,6 +99,7 @@ internal sealed class IoRouter
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask AfterMarkWriteAsync(ValueTask mark, long offset, ReadOnlyMemory<byte> data, bool fua)
     {
         try
@@ -108,6 +111,7 @@ internal sealed class IoRouter
         finally { Exit(); }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask FinishWriteAsync(ValueTask write, bool fua)
     {
         try

@@ -167,6 +167,7 @@ internal sealed class IoRouter
         return _tracker.Current.AreAllMarked(first, last) ? ValueTask.CompletedTask : SlowMarkAsync(first, last);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SlowMarkAsync(uint first, uint last)
     {
         await _firstWriteSlots.WaitAsync().ConfigureAwait(false);

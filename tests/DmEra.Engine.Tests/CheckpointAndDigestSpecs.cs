@@ -158,17 +158,23 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
         var metadata = new MemoryMetadataDevice(256);
         var volume = await StartAsync(metadata, new MemoryOriginDevice(2048 * B));
         var rnd = new Random(3);
+        var usedAt100 = 0;
         for (var i = 0; i < 400; i++)
         {
             for (var j = 0; j < 4; j++) await Bounded(volume.WriteAsync(rnd.Next(2048) * (long)B, new byte[1]));
             await Bounded(volume.CheckpointAsync());
+            if (i == 99) usedAt100 = Used(await Bounded(volume.StatusAsync()));
         }
         var status = await Bounded(volume.StatusAsync());
+        // Each era allocates a new writeset; without digesting, 400 of them could never fit in 256 blocks.
+        Assert.InRange(Used(status), 1, usedAt100 + 16);
         Output.WriteLine(status);
         Assert.Equal(VolumeStateRunning, volume.State);
         Assert.Matches(@"^8 \d+/256 401 -$", status);
         await Bounded(volume.StopAsync());
     }
+
+    private static int Used(string status) => int.Parse(status.Split(' ')[1].Split('/')[0]);
 
     private const DmEra.Engine.Tracking.VolumeState VolumeStateRunning = DmEra.Engine.Tracking.VolumeState.Running;
 }

@@ -104,7 +104,7 @@ IMetadataDevice Metadata(string kind, string name)
     if (kind == "memory") return new MemoryMetadataDevice(4096);
     var path = Path.Combine(dir.FullName, name + ".meta");
     using (var f = File.Create(path)) f.SetLength(16 << 20);
-    return FileMetadataDevice.Open(path, writable: true, exclusive: true);
+    return FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive);
 }
 
 static double Median(List<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }

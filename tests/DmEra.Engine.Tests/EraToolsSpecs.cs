@@ -50,14 +50,14 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         var data = Path.Combine(_dir.FullName, "origin2");
         using (var f = File.Create(meta)) f.SetLength(4L << 20);
         using (var f = File.Create(data)) f.SetLength(100 * 4096);
-        var volume = await StartAsync(FileMetadataDevice.Open(meta, true, true), FileOriginDevice.Open(data));
+        var volume = await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data));
         await Bounded(volume.WriteAsync(4096 * 7 + 5, Pattern(9000, 7), fua: true));
-        Assert.ThrowsAny<Exception>(() => FileMetadataDevice.Open(meta, true, true));
+        Assert.ThrowsAny<Exception>(() => FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive));
         Assert.ThrowsAny<Exception>(() => FileOriginDevice.Open(data));
         await Bounded(volume.StopAsync());
 
         using var two = Akka.Actor.ActorSystem.Create("system-two", Sys.Settings.Config);
-        var again = await EraVolume.StartAsync(two, "v", FileMetadataDevice.Open(meta, true, true), FileOriginDevice.Open(data), 8).WaitAsync(Limit);
+        var again = await EraVolume.StartAsync(two, "v", FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data), 8).WaitAsync(Limit);
         var eras = await Bounded(again.GetBlockErasAsync(0, 100));
         var back = new byte[9000];
         await Bounded(again.ReadAsync(4096 * 7 + 5, back));
@@ -81,7 +81,7 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         var meta = Path.Combine(_dir.FullName, $"meta-wiped-{pauseAfterEachWrite}");
         using (var f = File.Create(meta)) f.SetLength(4L << 20);
         var origin = new MemoryOriginDevice(chunks * chunkBlocks * (long)B);
-        async Task<EraVolume> Start() => await StartAsync(FileMetadataDevice.Open(meta, true, true), new SharedOrigin(origin), 128);
+        async Task<EraVolume> Start() => await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), new SharedOrigin(origin), 128);
 
         var volume = await Start();
         var checkpoints = new uint[chunks];

@@ -21,6 +21,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     private NbdServer? _nbd;
     private AdminServer? _admin;
     private VolumeHealthLog? _health;
+    private readonly List<OriginAllocationContext> _allocationContexts = new();
 
     public IReadOnlyList<EndPoint> NbdEndPoints { get; private set; } = [];
 
@@ -34,7 +35,11 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
 
         var catalog = new NbdExportCatalog();
         foreach (var v in _volumes.Served.OrderBy(v => v.Spec.Name, StringComparer.Ordinal))
-            catalog.Add(v.Spec.Name, new EraVolumeExport(v));
+        {
+            var allocation = OriginAllocationContext.TryOpen(v.Spec.OriginPath, v.Volume.SizeBytes);
+            if (allocation is not null) _allocationContexts.Add(allocation);
+            catalog.Add(v.Spec.Name, new EraVolumeExport(v, allocation));
+        }
         _nbd = new NbdServer(catalog, limits, tls, log);
         var bound = new List<EndPoint>();
         foreach (var endpoint in settings.Listen)
@@ -70,5 +75,6 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
+        foreach (var allocation in _allocationContexts) allocation.Dispose();
     }
 }

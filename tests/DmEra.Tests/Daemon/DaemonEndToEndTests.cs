@@ -93,6 +93,13 @@ public sealed class DaemonEndToEndTests
         var lines = map.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Equal(("0", "65536", (era2 - 1).ToString()), (lines[0][0], lines[0][1], lines[0][2]));
         Assert.Equal(("131072", "65536", era2.ToString()), (lines[2][0], lines[2][1], lines[2][2]));
+
+        // base:allocation: the origin's holes (the sparse origin has data only where it was written).
+        var allocation = Run("nbdinfo", "--map", d.Uri("v"));
+        Assert.True(allocation.ExitCode == 0, allocation.ToString());
+        var extents = allocation.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal(("0", "0"), (extents[0][0], extents[0][2]));          // data at 0
+        Assert.Contains(extents, e => e[2] == "3");                         // and hole,zero elsewhere
     }
 
     [Fact]

@@ -56,7 +56,6 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",
             string.Join(", ", _volumes.VolumeNames), string.Join(", ", bound), settings.AdminSocket);
-        Console.Out.Flush();
     }
 
     private static async Task<IPEndPoint[]> Resolve(EndPoint endpoint) => endpoint switch

@@ -54,7 +54,16 @@ internal sealed partial class Transmission
             while (true)
             {
                 await _inFlight.WaitAsync(ct).ConfigureAwait(false);
-                var request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
+                NbdRequest? request;
+                try
+                {
+                    request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _inFlight.Release();
+                    throw;
+                }
                 if (request is null)
                 {
                     _inFlight.Release();

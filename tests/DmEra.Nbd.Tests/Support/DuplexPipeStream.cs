@@ -40,6 +40,9 @@ internal sealed class DuplexPipeStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Half-close: the peer sees EOF while this side can still read.</summary>
+    public void CompleteWrites() => _writer.Complete();
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)

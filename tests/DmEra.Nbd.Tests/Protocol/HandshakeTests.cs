@@ -61,12 +61,13 @@ public sealed class HandshakeTests
         await h.Client.SendOptionAsync(3);
         var replies = await h.Client.ReadOptionRepliesAsync();
         Assert.Equal([Server, Server, Ack], replies.Select(r => r.Type));
-        var names = replies.Take(2).Select(r =>
+        // u32 name length, name, then the description (pitfall 3: the inner length must be exact).
+        var entries = replies.Take(2).Select(r =>
         {
-            Assert.Equal(BinaryPrimitives.ReadUInt32BigEndian(r.Data), (uint)r.Data.Length - 4);
-            return Encoding.UTF8.GetString(r.Data, 4, r.Data.Length - 4);
+            int nameLength = (int)BinaryPrimitives.ReadUInt32BigEndian(r.Data);
+            return (Encoding.UTF8.GetString(r.Data, 4, nameLength), Encoding.UTF8.GetString(r.Data, 4 + nameLength, r.Data.Length - 4 - nameLength));
         });
-        Assert.Equal(["disk", "other"], names);
+        Assert.Equal([("disk", "a test disk"), ("other", "")], entries);
     }
 
     [Fact]

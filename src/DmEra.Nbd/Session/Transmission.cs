@@ -23,7 +23,6 @@ internal sealed partial class Transmission
     private readonly SemaphoreSlim _inFlight;
     private readonly ByteBudget _budget;
     private readonly Dictionary<uint, INbdMetaContext> _contexts;
-    private readonly INbdMetaContext? _allocation;
     private readonly bool _structured;
     private CancellationTokenSource _cts = null!;
 
@@ -39,7 +38,6 @@ internal sealed partial class Transmission
         _inFlight = new SemaphoreSlim(limits.MaxInFlightRequests, limits.MaxInFlightRequests);
         _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
-        _allocation = _structured ? _export.ResolveMetaContext(NbdMetaContexts.BaseAllocation) : null;
     }
 
     /// <summary>Serves requests until DISC, EOF, a protocol violation or cancellation; then waits for requests in flight.</summary>

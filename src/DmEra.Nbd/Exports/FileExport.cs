@@ -71,7 +71,14 @@ public sealed class FileExport : INbdExport, IDisposable
         }
     }
 
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    {
+        // As with reads: a write the page cache takes at once is done inline, the rest on the thread pool.
+        int done = fua ? 0 : LinuxFile.TryWriteCached(_handle, data.Span, offset);
+        return done == data.Length ? ValueTask.CompletedTask : WriteSlowAsync(offset + done, data[done..], fua, cancellationToken);
+    }
+
+    private async ValueTask WriteSlowAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {
         await RandomAccess.WriteAsync(_handle, data, offset, cancellationToken).ConfigureAwait(false);
         if (fua) LinuxFile.DataSync(_handle, _path);

@@ -28,6 +28,9 @@ internal static partial class LinuxFile
     [LibraryImport("libc", EntryPoint = "preadv2", SetLastError = true)]
     private static unsafe partial nint Preadv2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
 
+    [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
+    private static unsafe partial nint Pwritev2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
     [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
     private static unsafe partial int Fstatfs(int fd, byte* buffer);
 
@@ -42,6 +45,24 @@ internal static partial class LinuxFile
     private const int EAGAIN = 11;
     private const long TmpfsMagic = 0x01021994;
     private static volatile bool s_noWaitUnsupported;
+    private static volatile bool s_noWaitWriteUnsupported;
+
+    /// <summary>
+    /// Writes into the page cache without blocking (pwritev2 RWF_NOWAIT): returns the bytes written, or 0 when
+    /// the write would have to wait (dirty throttling, block allocation) or the filesystem cannot promise that.
+    /// </summary>
+    public static unsafe int TryWriteCached(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        if (s_noWaitWriteUnsupported || data.IsEmpty) return 0;
+        fixed (byte* p = data)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
+            nint n = Pwritev2(Fd(handle), &iov, 1, offset, RwfNoWait);
+            if (n >= 0) return (int)n;
+            if (Marshal.GetLastPInvokeError() != EAGAIN) s_noWaitWriteUnsupported = true;
+            return 0;
+        }
+    }
 
     /// <summary>
     /// Reads from the page cache without blocking: returns the bytes read (possibly fewer than asked), or 0 when

@@ -25,6 +25,7 @@ internal sealed class ReplyWriter
     private readonly PipeWriter _pipe;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private int _waiting;
+    private bool _corked;
 
     public ReplyWriter(Stream stream)
     {
@@ -60,8 +61,28 @@ internal sealed class ReplyWriter
             }
             _pipe.Write(first.Span);
             if (!second.IsEmpty) _pipe.Write(second.Span);
-            // Someone is queued behind us and will flush; the last in line always does.
-            if (last) await FlushPipeAsync(ct).ConfigureAwait(false);
+            // Someone is queued behind us and will flush; the last in line always does, unless the reader has
+            // more requests already buffered and will flush when it runs out (see Cork).
+            if (last && !_corked) await FlushPipeAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Called by the request reader: while it still has requests buffered (corked), small replies written
+    /// meanwhile are held; when it is about to wait for the socket it uncorks, sending them in one write.
+    /// </summary>
+    public async ValueTask SetCorkedAsync(bool corked, CancellationToken ct)
+    {
+        if (corked == Volatile.Read(ref _corked)) return;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _corked = corked;
+            if (!corked) await FlushPipeAsync(ct).ConfigureAwait(false);
         }
         finally
         {

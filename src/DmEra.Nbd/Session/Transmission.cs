@@ -47,11 +47,19 @@ internal sealed partial class Transmission
         _cts = cts;
         var ct = cts.Token;
         var header = new byte[NbdWireSize.RequestHeader];
+        _connection.Reader.BeforeBlockingRead = UncorkAsync;
         try
         {
             while (true)
             {
-                await _inFlight.WaitAsync(ct).ConfigureAwait(false);
+                // Replies of requests answered inline ride together until the reader has to wait: for the
+                // socket (WireReader.BeforeBlockingRead), an in-flight slot or buffer budget.
+                if (!_inFlight.Wait(0))
+                {
+                    await UncorkAsync(ct).ConfigureAwait(false);
+                    await _inFlight.WaitAsync(ct).ConfigureAwait(false);
+                }
+                await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
                 NbdRequest? request;
                 try
                 {
@@ -84,6 +92,9 @@ internal sealed partial class Transmission
         }
         finally
         {
+            _connection.Reader.BeforeBlockingRead = null;
+            try { await UncorkAsync(CancellationToken.None).ConfigureAwait(false); }
+            catch (ReplyFailedException) { }
             // DISC and every other ending: let requests in flight finish (their replies may still go out).
             for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         }
@@ -118,7 +129,7 @@ internal sealed partial class Transmission
                     await SendErrorAsync(request, NbdError.InvalidArgument, $"WRITE of {request.Length} bytes exceeds the {_limits.MaxPayloadBytes}-byte maximum", ct).ConfigureAwait(false);
                     continue;
                 }
-                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                await AcquireBudgetAsync(request.Length, ct).ConfigureAwait(false);
                 request.BudgetBytes = request.Length;
                 request.Payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
                 try
@@ -133,11 +144,20 @@ internal sealed partial class Transmission
             }
             else if (request.Command == NbdCommand.Read && request.Length <= (uint)_limits.MaxPayloadBytes)
             {
-                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                await AcquireBudgetAsync(request.Length, ct).ConfigureAwait(false);
                 request.BudgetBytes = request.Length;
             }
             return request;
         }
+    }
+
+    private ValueTask UncorkAsync(CancellationToken ct) => SendAsync(() => _replies.SetCorkedAsync(false, ct));
+
+    private async ValueTask AcquireBudgetAsync(long bytes, CancellationToken ct)
+    {
+        var wait = _budget.AcquireAsync(bytes, ct);
+        if (!wait.IsCompleted) await UncorkAsync(ct).ConfigureAwait(false);
+        await wait.ConfigureAwait(false);
     }
 
     private async Task ExecuteAsync(NbdRequest request, CancellationToken ct)

@@ -22,6 +22,12 @@ internal sealed class WireReader
         _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: PipeBufferBytes, minimumReadSize: 4096, leaveOpen: true));
     }
 
+    /// <summary>Called before a read that has to wait for the peer (nothing buffered), e.g. to flush held replies.</summary>
+    public Func<CancellationToken, ValueTask>? BeforeBlockingRead { get; set; }
+
+    private ValueTask BeforeBlockingAsync(CancellationToken ct) =>
+        BeforeBlockingRead is { } hook && !HasBufferedBytes() ? hook(ct) : ValueTask.CompletedTask;
+
     /// <summary>
     /// Fills <paramref name="destination"/>. Returns false if the peer closed before sending any byte of it;
     /// throws <see cref="EndOfStreamException"/> if it closed part-way.
@@ -35,6 +41,7 @@ internal sealed class WireReader
             {
                 // The pipe holds nothing and only reads from the stream when asked, so reading the stream
                 // directly here cannot reorder bytes.
+                if (BeforeBlockingRead is { } hook) await hook(cancellationToken).ConfigureAwait(false);
                 int n = await _stream.ReadAsync(destination[filled..], cancellationToken).ConfigureAwait(false);
                 if (n == 0)
                 {
@@ -44,6 +51,7 @@ internal sealed class WireReader
                 filled += n;
                 continue;
             }
+            await BeforeBlockingAsync(cancellationToken).ConfigureAwait(false);
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             int take = (int)Math.Min(buffer.Length, destination.Length - filled);
@@ -71,6 +79,7 @@ internal sealed class WireReader
     {
         while (count > 0)
         {
+            await BeforeBlockingAsync(cancellationToken).ConfigureAwait(false);
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             long take = Math.Min(result.Buffer.Length, count);
             _reader.AdvanceTo(result.Buffer.GetPosition(take));

@@ -57,10 +57,15 @@ public sealed class NbdServer : IAsyncDisposable
         return bound;
     }
 
-    /// <summary>Listens on a Unix socket at <paramref name="path"/> (a stale socket file there is replaced).</summary>
+    /// <summary>Listens on a Unix socket at <paramref name="path"/> (a stale socket there is replaced; any other file is an error).</summary>
     public void ListenUnix(string path)
     {
-        if (File.Exists(path)) File.Delete(path);
+        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) == 0)
+        {
+            if ((stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFSOCK)
+                throw new NbdException(NbdError.InvalidArgument, $"cannot listen on {path}: a file that is not a socket is in the way");
+            File.Delete(path);
+        }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {

@@ -91,4 +91,23 @@ public sealed class ServerTests
         await g.SendRequestAsync(0, 7, 0, 4096);
         Assert.Equal(data, RawNbdClient.AssembleRead(await g.ReadReplyAsync(), 0, 4096));
     }
+
+    [Fact]
+    public async Task Listening_on_a_path_that_holds_a_regular_file_is_refused_and_the_file_kept()
+    {
+        string dir = Directory.CreateTempSubdirectory("dmera-nbd-path-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "not-a-socket");
+            await File.WriteAllTextAsync(path, "precious");
+            await using var server = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096)));
+            var e = Assert.Throws<NbdException>(() => server.ListenUnix(path));
+            Assert.Contains("not a socket", e.Message);
+            Assert.Equal("precious", await File.ReadAllTextAsync(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

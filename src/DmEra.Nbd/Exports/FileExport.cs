@@ -101,14 +101,18 @@ public sealed class FileExport : INbdExport, IDisposable
 
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
     {
-        // A hint: failure to punch (filesystem without support, block device) is not an error.
-        LinuxFile.PunchHole(_handle, offset, length);
-        if (fua) LinuxFile.DataSync(_handle, _path);
-        return ValueTask.CompletedTask;
+        // fallocate and fdatasync block; on the thread pool they do not hold up the connection's reader.
+        return new ValueTask(Task.Run(() =>
+        {
+            // A hint: failure to punch (filesystem without support, block device) is not an error.
+            LinuxFile.PunchHole(_handle, offset, length);
+            if (fua) LinuxFile.DataSync(_handle, _path);
+        }, cancellationToken));
     }
 
     public async ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken cancellationToken)
     {
+        await Task.Yield(); // fallocate can take a while on large ranges: leave the reader's thread at once
         bool done = (flags & NbdZeroFlags.NoHole) == 0
             ? LinuxFile.PunchHole(_handle, offset, length) || LinuxFile.ZeroRange(_handle, offset, length)
             : LinuxFile.ZeroRange(_handle, offset, length);

@@ -34,6 +34,7 @@ declare -A uri=( [dmera]="nbd://127.0.0.1:$port_dmera" [nbdkit]="nbd://127.0.0.1
 declare -A unix=( [dmera]="nbd+unix:///?socket=$work/dmera.sock" [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock" [qemu]="nbd+unix:///?socket=$work/qemu.sock" )
 servers=(dmera nbdkit qemu)
 declare -A result
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 fio_job() { # name server rw bs depth -> prints IOPS (4k) or MiB/s (1M)
   local out
@@ -50,12 +51,18 @@ for s in "${servers[@]}"; do
   result[$s,randread]=$(fio_job rr "$s" randread 4k 16 iops)
   result[$s,randwrite]=$(fio_job rw "$s" randwrite 4k 16 iops)
   result[$s,seqwrite]=$(fio_job sw "$s" write 1m 4 mibs)
-  start=$(date +%s.%N)
-  nbdcopy "${unix[$s]}" null:
-  end=$(date +%s.%N)
-  result[$s,nbdcopy]=$(/usr/bin/python3 -c "print('%.2f' % ($gib / ($end - $start)))")
+  # Best of three: a single copy takes about a second, so one noisy neighbour would decide it.
+  best=0
+  for round in 1 2 3; do
+    start=$(date +%s.%N)
+    nbdcopy "${unix[$s]}" null:
+    end=$(date +%s.%N)
+    best=$(/usr/bin/python3 -c "print('%.2f' % max($best, $gib / ($end - $start)))")
+  done
+  result[$s,nbdcopy]=$best
 done
 
+echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work)"
 printf '%-26s %12s %12s %12s %10s %10s\n' test dmera nbdkit qemu-nbd dmera/kit dmera/qemu
 for t in randread randwrite seqwrite nbdcopy; do
   case $t in randread) label="4k randread QD16 (IOPS)";; randwrite) label="4k randwrite QD16 (IOPS)";;

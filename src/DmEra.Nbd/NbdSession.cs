@@ -27,21 +27,33 @@ public sealed class NbdSession
 
     /// <summary>
     /// Serves <paramref name="stream"/> until the client disconnects, sends DISC or ABORT, breaks the protocol,
-    /// or <paramref name="cancellationToken"/> fires. Never throws for client behaviour; the stream is
-    /// disposed on return.
+    /// or <paramref name="cancellationToken"/> fires (requests in flight are cancelled). Never throws for client
+    /// behaviour; the stream is disposed on return.
     /// </summary>
-    public async Task RunAsync(Stream stream, string peer, CancellationToken cancellationToken)
+    public Task RunAsync(Stream stream, string peer, CancellationToken cancellationToken) =>
+        RunAsync(stream, peer, CancellationToken.None, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RunAsync(Stream, string, CancellationToken)"/>, plus a graceful stop: when
+    /// <paramref name="drain"/> fires, a handshake in progress is closed and transmission stops reading new
+    /// requests but finishes and answers those in flight before closing.
+    /// </summary>
+    public async Task RunAsync(Stream stream, string peer, CancellationToken drain, CancellationToken cancellationToken)
     {
         var handshake = new Handshake(stream, _catalog, _limits, _tls, _log, peer);
         try
         {
             NegotiatedConnection? negotiated;
-            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, drain))
             {
                 deadline.CancelAfter(_limits.HandshakeTimeout);
                 try
                 {
                     negotiated = await handshake.RunAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (drain.IsCancellationRequested)
+                {
+                    return;
                 }
                 catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
@@ -52,7 +64,7 @@ public sealed class NbdSession
             if (negotiated is null) return;
             _log.LogDebug("NBD client {Peer} opened export '{Export}' (structured replies: {Structured}, contexts: {Contexts})",
                 peer, negotiated.ExportName, negotiated.StructuredReplies, negotiated.Contexts.Count);
-            await new Transmission(negotiated, _limits, _log, peer).RunAsync(cancellationToken).ConfigureAwait(false);
+            await new Transmission(negotiated, _limits, _log, peer).RunAsync(drain, cancellationToken).ConfigureAwait(false);
         }
         catch (NbdProtocolException e)
         {

@@ -18,7 +18,10 @@ public sealed class FileExport : INbdExport, IDisposable
     private readonly SafeFileHandle _handle;
     private readonly string _path;
     private readonly MetaContextSet _contexts;
-    /// <summary>False on tmpfs: there everything is reported as data (status 0, always a safe answer).</summary>
+    /// <summary>
+    /// False on tmpfs: there everything is reported as data (status 0, always a safe answer) and writes run
+    /// inline, since tmpfs I/O is a memory copy.
+    /// </summary>
     private readonly bool _reportsHoles;
 
     /// <summary>Opens <paramref name="path"/>; it must exist (a file or a block device).</summary>
@@ -74,6 +77,12 @@ public sealed class FileExport : INbdExport, IDisposable
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {
         // As with reads: a write the page cache takes at once is done inline, the rest on the thread pool.
+        // tmpfs is memory (it never waits for a device) but refuses RWF_NOWAIT, so there pwrite runs inline.
+        if (!_reportsHoles && !fua)
+        {
+            RandomAccess.Write(_handle, data.Span, offset);
+            return ValueTask.CompletedTask;
+        }
         int done = fua ? 0 : LinuxFile.TryWriteCached(_handle, data.Span, offset);
         return done == data.Length ? ValueTask.CompletedTask : WriteSlowAsync(offset + done, data[done..], fua, cancellationToken);
     }
@@ -92,14 +101,18 @@ public sealed class FileExport : INbdExport, IDisposable
 
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
     {
-        // A hint: failure to punch (filesystem without support, block device) is not an error.
-        LinuxFile.PunchHole(_handle, offset, length);
-        if (fua) LinuxFile.DataSync(_handle, _path);
-        return ValueTask.CompletedTask;
+        // fallocate and fdatasync block; on the thread pool they do not hold up the connection's reader.
+        return new ValueTask(Task.Run(() =>
+        {
+            // A hint: failure to punch (filesystem without support, block device) is not an error.
+            LinuxFile.PunchHole(_handle, offset, length);
+            if (fua) LinuxFile.DataSync(_handle, _path);
+        }, cancellationToken));
     }
 
     public async ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken cancellationToken)
     {
+        await Task.Yield(); // fallocate can take a while on large ranges: leave the reader's thread at once
         bool done = (flags & NbdZeroFlags.NoHole) == 0
             ? LinuxFile.PunchHole(_handle, offset, length) || LinuxFile.ZeroRange(_handle, offset, length)
             : LinuxFile.ZeroRange(_handle, offset, length);

@@ -20,6 +20,10 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly NbdSession _session;
     private readonly NbdServerLimits _limits;
     private readonly ILogger _log;
+    /// <summary>How long <see cref="DisposeAsync"/> lets requests in flight finish before cancelling them.</summary>
+    public static readonly TimeSpan DefaultStopGrace = TimeSpan.FromSeconds(5);
+
+    private readonly CancellationTokenSource _draining = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<(Socket Socket, Task Loop, string? UnixPath)> _listeners = new();
     private readonly ConcurrentDictionary<long, Task> _connections = new();
@@ -57,10 +61,15 @@ public sealed class NbdServer : IAsyncDisposable
         return bound;
     }
 
-    /// <summary>Listens on a Unix socket at <paramref name="path"/> (a stale socket file there is replaced).</summary>
+    /// <summary>Listens on a Unix socket at <paramref name="path"/> (a stale socket there is replaced; any other file is an error).</summary>
     public void ListenUnix(string path)
     {
-        if (File.Exists(path)) File.Delete(path);
+        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) == 0)
+        {
+            if ((stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFSOCK)
+                throw new NbdException(NbdError.InvalidArgument, $"cannot listen on {path}: a file that is not a socket is in the way");
+            File.Delete(path);
+        }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -83,7 +92,7 @@ public sealed class NbdServer : IAsyncDisposable
 
     private async Task AcceptLoopAsync(Socket listener)
     {
-        var ct = _stopping.Token;
+        var ct = _draining.Token;
         while (!ct.IsCancellationRequested)
         {
             Socket client;
@@ -121,7 +130,7 @@ public sealed class NbdServer : IAsyncDisposable
         try
         {
             if (client.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) client.NoDelay = true;
-            await _session.RunAsync(new NetworkStream(client, ownsSocket: true), peer, _stopping.Token).ConfigureAwait(false);
+            await _session.RunAsync(new NetworkStream(client, ownsSocket: true), peer, _draining.Token, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -135,15 +144,25 @@ public sealed class NbdServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops accepting, cancels every connection and waits for them to end.</summary>
-    public async Task StopAsync()
+    /// <summary>
+    /// Stops accepting and stops every connection: handshakes are closed, transmissions stop reading and
+    /// answer the requests already in flight. After <paramref name="grace"/> (default
+    /// <see cref="DefaultStopGrace"/>), what is still running is cancelled.
+    /// </summary>
+    public async Task StopAsync(TimeSpan? grace = null)
     {
-        if (!_stopping.IsCancellationRequested) _stopping.Cancel();
+        if (!_draining.IsCancellationRequested) _draining.Cancel();
         (Socket Socket, Task Loop, string? UnixPath)[] listeners;
         lock (_listeners) listeners = _listeners.ToArray();
         foreach (var l in listeners) l.Socket.Dispose();
         await Task.WhenAll(listeners.Select(l => l.Loop)).ConfigureAwait(false);
-        await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+        var all = Task.WhenAll(_connections.Values);
+        if (await Task.WhenAny(all, Task.Delay(grace ?? DefaultStopGrace)).ConfigureAwait(false) != all)
+        {
+            _log.LogWarning("NBD server stop: {Count} connections still busy after the grace period; cancelling them", ActiveConnections);
+            if (!_stopping.IsCancellationRequested) _stopping.Cancel();
+        }
+        await all.ConfigureAwait(false);
         foreach (var l in listeners)
             if (l.UnixPath is { } path && File.Exists(path)) File.Delete(path);
     }
@@ -152,5 +171,6 @@ public sealed class NbdServer : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         _stopping.Dispose();
+        _draining.Dispose();
     }
 }

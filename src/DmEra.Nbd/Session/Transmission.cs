@@ -40,12 +40,18 @@ internal sealed partial class Transmission
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
     }
 
-    /// <summary>Serves requests until DISC, EOF, a protocol violation or cancellation; then waits for requests in flight.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves requests until DISC, EOF, a protocol violation, <paramref name="stopReading"/> (graceful: requests
+    /// in flight still finish and are answered) or <paramref name="abort"/> (backend calls are cancelled too);
+    /// then waits for requests in flight.
+    /// </summary>
+    public async Task RunAsync(CancellationToken stopReading, CancellationToken abort)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(abort);
         _cts = cts;
-        var ct = cts.Token;
+        var opToken = cts.Token;
+        using var readCts = CancellationTokenSource.CreateLinkedTokenSource(opToken, stopReading);
+        var ct = readCts.Token;
         var header = new byte[NbdWireSize.RequestHeader];
         _connection.Reader.BeforeBlockingRead = UncorkAsync;
         try
@@ -75,7 +81,7 @@ internal sealed partial class Transmission
                     _inFlight.Release();
                     break;
                 }
-                _ = ExecuteAsync(request, ct);
+                _ = ExecuteAsync(request, opToken);
             }
         }
         catch (EndOfStreamException e)
@@ -93,8 +99,8 @@ internal sealed partial class Transmission
         finally
         {
             _connection.Reader.BeforeBlockingRead = null;
-            try { await UncorkAsync(CancellationToken.None).ConfigureAwait(false); }
-            catch (ReplyFailedException) { }
+            try { await UncorkAsync(opToken).ConfigureAwait(false); }
+            catch (Exception e) when (e is ReplyFailedException or OperationCanceledException) { }
             // DISC and every other ending: let requests in flight finish (their replies may still go out).
             for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         }

@@ -78,4 +78,17 @@ public sealed class QemuClientTests
             .ToList();
         Assert.Equal([(0L, 2L << 20, false, true), (2L << 20, 1L << 20, true, false), (3L << 20, 5L << 20, false, true)], extents);
     }
+
+    [Fact]
+    public async Task Qemu_nbd_lists_the_exports_with_flags_block_sizes_and_contexts()
+    {
+        await using var server = new InteropServer();
+        server.AddFileExport("disk", 1 << 20);
+        var r = await ProcessRunner.RunAsync("qemu-nbd", "-L", "-b", "127.0.0.1", "-p", server.Endpoint.Port.ToString());
+        Assert.True(r.ExitCode == 0, r.Describe("qemu-nbd -L"));
+        Assert.Contains("export: 'disk'", r.Stdout);
+        Assert.Contains("flags: 0xded ( flush fua trim zeroes df multi cache fast-zero )", r.Stdout);
+        Assert.Contains("max block: 33554432", r.Stdout);
+        Assert.Contains("base:allocation", r.Stdout);
+    }
 }

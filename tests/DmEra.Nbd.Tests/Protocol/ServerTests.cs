@@ -91,4 +91,72 @@ public sealed class ServerTests
         await g.SendRequestAsync(0, 7, 0, 4096);
         Assert.Equal(data, RawNbdClient.AssembleRead(await g.ReadReplyAsync(), 0, 4096));
     }
+
+    [Fact]
+    public async Task Listening_on_a_path_that_holds_a_regular_file_is_refused_and_the_file_kept()
+    {
+        string dir = Directory.CreateTempSubdirectory("dmera-nbd-path-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "not-a-socket");
+            await File.WriteAllTextAsync(path, "precious");
+            await using var server = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096)));
+            var e = Assert.Throws<NbdException>(() => server.ListenUnix(path));
+            Assert.Contains("not a socket", e.Message);
+            Assert.Equal("precious", await File.ReadAllTextAsync(path));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_lets_a_request_in_flight_finish_and_answers_it_before_closing()
+    {
+        var memory = new MemoryExport(1 << 20);
+        var gated = new GatedExport(memory, offset => offset == 4096);
+        var server = new NbdServer(new NbdExportCatalog().Add("g", gated));
+        var ep = server.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(ep);
+        var client = new RawNbdClient(tcp.GetStream());
+        await client.GoAsync("g", structured: false);
+        await client.SendRequestAsync(1, 42, 4096, 4, payload: [4, 3, 2, 1]);
+        await TransmissionTests.WaitUntil(() => gated.Waiting == 1);
+
+        var stopping = server.StopAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+        Assert.False(stopping.IsCompleted);
+        gated.Open();
+        var reply = await client.ReadReplyAsync();
+        Assert.Equal((42UL, 0u), (reply.Cookie, reply.Error));
+        Assert.True(await client.IsClosedAsync());
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        var back = new byte[4];
+        await memory.ReadAsync(4096, back, default);
+        Assert.Equal([4, 3, 2, 1], back);
+        await server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Stopping_cancels_what_is_still_running_after_the_grace_period()
+    {
+        var gated = new GatedExport(new MemoryExport(1 << 20), _ => true);
+        var server = new NbdServer(new NbdExportCatalog().Add("g", gated));
+        var ep = server.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(ep);
+        var client = new RawNbdClient(tcp.GetStream());
+        await client.GoAsync("g", structured: false);
+        await client.SendRequestAsync(0, 1, 0, 512);
+        await TransmissionTests.WaitUntil(() => gated.Waiting == 1);
+        var started = DateTime.UtcNow;
+        // The gate would hold the read for 15 s; only the cancellation after the grace period ends it sooner.
+        await server.StopAsync(TimeSpan.FromMilliseconds(300)).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), $"stop took {DateTime.UtcNow - started}");
+        Assert.True(await client.IsClosedAsync());
+        gated.Open();
+        await server.DisposeAsync();
+    }
 }

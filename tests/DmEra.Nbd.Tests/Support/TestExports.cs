@@ -26,13 +26,13 @@ internal sealed class GatedExport : INbdExport
     public int MaxWaiting => Volatile.Read(ref _maxWaiting);
     public void Open() => _gate.TrySetResult();
 
-    private async ValueTask PassAsync(long offset)
+    private async ValueTask PassAsync(long offset, CancellationToken ct)
     {
         if (!_holds(offset)) return;
         int now = Interlocked.Increment(ref _waiting);
         int seen;
         while (now > (seen = Volatile.Read(ref _maxWaiting)) && Interlocked.CompareExchange(ref _maxWaiting, now, seen) != seen) { }
-        try { await _gate.Task.WaitAsync(TimeSpan.FromSeconds(15)); }
+        try { await _gate.Task.WaitAsync(TimeSpan.FromSeconds(15), ct); }
         finally { Interlocked.Decrement(ref _waiting); }
     }
 
@@ -40,8 +40,8 @@ internal sealed class GatedExport : INbdExport
     public NbdExportCapabilities Capabilities => _inner.Capabilities;
     public int PreferredBlockSize => _inner.PreferredBlockSize;
     public string? Description => _inner.Description;
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) { await PassAsync(offset); await _inner.ReadAsync(offset, buffer, ct); }
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) { await PassAsync(offset); await _inner.WriteAsync(offset, data, fua, ct); }
+    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) { await PassAsync(offset, ct); await _inner.ReadAsync(offset, buffer, ct); }
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) { await PassAsync(offset, ct); await _inner.WriteAsync(offset, data, fua, ct); }
     public ValueTask FlushAsync(CancellationToken ct) => _inner.FlushAsync(ct);
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => _inner.TrimAsync(offset, length, fua, ct);
     public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => _inner.WriteZeroesAsync(offset, length, flags, ct);

@@ -1,0 +1,20 @@
+using DmEra.Crash.Tests.Enumeration;
+
+namespace DmEra.Crash.Tests.Oracles;
+
+/// <summary>How thoroughly one recorded workload is crashed and checked.</summary>
+public sealed record CheckOptions
+{
+    public StateSampling Enumeration { get; init; } = new();
+    /// <summary>Every Nth state is also given to the real era_check (0 = never).</summary>
+    public int EraCheckEvery { get; init; } = 0;
+    /// <summary>Every Nth state is crashed again during its own recovery (0 = never).</summary>
+    public int DoubleCrashEvery { get; init; } = 0;
+    /// <summary>States per crash point of a recovery that is itself crashed.</summary>
+    public int DoubleCrashCap { get; init; } = 4;
+    /// <summary>Every Nth state's volume is stopped cleanly and the image after the final commit checked too.</summary>
+    public int CheckAfterStopEvery { get; init; } = 8;
+    /// <summary>Only crash points before these storage events (null = all).</summary>
+    public Func<CrashPoint, bool>? PointFilter { get; init; }
+    public int MaxViolations { get; init; } = 20;
+}

@@ -62,6 +62,21 @@ public sealed class ImageMetadataDevice : IMetadataDevice
         }
     }
 
+    /// <summary>Identifies the overlay's content (same base, same key = same image).</summary>
+    public string OverlayKey()
+    {
+        lock (_gate)
+        {
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            foreach (var (block, data) in _overlay.OrderBy(kv => kv.Key))
+            {
+                hash.AppendData(BitConverter.GetBytes(block));
+                hash.AppendData(data);
+            }
+            return Convert.ToHexString(hash.GetHashAndReset());
+        }
+    }
+
     public void Dispose() { }
 
     private void Check(long block)

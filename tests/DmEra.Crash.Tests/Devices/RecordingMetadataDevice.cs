@@ -32,6 +32,9 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     public bool IsReadOnly => false;
     public int Flushes { get; private set; }
 
+    /// <summary>Harness self-test: flushes are not recorded, so no commit ever becomes durable.</summary>
+    public bool FlushIsALie { get; init; }
+
     public void Read(long block, Span<byte> buffer)
     {
         Check(block);
@@ -61,6 +64,7 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
         // A slow flush widens the window between "bits set on disk" and "commit durable" (the dm-delay
         // trick of the 2021 reproducer), where an early in-core bit would let a write through.
         if (_flushDelayMs?.Invoke() is > 0 and var ms) Thread.Sleep(ms);
+        if (FlushIsALie) return;
         lock (_trace.Gate)
         {
             Flushes++;

@@ -30,6 +30,9 @@ public sealed class RecordingOriginDevice : IOriginDevice
 
     public long SizeBytes { get; private set; }
 
+    /// <summary>Harness self-test: flushes are not recorded, so FLUSH and FUA make nothing durable.</summary>
+    public bool FlushIsALie { get; init; }
+
     /// <summary>The origin grew or shrank (picked up by the volume at its next activation).</summary>
     public void Resize(long sizeBytes)
     {
@@ -72,6 +75,7 @@ public sealed class RecordingOriginDevice : IOriginDevice
 
     public async ValueTask FlushAsync()
     {
+        if (FlushIsALie) return;
         var cause = RequestContext.Current;
         var id = _trace.NewId();
         _trace.Add(seq => new TraceEvent(seq, EventKind.OriginFlushSubmit) { Id = id, Cause = cause?.Id ?? -1, Op = OriginOp.Flush });

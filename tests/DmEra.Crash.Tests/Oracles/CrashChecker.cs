@@ -20,16 +20,26 @@ public static class CrashChecker
             if (options.PointFilter is { } filter && !filter(point)) continue;
             report.CrashPoints++;
             var durability = new DurabilityOracle(point);
+            var recoveries = new Dictionary<string, Recovery>();
             foreach (var state in CrashStateEnumerator.For(point, options.Enumeration))
             {
                 var n = ++report.States;
                 var image = CrashImageBuilder.Build(point, state);
                 var violations = durability.Check(image).Take(5).ToList();
-                var outcome = await RecoveryCheck.RunAsync(system, image.Metadata, image, point.Client, w.BlockSizeSectors,
-                    options.CheckAfterStopEvery > 0 && n % options.CheckAfterStopEvery == 0);
-                violations.AddRange(outcome.Violations);
-                report.LeakWarnings += outcome.LeakWarnings;
-                if (options.EraCheckEvery > 0 && n % options.EraCheckEvery == 0 && outcome.Recovered is { } recovered && EraCheckTool.IsInstalled)
+                var key = image.Metadata.OverlayKey();
+                var fresh = !recoveries.TryGetValue(key, out var recovery);
+                if (fresh)
+                {
+                    recovery = await RecoveryCheck.RunAsync(system, image.Metadata, image.Origin, image.OriginSize, w.BlockSizeSectors,
+                        point.Client.LastAckedEra, options.CheckAfterStopEvery > 0 && report.Recoveries % options.CheckAfterStopEvery == 0);
+                    recoveries[key] = recovery;
+                    report.Recoveries++;
+                    report.LeakWarnings += recovery.LeakWarnings;
+                    violations.AddRange(recovery.Violations);
+                }
+                var required = TrackingOracle.RequiredEras(image, point.Client, w.BlockBytes, (uint)(recovery!.Eras?.Length ?? 0));
+                violations.AddRange(TrackingOracle.Check(required, recovery).Take(5));
+                if (fresh && options.EraCheckEvery > 0 && report.Recoveries % options.EraCheckEvery == 0 && recovery.Recovered is { } recovered && EraCheckTool.IsInstalled)
                 {
                     report.EraCheckRuns++;
                     if (EraCheckTool.Check(recovered) is { } failure) violations.Add($"(c) real era_check on the recovered image: {failure}");
@@ -37,7 +47,7 @@ public static class CrashChecker
                 if (options.DoubleCrashEvery > 0 && n % options.DoubleCrashEvery == 0)
                 {
                     var crashed = CrashImageBuilder.Build(point, state).Metadata.Snapshot();
-                    var (states, more) = await DoubleCrash.RunAsync(system, crashed, image, point.Client, w.BlockSizeSectors,
+                    var (states, more) = await DoubleCrash.RunAsync(system, crashed, image, point.Client, w.BlockSizeSectors, w.BlockBytes,
                         options.DoubleCrashCap, (int)CrashState.Mix(w.Seed, point.Index, (int)n));
                     report.DoubleCrashStates += states;
                     violations.AddRange(more);

@@ -14,6 +14,8 @@ public sealed class CrashReport
     public int CrashPoints { get; set; }
     public long States { get; set; }
     public long DoubleCrashStates { get; set; }
+    /// <summary>Distinct crashed metadata images recovered (states differing only at the origin share one).</summary>
+    public long Recoveries { get; set; }
     public int EraCheckRuns { get; set; }
     public int LeakWarnings { get; set; }
     public int LiveChecks { get; set; }
@@ -28,7 +30,7 @@ public sealed class CrashReport
     public void Stop() => _clock.Stop();
 
     public override string ToString() =>
-        $"{Name} (seed {Seed}): {TraceEvents} trace events, {CrashPoints} crash points, {States} states" +
+        $"{Name} (seed {Seed}): {TraceEvents} trace events, {CrashPoints} crash points, {States} states, {Recoveries} recoveries" +
         (DoubleCrashStates > 0 ? $" (+{DoubleCrashStates} double-crash)" : "") +
         $", era_check x{EraCheckRuns}, {LiveChecks} live checks, {LeakWarnings} leak warnings, {_violations.Count} violations, {Elapsed.TotalSeconds:0.0}s";
 }

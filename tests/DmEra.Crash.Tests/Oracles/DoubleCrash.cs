@@ -17,7 +17,7 @@ public static class DoubleCrash
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
 
     public static async Task<(long States, List<string> Violations)> RunAsync(ActorSystem system, byte[]?[] crashedMetadata,
-        CrashImage image, ClientHistory client, uint blockSizeSectors, int capPerPoint, int seed)
+        CrashImage image, ClientHistory client, uint blockSizeSectors, long blockBytes, int capPerPoint, int seed)
     {
         var trace = new IoTrace();
         var device = new RecordingMetadataDevice(trace, crashedMetadata.LongLength, initial: crashedMetadata);
@@ -34,17 +34,19 @@ public static class DoubleCrash
             violations.Add($"(c) first recovery failed: {e.Message}");
             return (0, violations);
         }
-        var recovery = new RecordedWorkload("recovery", seed, trace.Events, image.Origin, image.OriginSize, crashedMetadata,
+        var recorded = new RecordedWorkload("recovery", seed, trace.Events, image.Origin, image.OriginSize, crashedMetadata,
             blockSizeSectors, [], 0);
         long states = 0;
-        foreach (var point in CrashPointWalker.Walk(recovery))
+        foreach (var point in CrashPointWalker.Walk(recorded))
         {
             foreach (var state in CrashStateEnumerator.For(point, new StateSampling(capPerPoint, 3, 2, seed)))
             {
                 states++;
                 var metadata = CrashImageBuilder.Build(point, state).Metadata;
-                var outcome = await RecoveryCheck.RunAsync(system, metadata, image, client, blockSizeSectors, checkAfterStop: false);
-                foreach (var v in outcome.Violations)
+                var recovery = await RecoveryCheck.RunAsync(system, metadata, image.Origin, image.OriginSize, blockSizeSectors,
+                    client.LastAckedEra, checkAfterStop: false);
+                var required = TrackingOracle.RequiredEras(image, client, blockBytes, (uint)(recovery.Eras?.Length ?? 0));
+                foreach (var v in recovery.Violations.Concat(TrackingOracle.Check(required, recovery)))
                     violations.Add($"second crash at recovery point {point.Index} (before {point.Before}) state {state}: {v}");
             }
         }

@@ -1,6 +1,4 @@
 using DmEra.Crash.Tests.Enumeration;
-using DmEra.Metadata.Era.Tools;
-using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Crash.Tests.Oracles;
 
@@ -32,31 +30,20 @@ public static class TrackingOracle
         return required;
     }
 
-    /// <summary>The volume's own answer after recovery (era of each block: array, archived and current writesets).</summary>
-    public static IEnumerable<string> CheckVolumeEras(uint[] required, uint[] eras)
+    public static IEnumerable<string> Check(uint[] required, Recovery recovery)
     {
+        if (recovery.Eras is not { } eras || recovery.WrittenSince is not { } sets) yield break;
         for (var b = 0; b < required.Length; b++)
-            if (required[b] > 0 && (b >= eras.Length || eras[b] < required[b]))
-                yield return $"(b) block {b} changed in era {required[b]} but the recovered volume says it was last written in era {(b < eras.Length ? eras[b] : 0)}";
-    }
-
-    /// <summary>era_invalidate's answer from the recovered metadata image, for every acknowledged era.</summary>
-    public static IEnumerable<string> CheckWrittenSince(uint[] required, IMetadataDevice metadata, uint lastAckedEra)
-    {
-        var reader = EraMetadataReader.Open(metadata);
-        var violations = new List<string>();
-        var maxRequired = required.Length == 0 ? 0 : required.Max();
-        for (var era = 1u; era <= Math.Min(lastAckedEra, maxRequired); era++)
         {
-            var listed = new bool[required.Length];
-            WrittenSince.Find(reader, era, (begin, end) =>
-            {
-                for (var b = begin; b < end && b < listed.Length; b++) listed[b] = true;
-            });
-            for (var b = 0; b < required.Length; b++)
-                if (required[b] >= era && !listed[b])
-                    violations.Add($"(b) block {b} changed in era {required[b]} but written-since({era}) of the recovered metadata omits it");
+            if (required[b] == 0) continue;
+            if (b >= eras.Length || eras[b] < required[b])
+                yield return $"(b) block {b} changed in era {required[b]} but the recovered volume says it was last written in era {(b < eras.Length ? eras[b] : 0)}";
+            for (var era = 1; era <= required[b] && era < sets.Length; era++)
+                if (b >= sets[era].Length || !sets[era][b])
+                {
+                    yield return $"(b) block {b} changed in era {required[b]} but written-since({era}) of the recovered metadata omits it";
+                    break;
+                }
         }
-        return violations;
     }
 }

@@ -14,7 +14,18 @@ public sealed record RigOptions(
     int Seed = 1,
     bool Latency = false,
     long OriginCapacity = 0,
-    byte[]?[]? InitialMetadata = null);
+    byte[]?[]? InitialMetadata = null,
+    HarnessFault Fault = HarnessFault.None);
+
+/// <summary>Faults planted in the recording to prove the oracles catch what they claim to (harness self-tests only).</summary>
+public enum HarnessFault
+{
+    None,
+    /// <summary>Metadata flushes are not recorded: nothing the engine commits is ever durable.</summary>
+    MetadataFlushIsALie,
+    /// <summary>Origin flushes are not recorded: FLUSH and FUA promise durability the disk never gave.</summary>
+    OriginFlushIsALie,
+}
 
 /// <summary>
 /// Drives one workload through the real actors (<see cref="EraVolume"/>) on recording devices, logging
@@ -48,8 +59,10 @@ public sealed class CrashRig : IAsyncDisposable
         Live = new LiveInvariants(options.MetadataBlocks) { BlockBytes = options.BlockSizeSectors * 512L };
         Func<int>? originLatency = options.Latency ? () => { lock (_latency) return _latency.Next(4) - 1; } : null;
         Func<int>? flushDelay = options.Latency ? () => { lock (_latency) return _latency.Next(8) == 0 ? 1 : 0; } : null;
-        Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata, flushDelay);
-        Origin = new RecordingOriginDevice(Trace, _initialOrigin, options.OriginBytes, Live, originLatency);
+        Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata, flushDelay)
+            { FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie };
+        Origin = new RecordingOriginDevice(Trace, _initialOrigin, options.OriginBytes, Live, originLatency)
+            { FlushIsALie = options.Fault == HarnessFault.OriginFlushIsALie };
     }
 
     public IoTrace Trace { get; } = new();

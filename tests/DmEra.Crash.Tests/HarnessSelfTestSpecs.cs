@@ -1,0 +1,40 @@
+using DmEra.Crash.Tests.Oracles;
+using DmEra.Crash.Tests.Recording;
+using Xunit.Abstractions;
+
+namespace DmEra.Crash.Tests;
+
+/// <summary>
+/// The harness must fail when the promise is broken: each planted fault must be caught by the oracle
+/// meant for it. A harness that passes everything proves nothing.
+/// </summary>
+public sealed class HarnessSelfTestSpecs(ITestOutputHelper output) : CrashSpec(output)
+{
+    private static async Task Workload(CrashRig rig)
+    {
+        await rig.WriteAsync(0, 4096);
+        await rig.WriteAsync(4096 + 100, 700, fua: true);
+        await rig.FlushAsync();
+        await rig.CheckpointAsync();
+        await rig.WriteAsync(8192, 4096);
+        await rig.FlushAsync();
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Metadata_flushes_that_persist_nothing_are_caught_live_and_as_lost_tracking()
+    {
+        var report = await RecordAndCheckAsync("self-test-metadata-flush-lie", new RigOptions(Seed: 11, Fault: HarnessFault.MetadataFlushIsALie),
+            Workload, new CheckOptions { MaxViolations = 1000 });
+        Assert.Contains(report.Violations, v => v.Contains("live W2"));
+        Assert.Contains(report.Violations, v => v.Contains("(b)") || v.Contains("(c)"));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Origin_flushes_that_persist_nothing_are_caught_as_lost_acknowledged_writes()
+    {
+        var report = await RecordAndCheckAsync("self-test-origin-flush-lie", new RigOptions(Seed: 12, Fault: HarnessFault.OriginFlushIsALie),
+            Workload, new CheckOptions { MaxViolations = 1000 });
+        Assert.Contains(report.Violations, v => v.Contains("(a)"));
+        Assert.DoesNotContain(report.Violations, v => v.Contains("(b)") || v.Contains("(c)") || v.Contains("live"));
+    }
+}

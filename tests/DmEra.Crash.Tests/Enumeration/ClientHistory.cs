@@ -35,6 +35,15 @@ public sealed class ClientHistory
     public IReadOnlyList<ClientRequest> DataRequests => _dataRequests;
     public IReadOnlyList<ClientRequest> Flushes => _flushes;
     public uint LastAckedEra { get; private set; }
+    /// <summary>Origin resizes as (trace position, new size in bytes).</summary>
+    public List<(long Seq, long Size)> Resizes { get; } = new();
+
+    /// <summary>
+    /// Whether a shrink after <paramref name="since"/> cut off the byte at <paramref name="offset"/>. Such a
+    /// block left the volume: like the kernel, the metadata forgets it, and if the origin grows again it
+    /// comes back as never written (a backup tool must treat blocks beyond the size it last saw as new).
+    /// </summary>
+    public bool CutOffSince(long since, long offset) => Resizes.Any(r => r.Seq > since && r.Size <= offset);
 
     public void Apply(TraceEvent e)
     {
@@ -53,6 +62,9 @@ public sealed class ClientHistory
                 var req = _requests[e.Id];
                 req.RepliedAt = e.Seq;
                 req.Ok = e.Ok;
+                break;
+            case EventKind.OriginResized:
+                Resizes.Add((e.Seq, e.Length));
                 break;
             case EventKind.EraAcknowledged:
                 LastAckedEra = Math.Max(LastAckedEra, e.Era);

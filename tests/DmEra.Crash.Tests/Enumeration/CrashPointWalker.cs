@@ -58,6 +58,7 @@ public static class CrashPointWalker
                     break;
                 case EventKind.OriginResized:
                     size = e.Length;
+                    client.Apply(e);
                     break;
                 default:
                     client.Apply(e);

@@ -24,7 +24,9 @@ public static class TrackingOracle
             if (p < 0) continue;
             var block = s / sectorsPerBlock;
             if (block >= nrBlocks) continue;
-            var era = client.Requests[p].Era;
+            var request = client.Requests[p];
+            if (client.CutOffSince(request.IssuedAt, block * blockBytes)) continue;
+            var era = request.Era;
             if (era > required[block]) required[block] = era;
         }
         return required;

@@ -17,4 +17,6 @@ public sealed record CheckOptions
     /// <summary>Only crash points before these storage events (null = all).</summary>
     public Func<CrashPoint, bool>? PointFilter { get; init; }
     public int MaxViolations { get; init; } = 20;
+    /// <summary>Let the recovered volume's digest finish (or fail) before stopping it (see <see cref="RecoveryCheck"/>).</summary>
+    public bool QuiesceDigestBeforeStop { get; init; }
 }

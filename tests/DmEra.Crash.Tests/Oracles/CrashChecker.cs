@@ -31,10 +31,12 @@ public static class CrashChecker
                 if (fresh)
                 {
                     recovery = await RecoveryCheck.RunAsync(system, image.Metadata, image.Origin, image.OriginSize, w.BlockSizeSectors,
-                        point.Client.LastAckedEra, options.CheckAfterStopEvery > 0 && report.Recoveries % options.CheckAfterStopEvery == 0);
+                        point.Client.LastAckedEra, options.CheckAfterStopEvery > 0 && report.Recoveries % options.CheckAfterStopEvery == 0,
+                        options.QuiesceDigestBeforeStop);
                     recoveries[key] = recovery;
                     report.Recoveries++;
                     report.LeakWarnings += recovery.LeakWarnings;
+                    if (recovery.RefusedFull) report.RefusedFull++;
                     violations.AddRange(recovery.Violations);
                 }
                 var required = TrackingOracle.RequiredEras(image, point.Client, w.BlockBytes, (uint)(recovery!.Eras?.Length ?? 0));

@@ -16,6 +16,8 @@ public sealed class CrashReport
     public long DoubleCrashStates { get; set; }
     /// <summary>Distinct crashed metadata images recovered (states differing only at the origin share one).</summary>
     public long Recoveries { get; set; }
+    /// <summary>Recoveries that stopped with "metadata device is full" (explicit failure; the durable image still answered).</summary>
+    public long RefusedFull { get; set; }
     public int EraCheckRuns { get; set; }
     public int LeakWarnings { get; set; }
     public int LiveChecks { get; set; }
@@ -30,7 +32,7 @@ public sealed class CrashReport
     public void Stop() => _clock.Stop();
 
     public override string ToString() =>
-        $"{Name} (seed {Seed}): {TraceEvents} trace events, {CrashPoints} crash points, {States} states, {Recoveries} recoveries" +
+        $"{Name} (seed {Seed}): {TraceEvents} trace events, {CrashPoints} crash points, {States} states, {Recoveries} recoveries" + (RefusedFull > 0 ? $" ({RefusedFull} refused: metadata full)" : "") +
         (DoubleCrashStates > 0 ? $" (+{DoubleCrashStates} double-crash)" : "") +
         $", era_check x{EraCheckRuns}, {LiveChecks} live checks, {LeakWarnings} leak warnings, {_violations.Count} violations, {Elapsed.TotalSeconds:0.0}s";
 }

@@ -28,6 +28,7 @@ public sealed record Recovery(List<string> Violations, uint[]? Eras, bool[][]? W
 public static class RecoveryCheck
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan StopLimit = TimeSpan.FromSeconds(10);
 
     public static async Task<Recovery> RunAsync(ActorSystem system, ImageMetadataDevice crashed, byte[] origin, long originSize,
         uint blockSizeSectors, uint lastAckedEra, bool checkAfterStop, bool quiesceDigest = false)
@@ -82,7 +83,11 @@ public static class RecoveryCheck
         if (quiesceDigest) await DigestIdleAsync(volume);
         try
         {
-            await volume.StopAsync().WaitAsync(Limit);
+            await volume.StopAsync().WaitAsync(StopLimit);
+        }
+        catch (TimeoutException)
+        {
+            violations.Add($"(c) the recovered volume did not stop within {StopLimit.TotalSeconds:0} s");
         }
         catch (Exception e) when (IsFull(e))
         {

@@ -32,7 +32,7 @@ public sealed class MetadataNearlyFullSpecs(ITestOutputHelper output) : CrashSpe
     {
         var refused = 0;
         var report = await RecordAndCheckAsync("metadata-nearly-full", Tiny, rig => FillUp(rig, () => refused++),
-            new CheckOptions { Enumeration = new(CapPerPoint: 12, ExhaustiveUpTo: 3, RandomSamples: 3), EraCheckEvery = 50, QuiesceDigestBeforeStop = true });
+            new CheckOptions { Enumeration = new(CapPerPoint: 12, ExhaustiveUpTo: 3, RandomSamples: 3), EraCheckEvery = 50 });
         Output.WriteLine($"{refused} requests refused once metadata was full");
         AssertNoViolations(report);
         Assert.True(refused > 0, "the metadata device never filled up: make it smaller");

@@ -63,6 +63,8 @@ public abstract class CrashSpec : Akka.TestKit.Xunit2.TestKit
         var report = await CrashChecker.RunAsync(CheckSystem, recorded, check ?? new CheckOptions());
         Output.WriteLine(report.ToString());
         CrashFigures.Add(report);
+        if (report.Violations.Count > 0 && !recorded.Name.StartsWith("self-test", StringComparison.Ordinal))
+            Output.WriteLine($"trace kept for replay: {TraceDump.Write(recorded)}");
         return report;
     }
 

@@ -19,7 +19,7 @@ public sealed class KillNineSpecs(ITestOutputHelper output) : IDisposable
     [Fact(Timeout = 240_000)]
     public async Task After_kill_9_mid_write_every_changed_block_is_in_era_invalidate()
     {
-        var rounds = Environment.GetEnvironmentVariable("DMERA_CRASH_LONG") is "1" or "true" ? 10 : 2;
+        var rounds = Environment.GetEnvironmentVariable("DMERA_CRASH_LONG") is "1" or "true" ? 10 : 3;
         var origin = Path.Combine(_dir, "origin");
         var metadata = Path.Combine(_dir, "meta");
         using (var f = File.Create(origin)) f.SetLength(OriginBytes);
@@ -35,8 +35,8 @@ public sealed class KillNineSpecs(ITestOutputHelper output) : IDisposable
             {
                 era = uint.Parse(Regex.Match(daemon.Message(Volume, "checkpoint"), @"\d+").Value);
                 before = ReadUnlocked(origin);
-                var writer = StartWrites(daemon.NbdSocket, rng, 400);   // ~40 ms each: the kill lands mid-stream
-                await Task.Delay(200 + rng.Next(1200));
+                var writer = StartWrites(daemon.NbdSocket, rng, 1000);   // more than fit before the kill: it lands mid-stream
+                await Task.Delay(50 + rng.Next(350));
                 midWrite = !writer.HasExited;
                 daemon.KillNine();
                 try { writer.Kill(); } catch (InvalidOperationException) { }

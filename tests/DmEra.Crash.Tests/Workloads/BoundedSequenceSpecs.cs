@@ -47,6 +47,7 @@ public sealed class BoundedSequenceSpecs(ITestOutputHelper output) : CrashSpec(o
             states += report.States;
             points += report.CrashPoints;
             violations.AddRange(report.Violations.Take(3));
+            if (report.Violations.Count > 0) violations.Add($"trace kept for replay: {TraceDump.Write(recorded)}");
             if (violations.Count > 20) break;
         }
         Output.WriteLine($"{sequences.Count} sequences, {points} crash points, {states} states, {violations.Count} violations");

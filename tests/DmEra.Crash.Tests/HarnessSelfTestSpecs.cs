@@ -26,7 +26,7 @@ public sealed class HarnessSelfTestSpecs(ITestOutputHelper output) : CrashSpec(o
         var report = await RecordAndCheckAsync("self-test-metadata-flush-lie", new RigOptions(Seed: 11, Fault: HarnessFault.MetadataFlushIsALie),
             Workload, new CheckOptions { MaxViolations = 1000 });
         Assert.Contains(report.Violations, v => v.Contains("live W2"));
-        Assert.Contains(report.Violations, v => v.Contains("(b)") || v.Contains("(c)"));
+        Assert.Contains(report.Violations, v => v.Contains("(b) block"));
     }
 
     [Fact(Timeout = 60_000)]
@@ -36,5 +36,24 @@ public sealed class HarnessSelfTestSpecs(ITestOutputHelper output) : CrashSpec(o
             Workload, new CheckOptions { MaxViolations = 1000 });
         Assert.Contains(report.Violations, v => v.Contains("(a)"));
         Assert.DoesNotContain(report.Violations, v => v.Contains("(b)") || v.Contains("(c)") || v.Contains("live"));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task In_core_bits_set_before_their_commit_as_in_kernel_bug_2099b145_are_caught_live_and_as_lost_tracking()
+    {
+        var report = await RecordAndCheckAsync("self-test-in-core-before-commit", new RigOptions(Seed: 13, Fault: HarnessFault.InCoreBitBeforeCommit),
+            Workload, new CheckOptions { MaxViolations = 1000 });
+        Assert.Contains(report.Violations, v => v.Contains("live W2"));
+        Assert.Contains(report.Violations, v => v.Contains("live W3"));
+        Assert.Contains(report.Violations, v => v.Contains("(b) block"));
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task Metadata_writes_that_land_on_a_live_block_are_caught_live_and_by_the_checker()
+    {
+        var report = await RecordAndCheckAsync("self-test-misdirected-write", new RigOptions(Seed: 14, Fault: HarnessFault.MisdirectedMetadataWrite),
+            Workload, new CheckOptions { MaxViolations = 1000 });
+        Assert.Contains(report.Violations, v => v.Contains("live W1"));
+        Assert.Contains(report.Violations, v => v.Contains("(c)"));
     }
 }

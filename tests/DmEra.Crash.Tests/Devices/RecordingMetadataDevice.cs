@@ -35,6 +35,10 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     /// <summary>Harness self-test: flushes are not recorded, so no commit ever becomes durable.</summary>
     public bool FlushIsALie { get; init; }
 
+    /// <summary>Harness self-test: once formatted, every fourth non-superblock write lands on a block the durable superblock reaches.</summary>
+    public bool Misdirect { get; init; }
+    private int _writes;
+
     public void Read(long block, Span<byte> buffer)
     {
         Check(block);
@@ -52,6 +56,9 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
         var data = buffer[..MetadataBlock.Size].ToArray();
         lock (_trace.Gate)
         {
+            if (Misdirect && block != 0 && _live is { Durable.IsFormatted: true } && ++_writes % 4 == 0)
+                block = Array.FindIndex(_live.Durable.Reachable, 1, r => r);   // onto a live block
+
             if (!_trace.IsFrozen) _live?.OnMetadataWrite(block);
             _blocks[block] = data;
             _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataWrite) { Offset = block, Length = 1, Data = data });

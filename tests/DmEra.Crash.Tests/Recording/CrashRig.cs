@@ -25,6 +25,13 @@ public enum HarnessFault
     MetadataFlushIsALie,
     /// <summary>Origin flushes are not recorded: FLUSH and FUA promise durability the disk never gave.</summary>
     OriginFlushIsALie,
+    /// <summary>
+    /// Kernel bug 2099b145 re-created: the in-core bit of a block is set before its commit, so the write
+    /// takes the fast path and reaches the origin with nothing durable behind it.
+    /// </summary>
+    InCoreBitBeforeCommit,
+    /// <summary>Every fourth metadata write (superblock aside) lands on a live block instead (a misdirected write, TigerBeetle's fault model).</summary>
+    MisdirectedMetadataWrite,
 }
 
 /// <summary>
@@ -60,7 +67,7 @@ public sealed class CrashRig : IAsyncDisposable
         Func<int>? originLatency = options.Latency ? () => { lock (_latency) return _latency.Next(4) - 1; } : null;
         Func<int>? flushDelay = options.Latency ? () => { lock (_latency) return _latency.Next(8) == 0 ? 1 : 0; } : null;
         Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata, flushDelay)
-            { FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie };
+            { FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie, Misdirect = options.Fault == HarnessFault.MisdirectedMetadataWrite };
         Origin = new RecordingOriginDevice(Trace, _initialOrigin, options.OriginBytes, Live, originLatency)
             { FlushIsALie = options.Fault == HarnessFault.OriginFlushIsALie };
     }
@@ -115,7 +122,11 @@ public sealed class CrashRig : IAsyncDisposable
     }
 
     public Task<bool> WriteAsync(long offset, int length, bool fua = false) =>
-        Request(OriginOp.Write, offset, length, fua, () => Volume.WriteAsync(offset, Payload(length), fua));
+        Request(OriginOp.Write, offset, length, fua, () =>
+        {
+            if (_options.Fault == HarnessFault.InCoreBitBeforeCommit) InCoreFault.MarkEarly(Volume, offset, length);
+            return Volume.WriteAsync(offset, Payload(length), fua);
+        });
 
     public Task<bool> TrimAsync(long offset, long length, bool fua = false) =>
         Request(OriginOp.Trim, offset, length, fua, () => Volume.TrimAsync(offset, length, fua));

@@ -19,6 +19,7 @@ public sealed class CrashReport
     /// <summary>Recoveries that stopped with "metadata device is full" (explicit failure; the durable image still answered).</summary>
     public long RefusedFull { get; set; }
     public int EraCheckRuns { get; set; }
+    public int DmeraCheckRuns { get; set; }
     public int LeakWarnings { get; set; }
     public int LiveChecks { get; set; }
     public TimeSpan Elapsed => _clock.Elapsed;
@@ -34,5 +35,5 @@ public sealed class CrashReport
     public override string ToString() =>
         $"{Name} (seed {Seed}): {TraceEvents} trace events, {CrashPoints} crash points, {States} states, {Recoveries} recoveries" + (RefusedFull > 0 ? $" ({RefusedFull} refused: metadata full)" : "") +
         (DoubleCrashStates > 0 ? $" (+{DoubleCrashStates} double-crash)" : "") +
-        $", era_check x{EraCheckRuns}, {LiveChecks} live checks, {LeakWarnings} leak warnings, {_violations.Count} violations, {Elapsed.TotalSeconds:0.0}s";
+        $", era_check x{EraCheckRuns}, dmera check x{DmeraCheckRuns}, {LiveChecks} live checks, {LeakWarnings} leak warnings, {_violations.Count} violations, {Elapsed.TotalSeconds:0.0}s";
 }

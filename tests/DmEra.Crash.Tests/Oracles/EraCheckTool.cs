@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace DmEra.Crash.Tests.Oracles;
 
 /// <summary>
-/// The real era_check (thin-provisioning-tools 0.9.0) on a metadata image written to a temporary file:
+/// The real era_check (thin-provisioning-tools 0.9.0), and our `dmera check`, on a metadata image written to a temporary file:
 /// an independent second opinion on oracle (c). Bounded by a timeout; an overrunning tool is killed by its
 /// pid; the file is deleted afterwards.
 /// </summary>
@@ -15,7 +15,13 @@ public static class EraCheckTool
     private static string Path => new[] { "/usr/sbin/era_check", "/sbin/era_check", "/usr/bin/era_check" }.FirstOrDefault(File.Exists) ?? "/usr/sbin/era_check";
 
     /// <summary>Null when era_check accepts the image; otherwise its exit code and output.</summary>
-    public static string? Check(byte[]?[] image)
+    public static string? Check(byte[]?[] image) => Run(image, Path, []);
+
+    /// <summary>The same through our own CLI, `dmera check` (dmera.dll beside the tests), as a user runs it.</summary>
+    public static string? CheckWithDmera(byte[]?[] image) =>
+        Run(image, "dotnet", [System.IO.Path.Combine(AppContext.BaseDirectory, "dmera.dll"), "check"]);
+
+    private static string? Run(byte[]?[] image, string tool, string[] args)
     {
         var file = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"dmera-crash-{Guid.NewGuid():N}.meta");
         try
@@ -30,7 +36,8 @@ public static class EraCheckTool
                     f.Write(data);
                 }
             }
-            var start = new ProcessStartInfo(Path) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in args) start.ArgumentList.Add(a);
             start.ArgumentList.Add(file);
             using var p = Process.Start(start)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
@@ -39,10 +46,10 @@ public static class EraCheckTool
             {
                 p.Kill();
                 p.WaitForExit();
-                return $"era_check (pid {p.Id}) timed out and was killed";
+                return $"{tool} (pid {p.Id}) timed out and was killed";
             }
             p.WaitForExit();
-            return p.ExitCode == 0 ? null : $"era_check exit {p.ExitCode}: {stdout.Result} {stderr.Result}".Trim();
+            return p.ExitCode == 0 ? null : $"{tool} {string.Join(' ', args)} exit {p.ExitCode}: {stdout.Result} {stderr.Result}".Trim();
         }
         finally
         {

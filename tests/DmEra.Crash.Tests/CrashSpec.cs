@@ -43,6 +43,15 @@ public abstract class CrashSpec : Akka.TestKit.Xunit2.TestKit
     /// <summary>Long mode (DMERA_CRASH_LONG=1): bigger caps, longer sequences, more seeds.</summary>
     protected static bool LongMode => Environment.GetEnvironmentVariable("DMERA_CRASH_LONG") is "1" or "true";
 
+    /// <summary>
+    /// The time bound of a test that long mode stretches (xunit's Timeout must be a constant, so these
+    /// tests bound themselves): 4 minutes by default, 24 hours in long mode.
+    /// </summary>
+    protected static TimeSpan Budget => LongMode ? TimeSpan.FromHours(24) : TimeSpan.FromMinutes(4);
+
+    protected static Task Bounded(Task work) => work.WaitAsync(Budget);
+    protected static Task<T> Bounded<T>(Task<T> work) => work.WaitAsync(Budget);
+
     /// <summary>Records <paramref name="workload"/> (the rig is frozen before the volume is stopped) and checks its crash states.</summary>
     protected async Task<CrashReport> RecordAndCheckAsync(string name, RigOptions rig, Func<CrashRig, Task> workload, CheckOptions? check = null)
     {

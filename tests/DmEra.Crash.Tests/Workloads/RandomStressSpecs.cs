@@ -16,18 +16,18 @@ public sealed class RandomStressSpecs(ITestOutputHelper output) : CrashSpec(outp
     public static IEnumerable<object[]> Seeds() =>
         (LongMode ? Enumerable.Range(0, 50) : Enumerable.Range(0, 3)).Select(i => new object[] { 9100 + i });
 
-    [Theory(Timeout = 240_000)]
+    [Theory]
     [MemberData(nameof(Seeds))]
     public async Task Sixteen_requests_in_flight_with_racing_checkpoints_keep_the_promise_at_every_crash_point(int seed)
     {
-        var report = await RecordAndCheckAsync($"stress-{seed}", new RigOptions(OriginBytes: 32 * Block, MetadataBlocks: 96, Seed: seed, Latency: true),
+        var report = await Bounded(RecordAndCheckAsync($"stress-{seed}", new RigOptions(OriginBytes: 32 * Block, MetadataBlocks: 96, Seed: seed, Latency: true),
             rig => Workload(rig, seed, LongMode ? 400 : 120),
             new CheckOptions
             {
                 Enumeration = new(CapPerPoint: LongMode ? 32 : 5, ExhaustiveUpTo: LongMode ? 5 : 2, RandomSamples: LongMode ? 8 : 2, Seed: seed),
                 EraCheckEvery = 100,
                 DoubleCrashEvery = LongMode ? 500 : 0,
-            });
+            }));
         AssertNoViolations(report);
     }
 

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using DmEra.Crash.Tests.Devices;
 using DmEra.Crash.Tests.Enumeration;
+using DmEra.Crash.Tests.Live;
 using DmEra.Crash.Tests.Recording;
 using DmEra.Crash.Tests.Trace;
 using DmEra.Engine;
@@ -20,7 +21,10 @@ public static class DoubleCrash
         CrashImage image, ClientHistory client, uint blockSizeSectors, long blockBytes, int capPerPoint, int seed)
     {
         var trace = new IoTrace();
-        var device = new RecordingMetadataDevice(trace, crashedMetadata.LongLength, initial: crashedMetadata);
+        // W1 holds during recovery too: recovery's writes must not touch what the crash image's superblock reaches.
+        var live = new LiveInvariants(crashedMetadata.LongLength) { BlockBytes = blockBytes };
+        live.OnDurableSuperblock(DurableMetadataView.Of(new ImageMetadataDevice(crashedMetadata)));
+        var device = new RecordingMetadataDevice(trace, crashedMetadata.LongLength, live, initial: crashedMetadata);
         var origin = new ImageOriginDevice((byte[])image.Origin.Clone(), image.OriginSize);
         var violations = new List<string>();
         try
@@ -34,6 +38,7 @@ public static class DoubleCrash
             violations.Add($"(c) first recovery failed: {e.Message}");
             return (0, violations);
         }
+        violations.AddRange(live.Violations.Select(v => $"live during recovery: {v}"));
         var recorded = new RecordedWorkload("recovery", seed, trace.Events, image.Origin, image.OriginSize, crashedMetadata,
             blockSizeSectors, [], 0);
         long states = 0;

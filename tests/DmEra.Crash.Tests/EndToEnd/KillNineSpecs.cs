@@ -35,8 +35,9 @@ public sealed class KillNineSpecs(ITestOutputHelper output) : IDisposable
             {
                 era = uint.Parse(Regex.Match(daemon.Message(Volume, "checkpoint"), @"\d+").Value);
                 before = ReadUnlocked(origin);
-                var writer = StartWrites(daemon.NbdSocket, rng, 1000);   // more than fit before the kill: it lands mid-stream
-                await Task.Delay(50 + rng.Next(350));
+                var (writer, firstWrite) = StartWrites(daemon.NbdSocket, rng, 1000);   // more than fit before the kill
+                await firstWrite.WaitAsync(TimeSpan.FromSeconds(60));   // the stream has begun...
+                await Task.Delay(rng.Next(300));                          // ...and the kill lands somewhere in it
                 midWrite = !writer.HasExited;
                 daemon.KillNine();
                 try { writer.Kill(); } catch (InvalidOperationException) { }
@@ -75,7 +76,7 @@ public sealed class KillNineSpecs(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>qemu-io with many writes of random patterns at random 512-aligned offsets (some straddling blocks).</summary>
-    private static Process StartWrites(string socket, Random rng, int writes)
+    private static (Process, Task) StartWrites(string socket, Random rng, int writes)
     {
         var args = new List<string> { "-f", "raw" };
         for (var i = 0; i < writes; i++)
@@ -85,11 +86,16 @@ public sealed class KillNineSpecs(ITestOutputHelper output) : IDisposable
             args.AddRange(["-c", $"write -P 0x{1 + rng.Next(254):x2} {offset} {length}"]);
         }
         args.Add($"nbd+unix:///{Volume}?socket={socket}");
-        var p = Process.Start(BoundedProcess.StartInfo("qemu-io", args))!;
+        var firstWrite = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var p = new Process { StartInfo = BoundedProcess.StartInfo("qemu-io", args) };
+        p.OutputDataReceived += (_, e) => { if (e.Data?.StartsWith("wrote", StringComparison.Ordinal) == true) firstWrite.TrySetResult(); };
+        p.Exited += (_, _) => firstWrite.TrySetResult();
+        p.EnableRaisingEvents = true;
+        p.Start();
         p.StandardInput.Close();
-        _ = p.StandardOutput.ReadToEndAsync();
+        p.BeginOutputReadLine();
         _ = p.StandardError.ReadToEndAsync();
-        return p;
+        return (p, firstWrite.Task);
     }
 
     /// <summary>The real era_invalidate on the metadata snapshot: blocks written since <paramref name="era"/>.</summary>

@@ -45,8 +45,8 @@ public static class CrashChecker
                 {
                     report.EraCheckRuns++;
                     if (EraCheckTool.Check(recovered) is { } failure) violations.Add($"(c) real era_check on the recovered image: {failure}");
-                    // One in ten samples also goes through the `dmera check` CLI (same checker, run as a user runs it).
-                    if (report.EraCheckRuns % 10 == 1)
+                    // One in 25 samples also goes through the `dmera check` CLI (same checker, run as a user runs it).
+                    if (report.EraCheckRuns % 25 == 1)
                     {
                         report.DmeraCheckRuns++;
                         if (EraCheckTool.CheckWithDmera(recovered) is { } dmeraFailure) violations.Add($"(c) dmera check on the recovered image: {dmeraFailure}");

@@ -12,7 +12,7 @@ namespace DmEra.Crash.Tests.Workloads;
 /// </summary>
 public sealed class KernelBugScenarioSpecs(ITestOutputHelper output) : CrashSpec(output)
 {
-    private static readonly CheckOptions Thorough = new() { EraCheckEvery = 25, DoubleCrashEvery = 97 };
+    private static readonly CheckOptions Thorough = new() { EraCheckEvery = 25, DoubleCrashEvery = 150 };
 
     /// <summary>de89afc1: the committed writeset of the current era was dropped on reopen after a crash.</summary>
     [Fact(Timeout = 120_000)]

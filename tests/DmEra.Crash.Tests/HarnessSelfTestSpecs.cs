@@ -56,4 +56,27 @@ public sealed class HarnessSelfTestSpecs(ITestOutputHelper output) : CrashSpec(o
         Assert.Contains(report.Violations, v => v.Contains("live W1"));
         Assert.Contains(report.Violations, v => v.Contains("(c)"));
     }
+
+    [Fact(Timeout = 60_000)]
+    public async Task The_all_state_of_the_last_crash_point_is_exactly_what_the_devices_hold()
+    {
+        byte[]?[] liveMetadata = [];
+        byte[] liveOrigin = [];
+        var recorded = await RecordAsync("self-test-materialiser", new RigOptions(Seed: 15), async rig =>
+        {
+            await Workload(rig);
+            await rig.TrimAsync(4096, 4096);
+            await rig.WriteZeroesAsync(100, 9000);
+            rig.Trace.Freeze();   // the devices' contents now are what the trace describes
+            liveMetadata = rig.Metadata.Image();
+            liveOrigin = rig.Origin.Image();
+        });
+        var last = Enumeration.CrashPointWalker.Walk(recorded).Last();
+        var state = Enumeration.CrashStateEnumerator.For(last, new Enumeration.StateSampling()).Single(s => s.Family == "all");
+        var image = Enumeration.CrashImageBuilder.Build(last, state);
+        Assert.Equal(liveOrigin, image.Origin);
+        var rebuilt = image.Metadata.Snapshot();
+        for (var b = 0; b < liveMetadata.Length; b++)
+            Assert.True((liveMetadata[b] ?? new byte[4096]).AsSpan().SequenceEqual(rebuilt[b] ?? new byte[4096]), $"metadata block {b} differs");
+    }
 }

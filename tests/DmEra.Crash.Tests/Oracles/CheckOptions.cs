@@ -14,8 +14,6 @@ public sealed record CheckOptions
     public int DoubleCrashCap { get; init; } = 4;
     /// <summary>Every Nth state's volume is stopped cleanly and the image after the final commit checked too.</summary>
     public int CheckAfterStopEvery { get; init; } = 8;
-    /// <summary>Only crash points before these storage events (null = all).</summary>
-    public Func<CrashPoint, bool>? PointFilter { get; init; }
     public int MaxViolations { get; init; } = 20;
     /// <summary>
     /// Let the recovered volume's digest finish (or fail) before stopping it. On main a digest step that fails

@@ -17,7 +17,6 @@ public static class CrashChecker
         foreach (var v in w.LiveViolations) report.Violation($"[{w.Name} seed={w.Seed}] live {v}");
         foreach (var point in CrashPointWalker.Walk(w))
         {
-            if (options.PointFilter is { } filter && !filter(point)) continue;
             report.CrashPoints++;
             var durability = new DurabilityOracle(point);
             var recoveries = new Dictionary<string, Recovery>();

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real peers the tests drive: the era_* tools (thin-provisioning-tools) and the NBD clients.
-packages=(thin-provisioning-tools qemu-utils libnbd-bin python3-libnbd nbdkit fio)
+packages=(thin-provisioning-tools qemu-utils libnbd-bin python3-libnbd nbdkit fio openssl git)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,4 +16,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q "${missing[@]}"
 fi
 
-dotnet test DmEra.sln -c Release --logger "console;verbosity=normal" "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test DmEra.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over all test projects, in the plain form CI reads.
+passed=$(awk '/^ *Passed: *[0-9]+$/ {s += $2} END {print s + 0}' "$log")
+failed=$(awk '/^ *Failed: *[0-9]+$/ {s += $2} END {print s + 0}' "$log")
+echo "tests: $passed passed, $failed failed"
+exit "$status"

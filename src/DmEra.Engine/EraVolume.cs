@@ -1,5 +1,7 @@
 #nullable enable
+using Akka;
 using Akka.Actor;
+using Akka.Event;
 using DmEra.Engine.Actors;
 using DmEra.Engine.Origin;
 using DmEra.Engine.Tracking;
@@ -63,7 +65,20 @@ public sealed class EraVolume : IEraVolume
         try
         {
             var s = await started.Task.WaitAsync(settings.ActivationTimeout, cancellationToken).ConfigureAwait(false);
-            return new EraVolume(name, settings, origin, volume, s, geometry, counters);
+            var era = new EraVolume(name, settings, origin, volume, s, geometry, counters);
+            // A host shutting the actor system down (SIGTERM through the generic host) gets the clean
+            // postsuspend, not a crash. StopAsync is idempotent, so a volume stopped earlier costs nothing.
+            // The phase's timeout (akka.coordinated-shutdown.phases.service-stop.timeout, 5 s by default)
+            // should cover dmera.engine.stop-timeout; if it does not, the stop is cut short, which the
+            // metadata survives like a crash (the next start archives the committed writeset).
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, $"stop-era-volume-{volume.Path.Name}",
+                async () =>
+                {
+                    try { await era.StopAsync().ConfigureAwait(false); }
+                    catch (Exception e) { system.Log.Error(e, "volume {0}: stop at shutdown failed", name); }
+                    return Done.Instance;
+                });
+            return era;
         }
         catch
         {

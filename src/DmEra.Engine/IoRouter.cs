@@ -1,4 +1,5 @@
 #nullable enable
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using DmEra.Engine.Actors;
 using DmEra.Engine.Origin;
@@ -39,22 +40,83 @@ internal sealed class IoRouter
     public BlockGeometry Geometry { get; }
     public bool IsStopping => Volatile.Read(ref _stopping) != 0;
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer)
     {
         Geometry.CheckRange(offset, buffer.Length);
         Enter();
-        try { await _origin.ReadAsync(offset, buffer).ConfigureAwait(false); }
+        var exitHere = true;
+        try
+        {
+            var read = _origin.ReadAsync(offset, buffer);
+            if (read.IsCompletedSuccessfully)
+            {
+                read.GetAwaiter().GetResult();
+                return ValueTask.CompletedTask;
+            }
+            exitHere = false;
+            return FinishAsync(read);
+        }
+        finally
+        {
+            if (exitHere) Exit();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
+    private async ValueTask FinishAsync(ValueTask operation)
+    {
+        try { await operation.ConfigureAwait(false); }
         finally { Exit(); }
     }
 
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
     {
         Geometry.CheckRange(offset, data.Length);
         EnterWrite();
+        var exitHere = true;
         try
         {
-            await MarkAsync(offset, data.Length).ConfigureAwait(false);
+            // The steady state (every block marked, the origin completing synchronously, no FUA) runs
+            // without an async state machine: this is the path that must cost next to nothing.
+            var mark = MarkAsync(offset, data.Length);
+            if (!mark.IsCompletedSuccessfully)
+            {
+                exitHere = false;
+                return AfterMarkWriteAsync(mark, offset, data, fua);
+            }
+            var write = _origin.WriteAsync(offset, data);
+            if (write.IsCompletedSuccessfully && !fua)
+            {
+                write.GetAwaiter().GetResult();
+                return ValueTask.CompletedTask;
+            }
+            exitHere = false;
+            return FinishWriteAsync(write, fua);
+        }
+        finally
+        {
+            if (exitHere) Exit();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
+    private async ValueTask AfterMarkWriteAsync(ValueTask mark, long offset, ReadOnlyMemory<byte> data, bool fua)
+    {
+        try
+        {
+            await mark.ConfigureAwait(false);
             await _origin.WriteAsync(offset, data).ConfigureAwait(false);
+            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+        }
+        finally { Exit(); }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
+    private async ValueTask FinishWriteAsync(ValueTask write, bool fua)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
             if (fua) await _origin.FlushAsync().ConfigureAwait(false);
         }
         finally { Exit(); }
@@ -105,6 +167,7 @@ internal sealed class IoRouter
         return _tracker.Current.AreAllMarked(first, last) ? ValueTask.CompletedTask : SlowMarkAsync(first, last);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SlowMarkAsync(uint first, uint last)
     {
         await _firstWriteSlots.WaitAsync().ConfigureAwait(false);

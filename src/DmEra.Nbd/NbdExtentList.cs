@@ -27,8 +27,10 @@ public sealed class NbdExtentList
     /// <summary>Total length of the extents added so far.</summary>
     public long CoveredLength { get; private set; }
 
-    /// <summary>True when adding more would be wasted: the cap is reached or the request is covered.</summary>
-    public bool IsFull => CoveredLength >= RequestedLength || (_items.Count >= _maxExtents);
+    /// <summary>True when adding more would be wasted: the request is covered, or an extent was refused at the cap.</summary>
+    public bool IsFull => CoveredLength >= RequestedLength || _refused;
+
+    private bool _refused;
 
     public int Count => _items.Count;
 
@@ -45,7 +47,11 @@ public sealed class NbdExtentList
             CoveredLength += length;
             return true;
         }
-        if (_items.Count >= _maxExtents) return false;
+        if (_items.Count >= _maxExtents)
+        {
+            _refused = true;
+            return false;
+        }
         _items.Add(new NbdExtent(length, flags));
         CoveredLength += length;
         return true;
@@ -55,5 +61,6 @@ public sealed class NbdExtentList
     {
         _items.Clear();
         CoveredLength = 0;
+        _refused = false;
     }
 }

@@ -62,8 +62,8 @@ public sealed record NbdServerLimits
     public int MaxExtentsPerReply { get; init; } = 128 * 1024;
 
     /// <summary>
-    /// Reads at least this long ask the export's base:allocation for holes and send them as OFFSET_HOLE
-    /// chunks; shorter reads are sent as data because the lookup costs more than the copy.
+    /// Structured reads at least this long are scanned for all-zero 64 KiB runs, which go out as OFFSET_HOLE
+    /// chunks; shorter reads are sent as data because chunk headers and the scan would outweigh the savings.
     /// </summary>
     public int SparseReadMinBytes { get; init; } = 256 * 1024;
 

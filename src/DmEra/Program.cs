@@ -21,5 +21,6 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     DumpTool.Create(),
     InvalidateTool.Create(),
     RestoreTool.Create(),
+    MapTool.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,4 +1,5 @@
 using DmEra.Metadata.Era;
+using DmEra.Engine.Tests.Fakes;
 using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Engine.Tests;
@@ -34,6 +35,35 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
         Assert.Equal(era2, (await Bounded(volume.GetBlockErasAsync(0, 1)))[0]);
         Assert.Equal(new[] { true, false }, await Bounded(volume.GetWrittenSinceAsync(era2, 0, 2)));
         await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_checkpoint_waits_for_the_first_write_commit_in_flight_which_lands_in_the_old_era()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var flushesBefore = metadata.FlushesStarted;
+        metadata.FlushGate = new SemaphoreSlim(0);
+        var write = volume.WriteAsync(4 * B, new byte[1]).AsTask();
+        await Eventually(() => Task.FromResult(metadata.FlushesStarted > flushesBefore));
+        var queued = volume.WriteAsync(5 * B, new byte[1]).AsTask();   // collected for the next commit
+        var checkpoint = CheckpointAfterAMoment(volume);
+        await Task.Delay(100);
+        Assert.False(checkpoint.IsCompleted);
+
+        metadata.FlushGate.Release(10_000);
+        Assert.Equal(2u, await Bounded(checkpoint));
+        await Bounded(Task.WhenAll(write, queued));
+        var eras = await Bounded(volume.GetBlockErasAsync(0, 8));
+        Assert.Equal(1u, eras[4]);
+        Assert.Equal(1u, eras[5]);   // committed before the rollover, in the era it was issued in
+        await Bounded(volume.StopAsync());
+    }
+
+    private static async Task<uint> CheckpointAfterAMoment(EraVolume volume)
+    {
+        await Task.Delay(20);
+        return await volume.CheckpointAsync();
     }
 
     [Fact]
@@ -128,17 +158,23 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
         var metadata = new MemoryMetadataDevice(256);
         var volume = await StartAsync(metadata, new MemoryOriginDevice(2048 * B));
         var rnd = new Random(3);
+        var usedAt100 = 0;
         for (var i = 0; i < 400; i++)
         {
             for (var j = 0; j < 4; j++) await Bounded(volume.WriteAsync(rnd.Next(2048) * (long)B, new byte[1]));
             await Bounded(volume.CheckpointAsync());
+            if (i == 99) usedAt100 = Used(await Bounded(volume.StatusAsync()));
         }
         var status = await Bounded(volume.StatusAsync());
+        // Each era allocates a new writeset; without digesting, 400 of them could never fit in 256 blocks.
+        Assert.InRange(Used(status), 1, usedAt100 + 16);
         Output.WriteLine(status);
         Assert.Equal(VolumeStateRunning, volume.State);
         Assert.Matches(@"^8 \d+/256 401 -$", status);
         await Bounded(volume.StopAsync());
     }
+
+    private static int Used(string status) => int.Parse(status.Split(' ')[1].Split('/')[0]);
 
     private const DmEra.Engine.Tracking.VolumeState VolumeStateRunning = DmEra.Engine.Tracking.VolumeState.Running;
 }

@@ -56,9 +56,9 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     {
         var array = new PersistentArray(md.Transactions, 4);
         var result = new uint[md.NrBlocks];
+        Span<byte> v = stackalloc byte[4];
         for (uint b = 0; b < md.NrBlocks; b++)
         {
-            Span<byte> v = stackalloc byte[4];
             array.Get(md.EraArrayRoot, b, v);
             result[b] = BitConverter.ToUInt32(v);
         }
@@ -78,16 +78,4 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
             await Task.Delay(10);
         }
     }
-}
-
-/// <summary>A memory metadata device whose Dispose is a no-op, so a second system can open it after the first one stopped.</summary>
-public sealed class SharedMemoryDevice(MemoryMetadataDevice inner) : IMetadataDevice
-{
-    public MemoryMetadataDevice Inner => inner;
-    public long BlockCount => inner.BlockCount;
-    public bool IsReadOnly => false;
-    public void Read(long block, Span<byte> buffer) => inner.Read(block, buffer);
-    public void Write(long block, ReadOnlySpan<byte> buffer) => inner.Write(block, buffer);
-    public void Flush() => inner.Flush();
-    public void Dispose() { }
 }

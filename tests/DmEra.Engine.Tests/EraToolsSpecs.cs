@@ -43,6 +43,80 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         }
     }
 
+    [Fact]
+    public async Task System_two_reopens_the_same_files_after_a_stop_while_a_running_volume_holds_them_exclusively()
+    {
+        var meta = Path.Combine(_dir.FullName, "meta2");
+        var data = Path.Combine(_dir.FullName, "origin2");
+        using (var f = File.Create(meta)) f.SetLength(4L << 20);
+        using (var f = File.Create(data)) f.SetLength(100 * 4096);
+        var volume = await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data));
+        await Bounded(volume.WriteAsync(4096 * 7 + 5, Pattern(9000, 7), fua: true));
+        Assert.ThrowsAny<Exception>(() => FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive));
+        Assert.ThrowsAny<Exception>(() => FileOriginDevice.Open(data));
+        await Bounded(volume.StopAsync());
+
+        using var two = Akka.Actor.ActorSystem.Create("system-two", Sys.Settings.Config);
+        var again = await EraVolume.StartAsync(two, "v", FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data), 8).WaitAsync(Limit);
+        var eras = await Bounded(again.GetBlockErasAsync(0, 100));
+        var back = new byte[9000];
+        await Bounded(again.ReadAsync(4096 * 7 + 5, back));
+        Assert.Equal(Pattern(9000, 7), back);
+        Assert.Equal(new uint[] { 1, 1, 1 }, eras[7..10]);
+        Assert.Equal(97, eras.Count(e => e == 0));
+        Assert.Equal(2u, again.CurrentEra);
+        await Bounded(again.StopAsync());
+        await two.Terminate().WaitAsync(Limit);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Dmtest_wiped_blocks_have_increasing_eras_and_pausing_does_not_affect_tracking(bool pauseAfterEachWrite)
+    {
+        // DMTEST era_tracking_tests.rb, scaled: 16 chunks of 16 blocks; before each chunk a checkpoint, then
+        // only the even chunks are written. With pausing, every write is followed by a stop and a start
+        // (suspend/resume), which bumps the era but must not change what is tracked.
+        const int chunkBlocks = 16, chunks = 16;
+        var meta = Path.Combine(_dir.FullName, $"meta-wiped-{pauseAfterEachWrite}");
+        using (var f = File.Create(meta)) f.SetLength(4L << 20);
+        var origin = new MemoryOriginDevice(chunks * chunkBlocks * (long)B);
+        async Task<EraVolume> Start() => await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), new SharedOrigin(origin), 128);
+
+        var volume = await Start();
+        var checkpoints = new uint[chunks];
+        for (var i = 0; i < chunks; i++)
+        {
+            checkpoints[i] = await Bounded(volume.CheckpointAsync());
+            if (i % 2 != 0) continue;
+            await Bounded(volume.WriteAsync(i * chunkBlocks * (long)B, new byte[chunkBlocks * B]));
+            if (!pauseAfterEachWrite) continue;
+            await Bounded(volume.StopAsync());
+            volume = await Start();
+        }
+        await Bounded(volume.StopAsync());
+
+        int[] Chunks(params int[] cs) => cs.SelectMany(c => Enumerable.Range(c * chunkBlocks, chunkBlocks)).ToArray();
+        var (code, stdout, _) = Run("era_invalidate", "--written-since", checkpoints[7].ToString(), meta);
+        Assert.Equal(0, code);
+        Assert.Equal(Chunks(8, 10, 12, 14), ParseBlocks(stdout));
+        Assert.Contains($@"<range begin=""{8 * chunkBlocks}"" end = ""{9 * chunkBlocks}""/>", stdout);
+        (code, stdout, _) = Run("era_invalidate", "--written-since", checkpoints[13].ToString(), meta);
+        Assert.Equal(Chunks(14), ParseBlocks(stdout));
+    }
+
+    /// <summary>One origin shared by successive volumes (each volume disposes its origin at stop).</summary>
+    private sealed class SharedOrigin(MemoryOriginDevice inner) : IOriginDevice
+    {
+        public long SizeBytes => inner.SizeBytes;
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
+        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => inner.WriteAsync(offset, data);
+        public ValueTask TrimAsync(long offset, long length) => inner.TrimAsync(offset, length);
+        public ValueTask WriteZeroesAsync(long offset, long length) => inner.WriteZeroesAsync(offset, length);
+        public ValueTask FlushAsync() => inner.FlushAsync();
+        public void Dispose() { }
+    }
+
     /// <summary>C++ 0.9.0 prints &lt;block block="N"/&gt; and &lt;range begin="B" end = "E"/&gt; (half-open).</summary>
     private static int[] ParseBlocks(string xml)
     {

@@ -67,6 +67,24 @@ public sealed class FailureSpecs(ITestOutputHelper output) : EngineSpec(output)
     }
 
     [Fact]
+    public async Task Kernel_fix_5a32083d_a_commit_whose_superblock_write_fails_leaves_the_last_good_superblock_in_place()
+    {
+        // The kernel learned to gather everything that can fail before touching the superblock. Here the
+        // superblock write itself fails: the previous superblock, and the trees it points at, must survive.
+        var metadata = new RecordingMetadataDevice(1024);
+        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        await Bounded(volume.WriteAsync(2 * B, new byte[1]));
+        metadata.FailWrite = block => block == 0;
+
+        await Assert.ThrowsAsync<VolumeFailedException>(() => Bounded(volume.WriteAsync(3 * B, new byte[1])));
+        await Bounded(volume.StopAsync());
+
+        var eras = LogicalEras(metadata.CrashImage());
+        Assert.Equal(1u, eras[2]);
+        Assert.Equal(0u, eras[3]);
+    }
+
+    [Fact]
     public async Task A_full_metadata_device_fails_the_write_and_the_volume_without_an_untracked_origin_write()
     {
         // 4M tracking blocks: each first-write into a different bitset array block (32576 bits) costs new

@@ -52,6 +52,70 @@ public sealed class FirstWriteOrderingSpecs(ITestOutputHelper output) : EngineSp
     }
 
     [Fact]
+    public async Task Under_concurrent_checkpoints_every_origin_write_finds_its_blocks_durably_marked_in_its_era_or_later()
+    {
+        var metadata = new RecordingMetadataDevice(2048);
+        var origin = new RecordingOriginDevice(512 * BlockBytes, metadata);
+        var volume = await StartAsync(metadata, origin);
+        var eraAtStart = new System.Collections.Concurrent.ConcurrentDictionary<(long, long), uint>();
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+        {
+            var rnd = new Random(100 + w);
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var length = rnd.Next(1, 2 * BlockBytes);
+                var offset = rnd.NextInt64(0, origin.SizeBytes - length);
+                if (!eraAtStart.TryAdd((offset, length), volume.CurrentEra)) continue;   // keys identify log entries
+                await volume.WriteAsync(offset, new byte[length]);
+            }
+        })).ToArray();
+        for (var c = 0; c < 15; c++)
+        {
+            await Task.Delay(3);
+            await Bounded(volume.CheckpointAsync());
+        }
+        stop.Cancel();
+        await Bounded(Task.WhenAll(writers));
+
+        var decoded = new Dictionary<int, uint[]>();
+        var writes = metadata.Log.Snapshot().Where(o => o.Kind == OperationKind.OriginWrite).ToArray();
+        foreach (var op in writes)
+        {
+            if (!decoded.TryGetValue(op.DurableVersion, out var eras))
+                decoded[op.DurableVersion] = eras = LogicalEras(metadata.ImageOf(op.DurableVersion));
+            var era = eraAtStart[(op.Position, op.Length)];
+            for (var b = (uint)(op.Position / BlockBytes); b <= (uint)((op.Position + op.Length - 1) / BlockBytes); b++)
+                Assert.True(eras[b] >= era,
+                    $"origin write [{op.Position}, +{op.Length}) of era {era} was issued when block {b} was durable only in era {eras[b]}");
+        }
+        Output.WriteLine($"{writes.Length} origin writes checked against {decoded.Count} durable images over {volume.CurrentEra} eras");
+        Assert.True(writes.Length > 50);
+        await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_FUA_write_and_a_flush_make_the_origin_durable_before_they_are_answered_without_a_metadata_commit()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var origin = new RecordingOriginDevice(64 * BlockBytes, metadata);
+        var volume = await StartAsync(metadata, origin);
+        await Bounded(volume.WriteAsync(0, new byte[BlockBytes]));
+        var metadataOps = metadata.Log.Snapshot().Count(o => o.Kind is OperationKind.MetadataWrite or OperationKind.MetadataFlush);
+
+        await Bounded(volume.WriteAsync(100, new byte[10], fua: true));
+        var ops = metadata.Log.Snapshot();
+        Assert.Equal(OperationKind.OriginWrite, ops[^2].Kind);
+        Assert.Equal(OperationKind.OriginFlush, ops[^1].Kind);
+
+        await Bounded(volume.FlushAsync());
+        ops = metadata.Log.Snapshot();
+        Assert.Equal(OperationKind.OriginFlush, ops[^1].Kind);
+        Assert.Equal(metadataOps, ops.Count(o => o.Kind is OperationKind.MetadataWrite or OperationKind.MetadataFlush));
+        await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
     public async Task An_unaligned_write_marks_every_block_it_overlaps_including_a_partial_last_block()
     {
         var origin = new MemoryOriginDevice(10 * BlockBytes + 512);

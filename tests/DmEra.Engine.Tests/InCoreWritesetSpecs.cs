@@ -27,7 +27,7 @@ public sealed class InCoreWritesetSpecs
     }
 
     [Fact]
-    public void A_new_era_swaps_in_the_zeroed_spare_and_keeps_the_old_bits_out_of_it()
+    public void Kernel_fix_904e6b26_new_eras_alternate_the_two_preallocated_in_core_bitsets_zeroing_the_spare()
     {
         var tracker = new EraTracker(100, 1);
         var era1 = tracker.Current;

@@ -19,20 +19,11 @@ internal sealed class EraManagerActor : ReceiveActor
         Active();
     }
 
+    /// <summary>Checkpoints, and one digest step in flight at a time while archived writesets remain.</summary>
     private void Active()
     {
-        CommonReceives();
+        // Registered before CommonReceives: a ReceiveActor takes the first matching handler.
         Receive<KickDigest>(_ => Kick());
-        Receive<MetadataWriter.RolledOver>(r =>
-        {
-            _checkpoints.Dequeue().TrySetResult(r.Era);
-            if (r.HasDigestWork) Kick();
-        });
-        Receive<MetadataWriter.DigestProgressed>(p =>
-        {
-            _stepInFlight = false;
-            if (p.MoreWork) Kick();
-        });
         Receive<StopDigest>(s =>
         {
             if (_stepInFlight) Become(() => Stopping(s.ReplyTo));
@@ -42,44 +33,52 @@ internal sealed class EraManagerActor : ReceiveActor
                 s.ReplyTo.Tell(new DigestStopped());
             }
         });
-    }
-
-    /// <summary>Waits for the digest step already sent; sends no more.</summary>
-    private void Stopping(IActorRef replyTo)
-    {
-        CommonReceives();
-        Receive<MetadataWriter.RolledOver>(r => _checkpoints.Dequeue().TrySetResult(r.Era));
-        Receive<MetadataWriter.DigestProgressed>(_ =>
+        CommonReceives(stepFinished: more =>
         {
-            _stepInFlight = false;
-            Become(Stopped);
-            replyTo.Tell(new DigestStopped());
+            if (more) Kick();
         });
     }
 
+    /// <summary>Waits for the digest step already sent (it may succeed or fail); sends no more.</summary>
+    private void Stopping(IActorRef replyTo) => CommonReceives(stepFinished: _ =>
+    {
+        Become(Stopped);
+        replyTo.Tell(new DigestStopped());
+    });
+
     private void Stopped()
     {
-        CommonReceives();
-        Receive<MetadataWriter.RolledOver>(r => _checkpoints.Dequeue().TrySetResult(r.Era));
         Receive<StopDigest>(s => s.ReplyTo.Tell(new DigestStopped()));
+        CommonReceives(stepFinished: _ => { });
     }
 
-    private void CommonReceives()
+    private void CommonReceives(Action<bool> stepFinished)
     {
         Receive<Checkpoint>(c =>
         {
             _checkpoints.Enqueue(c.Reply);
             _writer.Tell(new MetadataWriter.Rollover(Self));
         });
+        Receive<MetadataWriter.RolledOver>(r =>
+        {
+            _checkpoints.Dequeue().TrySetResult(r.Era);
+            if (r.HasDigestWork) Self.Tell(KickDigest.Instance);   // only Active acts on it
+        });
         Receive<MetadataWriter.OperationFailed>(f => f.Request is MetadataWriter.Rollover, f =>
             _checkpoints.Dequeue().TrySetException(f.Cause));
+        Receive<MetadataWriter.DigestProgressed>(p =>
+        {
+            _stepInFlight = false;
+            stepFinished(p.MoreWork);
+        });
         Receive<MetadataWriter.OperationFailed>(f => f.Request is MetadataWriter.DigestStep, f =>
         {
             // The kernel logs "digest step failed, stopping digestion"; the writer has failed the volume.
             _log.Error(f.Cause, "digest step failed, stopping digestion");
             _stepInFlight = false;
-            Become(Stopped);
+            stepFinished(false);
         });
+        Receive<KickDigest>(_ => { });   // not digesting in this behaviour
     }
 
     private void Kick()

@@ -10,6 +10,9 @@ public readonly record struct BlockGeometry(uint BlockSizeSectors, long OriginBy
 {
     public long BlockBytes => BlockSizeSectors * 512L;
 
+    /// <summary>log2 of the block size in bytes when it is a power of two (as the kernel's sectors_per_block_shift), else -1.</summary>
+    private int Shift { get; } = long.IsPow2(BlockSizeSectors * 512L) ? System.Numerics.BitOperations.Log2((ulong)(BlockSizeSectors * 512L)) : -1;
+
     /// <summary>dm_sector_div_up(len, sectors_per_block), in ulong so an over-large origin can be refused, not wrapped.</summary>
     public ulong NrBlocks => (ulong)((OriginBytes + BlockBytes - 1) / BlockBytes);
 
@@ -17,7 +20,11 @@ public readonly record struct BlockGeometry(uint BlockSizeSectors, long OriginBy
     public (uint First, uint Last) BlocksOf(long offset, long length)
     {
         if (length <= 0) throw new ArgumentOutOfRangeException(nameof(length), "an empty range overlaps no block");
-        return ((uint)(offset / BlockBytes), (uint)((offset + length - 1) / BlockBytes));
+        var end = offset + length - 1;
+        // Block sizes need only be multiples of 8 sectors; powers of two take the shift (no 64-bit divide).
+        return Shift >= 0
+            ? ((uint)(offset >> Shift), (uint)(end >> Shift))
+            : ((uint)(offset / BlockBytes), (uint)(end / BlockBytes));
     }
 
     /// <summary>Throws the range error a protocol server maps to EINVAL / ENOSPC when a request leaves the device.</summary>

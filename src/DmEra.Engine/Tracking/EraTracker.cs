@@ -12,18 +12,20 @@ public sealed class EraTracker
     private InCoreWriteset _current;
     private InCoreWriteset _spare;
     private Exception? _failure;
+    private uint _currentEra;
 
     public EraTracker(uint nrBlocks, uint currentEra)
     {
         _current = new InCoreWriteset(nrBlocks);
         _spare = new InCoreWriteset(nrBlocks);
-        CurrentEra = currentEra;
+        _currentEra = currentEra;
     }
 
     /// <summary>The current era's bits. Read once per request: the reference can change between two reads.</summary>
     public InCoreWriteset Current => Volatile.Read(ref _current);
 
-    public uint CurrentEra { get; private set; }
+    /// <summary>Published after the bitset swap: whoever reads era N+1 here then reads era N+1's bits.</summary>
+    public uint CurrentEra => Volatile.Read(ref _currentEra);
 
     /// <summary>The metadata error that failed the volume, or null.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
@@ -39,7 +41,7 @@ public sealed class EraTracker
         fresh.Clear();
         _spare = Volatile.Read(ref _current);
         Volatile.Write(ref _current, fresh);
-        CurrentEra = era;
+        Volatile.Write(ref _currentEra, era);
     }
 
     internal void Fail(Exception failure) => Interlocked.CompareExchange(ref _failure, failure, null);

@@ -165,7 +165,7 @@ public sealed class Btree
                 InsertEntry(w, i, key, value);
                 return (loc, null);
             }
-            var (rightLoc, rightData) = SplitNode(w);
+            var (rightLoc, rightData) = SplitNode(w, appending: i == node.NrEntries);
             var right = new BtreeNodeWriter(rightData);
             if (key >= right.View.Key(0)) InsertEntry(right, LowerBound(right.View, key), key, value);
             else InsertEntry(w, LowerBound(w.View, key), key, value);
@@ -189,7 +189,7 @@ public sealed class Btree
             InsertEntry(w, c + 1, s.Key, child);
             return (loc, null);
         }
-        var (rLoc, rData) = SplitNode(w);
+        var (rLoc, rData) = SplitNode(w, appending: c + 1 == w.View.NrEntries);
         var r = new BtreeNodeWriter(rData);
         var leftCount = w.View.NrEntries;
         if (c + 1 <= leftCount)
@@ -206,15 +206,19 @@ public sealed class Btree
         value.CopyTo(w.Value(i));
     }
 
-    /// <summary>Moves the upper half of a full node into a new sibling; both keep at least half.</summary>
-    private (long Location, byte[] Data) SplitNode(BtreeNodeWriter left)
+    /// <summary>
+    /// Moves the upper part of a full node into a new sibling. Half and half in general; two thirds stay
+    /// left when the split comes from appending at the end (arrays are built that way), so a tree grown
+    /// in key order is two thirds full, and the right third still meets the tools' minimum of max/3.
+    /// </summary>
+    private (long Location, byte[] Data) SplitNode(BtreeNodeWriter left, bool appending)
     {
         var node = left.View;
         var (location, data) = _tm.NewBlock(BlockKind.BtreeNode);
         var right = new BtreeNodeWriter(data);
         right.Init(node.IsLeaf, node.ValueSize);
         var n = node.NrEntries;
-        var keep = n / 2;
+        var keep = appending ? 2 * n / 3 : n / 2;
         right.CopyEntries(node, keep, 0, n - keep);
         right.NrEntries = n - keep;
         left.NrEntries = keep;

@@ -18,6 +18,8 @@ public sealed class FileExport : INbdExport, IDisposable
     private readonly SafeFileHandle _handle;
     private readonly string _path;
     private readonly MetaContextSet _contexts;
+    /// <summary>False on tmpfs: there everything is reported as data (status 0, always a safe answer).</summary>
+    private readonly bool _reportsHoles;
 
     /// <summary>Opens <paramref name="path"/>; it must exist (a file or a block device).</summary>
     public FileExport(string path, bool readOnly = false, int preferredBlockSize = 4096, string? description = null)
@@ -32,6 +34,7 @@ public sealed class FileExport : INbdExport, IDisposable
             throw new NbdException(NbdError.IoError, $"cannot open export file {path}: {e.Message}", e);
         }
         Size = LinuxFile.SizeOf(_handle);
+        _reportsHoles = !LinuxFile.IsTmpfs(_handle);
         PreferredBlockSize = preferredBlockSize;
         Description = description;
         Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes
@@ -45,7 +48,14 @@ public sealed class FileExport : INbdExport, IDisposable
     public int PreferredBlockSize { get; }
     public string? Description { get; }
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        // Page-cache hits are served inline; only what would wait for the device goes to the thread pool.
+        int cached = LinuxFile.TryReadCached(_handle, buffer.Span, offset);
+        return cached == buffer.Length ? ValueTask.CompletedTask : ReadSlowAsync(offset + cached, buffer[cached..], cancellationToken);
+    }
+
+    private async ValueTask ReadSlowAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (!buffer.IsEmpty)
         {
@@ -61,7 +71,14 @@ public sealed class FileExport : INbdExport, IDisposable
         }
     }
 
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    {
+        // As with reads: a write the page cache takes at once is done inline, the rest on the thread pool.
+        int done = fua ? 0 : LinuxFile.TryWriteCached(_handle, data.Span, offset);
+        return done == data.Length ? ValueTask.CompletedTask : WriteSlowAsync(offset + done, data[done..], fua, cancellationToken);
+    }
+
+    private async ValueTask WriteSlowAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {
         await RandomAccess.WriteAsync(_handle, data, offset, cancellationToken).ConfigureAwait(false);
         if (fua) LinuxFile.DataSync(_handle, _path);
@@ -112,6 +129,11 @@ public sealed class FileExport : INbdExport, IDisposable
     private ValueTask GetAllocationAsync(long offset, long length, NbdExtentList extents, CancellationToken cancellationToken)
     {
         long end = Math.Min(Size, offset + length);
+        if (!_reportsHoles)
+        {
+            extents.Add(end - offset, 0);
+            return ValueTask.CompletedTask;
+        }
         while (offset < end && !extents.IsFull)
         {
             long data = LinuxFile.NextData(_handle, offset);

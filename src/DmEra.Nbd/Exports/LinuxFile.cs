@@ -25,6 +25,75 @@ internal static partial class LinuxFile
     [LibraryImport("libc", EntryPoint = "fallocate64", SetLastError = true)]
     private static partial int Fallocate(int fd, int mode, long offset, long length);
 
+    [LibraryImport("libc", EntryPoint = "preadv2", SetLastError = true)]
+    private static unsafe partial nint Preadv2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
+    private static unsafe partial nint Pwritev2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
+    private static unsafe partial int Fstatfs(int fd, byte* buffer);
+
+    private struct IoVec
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    /// <summary>preadv2 flag: fail with EAGAIN instead of waiting for the disk (data not in the page cache).</summary>
+    private const int RwfNoWait = 0x08;
+    private const int EAGAIN = 11;
+    private const long TmpfsMagic = 0x01021994;
+    private static volatile bool s_noWaitUnsupported;
+    private static volatile bool s_noWaitWriteUnsupported;
+
+    /// <summary>
+    /// Writes into the page cache without blocking (pwritev2 RWF_NOWAIT): returns the bytes written, or 0 when
+    /// the write would have to wait (dirty throttling, block allocation) or the filesystem cannot promise that.
+    /// </summary>
+    public static unsafe int TryWriteCached(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        if (s_noWaitWriteUnsupported || data.IsEmpty) return 0;
+        fixed (byte* p = data)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
+            nint n = Pwritev2(Fd(handle), &iov, 1, offset, RwfNoWait);
+            if (n >= 0) return (int)n;
+            if (Marshal.GetLastPInvokeError() != EAGAIN) s_noWaitWriteUnsupported = true;
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// Reads from the page cache without blocking: returns the bytes read (possibly fewer than asked), or 0 when
+    /// the read would have to wait for the device (or the kernel lacks RWF_NOWAIT). Lets cached reads skip the
+    /// thread-pool hop, which costs more than the copy itself.
+    /// </summary>
+    public static unsafe int TryReadCached(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        if (s_noWaitUnsupported || buffer.IsEmpty) return 0;
+        fixed (byte* p = buffer)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)buffer.Length };
+            nint n = Preadv2(Fd(handle), &iov, 1, offset, RwfNoWait);
+            if (n >= 0) return (int)n;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EAGAIN) s_noWaitUnsupported = true; // EOPNOTSUPP/ENOSYS/EINVAL: never ask again
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// True when the file lives on tmpfs, where SEEK_HOLE scans page by page to the end of file (quadratic
+    /// over a whole-disk map; nbdkit's file plugin documentation warns of the same).
+    /// </summary>
+    public static unsafe bool IsTmpfs(SafeFileHandle handle)
+    {
+        // struct statfs starts with f_type (a long on 64-bit Linux); 256 bytes covers the whole struct.
+        byte* buffer = stackalloc byte[256];
+        return Fstatfs(Fd(handle), buffer) == 0 && *(long*)buffer == TmpfsMagic;
+    }
+
     public static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
 
     /// <summary>Size of a regular file or a block device (RandomAccess.GetLength reports 0 for devices).</summary>

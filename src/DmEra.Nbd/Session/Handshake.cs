@@ -171,7 +171,7 @@ internal sealed class Handshake
             return;
         }
         foreach (var name in _catalog.ListExportNames())
-            await _writer.ServerAsync(name, ct).ConfigureAwait(false);
+            await _writer.ServerAsync(name, _catalog.Find(name)?.Description, ct).ConfigureAwait(false);
         await _writer.AckAsync(NbdOption.List, ct).ConfigureAwait(false);
     }
 
@@ -223,14 +223,13 @@ internal sealed class Handshake
         string name = parser.ReadLengthPrefixedString();
         ushort count = parser.ReadUInt16();
         if (parser.Remaining != count * 2) throw new FormatException($"{count} info requests do not match the option length");
-        bool wantName = false, wantDescription = false;
+        bool wantName = false;
         for (int i = 0; i < count; i++)
         {
             // Unknown info types are ignored, as the spec requires.
             switch ((InfoType)parser.ReadUInt16())
             {
                 case InfoType.Name: wantName = true; break;
-                case InfoType.Description: wantDescription = true; break;
             }
         }
         var export = _catalog.Find(name);
@@ -241,7 +240,8 @@ internal sealed class Handshake
         }
         await _writer.InfoBlockSizeAsync(option, 1, (uint)PreferredOf(export), (uint)_limits.MaxPayloadBytes, ct).ConfigureAwait(false);
         if (wantName) await _writer.InfoTextAsync(option, InfoType.Name, name, ct).ConfigureAwait(false);
-        if (wantDescription && export.Description is { } description)
+        // The description is sent even unasked (allowed by the spec): nbdinfo --list shows it.
+        if (export.Description is { } description)
             await _writer.InfoTextAsync(option, InfoType.Description, description, ct).ConfigureAwait(false);
         await _writer.InfoExportAsync(option, export.Size, TransmissionFlagsOf(export, _structuredReplies), ct).ConfigureAwait(false);
         await _writer.AckAsync(option, ct).ConfigureAwait(false);

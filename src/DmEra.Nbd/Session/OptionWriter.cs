@@ -36,12 +36,15 @@ internal sealed class OptionWriter
     /// <summary>Error text stays well under the spec's 4096-byte string limit (CVE-2020-10761 was an over-long error message).</summary>
     private const int MaxErrorMessageBytes = 1024;
 
-    public ValueTask ServerAsync(string name, CancellationToken ct)
+    /// <summary>One REP_SERVER: u32 name length, name, then the optional human-readable description.</summary>
+    public ValueTask ServerAsync(string name, string? description, CancellationToken ct)
     {
         var bytes = Encoding.UTF8.GetBytes(name);
-        var payload = new byte[4 + bytes.Length];
+        var text = Encoding.UTF8.GetBytes(description ?? "");
+        var payload = new byte[4 + bytes.Length + text.Length];
         BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)bytes.Length);
         bytes.CopyTo(payload, 4);
+        text.CopyTo(payload, 4 + bytes.Length);
         return SendAsync(NbdOption.List, OptionReplyType.Server, payload, ct);
     }
 

@@ -1,5 +1,7 @@
 #nullable enable
+using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Pipelines;
 using System.Text;
 using DmEra.Nbd.Protocol;
 
@@ -8,29 +10,91 @@ namespace DmEra.Nbd.Session;
 /// <summary>
 /// Serialises replies of concurrently executing requests onto the one output stream. Each reply (or chunk)
 /// is written whole under the lock so replies of different requests never interleave inside a message.
+/// Small replies are gathered in a pipe and flushed by the last writer in line, so under load many replies
+/// leave in one send; large ones go straight to the stream to avoid a copy.
 /// </summary>
 internal sealed class ReplyWriter
 {
     /// <summary>Error text in ERROR chunks is clipped to this; clients only log it.</summary>
     private const int MaxErrorMessageBytes = 1024;
 
+    /// <summary>Replies at least this big skip the gathering pipe: the copy would cost more than the extra send.</summary>
+    private const int DirectWriteBytes = 64 * 1024;
+
     private readonly Stream _stream;
+    private readonly PipeWriter _pipe;
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private int _waiting;
+    private bool _corked;
 
-    public ReplyWriter(Stream stream) => _stream = stream;
-
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    public ReplyWriter(Stream stream)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        _stream = stream;
+        _pipe = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+    }
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct) => WriteAsync(message, default, ct);
+
+    /// <summary>Writes <paramref name="first"/> then <paramref name="second"/> as one unit.</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _waiting);
         try
         {
-            await _stream.WriteAsync(message, ct).ConfigureAwait(false);
-            await _stream.FlushAsync(ct).ConfigureAwait(false);
+            await _lock.WaitAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _waiting);
+            throw;
+        }
+        try
+        {
+            bool last = Interlocked.Decrement(ref _waiting) == 0;
+            if (first.Length + second.Length >= DirectWriteBytes)
+            {
+                await FlushPipeAsync(ct).ConfigureAwait(false);
+                await _stream.WriteAsync(first, ct).ConfigureAwait(false);
+                if (!second.IsEmpty) await _stream.WriteAsync(second, ct).ConfigureAwait(false);
+                await _stream.FlushAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            _pipe.Write(first.Span);
+            if (!second.IsEmpty) _pipe.Write(second.Span);
+            // Someone is queued behind us and will flush; the last in line always does, unless the reader has
+            // more requests already buffered and will flush when it runs out (see Cork).
+            if (last && !_corked) await FlushPipeAsync(ct).ConfigureAwait(false);
         }
         finally
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>
+    /// Called by the request reader: while it still has requests buffered (corked), small replies written
+    /// meanwhile are held; when it is about to wait for the socket it uncorks, sending them in one write.
+    /// </summary>
+    public async ValueTask SetCorkedAsync(bool corked, CancellationToken ct)
+    {
+        if (corked == Volatile.Read(ref _corked)) return;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _corked = corked;
+            if (!corked) await FlushPipeAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask FlushPipeAsync(CancellationToken ct)
+    {
+        if (_pipe.UnflushedBytes == 0) return;
+        var result = await _pipe.FlushAsync(ct).ConfigureAwait(false);
+        if (result.IsCompleted || result.IsCanceled) throw new IOException("the reply stream is closed");
     }
 
     public static void SimpleHeader(Span<byte> destination, NbdError error, ulong cookie)

@@ -8,8 +8,11 @@ namespace DmEra.Nbd.Session;
 /// <summary>READ and BLOCK_STATUS: the replies that carry data.</summary>
 internal sealed partial class Transmission
 {
-    /// <summary>A sparse read is split into at most this many chunks; past that the rest goes as one data chunk.</summary>
-    private const int MaxSparseReadExtents = 64;
+    /// <summary>A read with more zero/data alternations than this goes as one data chunk (headers would outweigh the savings).</summary>
+    private const int MaxSparseReadChunks = 64;
+
+    /// <summary>Zero detection in sparse reads works on runs of this many bytes: big enough to be worth a chunk header.</summary>
+    private const int SparseGranuleBytes = 64 * 1024;
 
     private async ValueTask ReadAsync(NbdRequest r, CancellationToken ct)
     {
@@ -18,68 +21,24 @@ internal sealed partial class Transmission
             await SendAsync(() => _structured ? _replies.NoneChunkAsync(r.Cookie, ct) : _replies.SimpleAsync(r.Cookie, NbdError.None, ct)).ConfigureAwait(false);
             return;
         }
-        if (_structured && _allocation is not null && r.Length >= _limits.SparseReadMinBytes && (r.Flags & CommandFlags.DontFragment) == 0)
-        {
-            var extents = new NbdExtentList(MaxSparseReadExtents, r.Length);
-            await _allocation.GetExtentsAsync((long)r.Offset, r.Length, extents, ct).ConfigureAwait(false);
-            if (HasZeroExtent(extents))
-            {
-                await SparseReadAsync(r, extents, ct).ConfigureAwait(false);
-                return;
-            }
-        }
-        await DataChunkAsync(r.Cookie, r.Offset, r.Length, done: true, ct).ConfigureAwait(false);
-    }
-
-    private static bool HasZeroExtent(NbdExtentList extents)
-    {
-        for (int i = 0; i < extents.Count; i++)
-            if ((extents[i].Flags & NbdMetaContexts.StateZero) != 0) return true;
-        return false;
-    }
-
-    /// <summary>Sends zero extents as OFFSET_HOLE and the rest as OFFSET_DATA; the last chunk carries DONE.</summary>
-    private async ValueTask SparseReadAsync(NbdRequest r, NbdExtentList extents, CancellationToken ct)
-    {
-        ulong at = r.Offset, end = r.Offset + r.Length;
-        for (int i = 0; i < extents.Count && at < end; i++)
-        {
-            bool last = i == extents.Count - 1;
-            ulong length = last ? end - at : Math.Min((ulong)extents[i].Length, end - at);
-            bool done = at + length == end;
-            if ((extents[i].Flags & NbdMetaContexts.StateZero) != 0)
-            {
-                ulong hole = at;
-                await SendAsync(() => _replies.HoleChunkAsync(r.Cookie, done, hole, (uint)length, ct)).ConfigureAwait(false);
-            }
-            else
-            {
-                await DataChunkAsync(r.Cookie, at, (uint)length, done, ct).ConfigureAwait(false);
-            }
-            at += length;
-        }
-    }
-
-    /// <summary>
-    /// Reads straight into the reply buffer behind its header, so the whole reply is one write. On a read
-    /// error nothing has been sent yet, so the caller can still answer with an error.
-    /// </summary>
-    private async ValueTask DataChunkAsync(ulong cookie, ulong offset, uint length, bool done, CancellationToken ct)
-    {
         int prefix = _structured ? NbdWireSize.StructuredReplyHeader + 8 : NbdWireSize.SimpleReplyHeader;
-        int total = prefix + (int)length;
+        int total = prefix + (int)r.Length;
+        // Read straight into the reply buffer behind its header, so a plain reply is one write. On a read error
+        // nothing has been sent yet, so the caller can still answer with an error.
         var buffer = ArrayPool<byte>.Shared.Rent(total);
         try
         {
-            await _export.ReadAsync((long)offset, buffer.AsMemory(prefix, (int)length), ct).ConfigureAwait(false);
+            await _export.ReadAsync((long)r.Offset, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false);
+            bool sparse = _structured && r.Length >= _limits.SparseReadMinBytes && (r.Flags & CommandFlags.DontFragment) == 0;
+            if (sparse && await TrySendSparseAsync(r, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false)) return;
             if (_structured)
             {
-                ReplyWriter.ChunkHeader(buffer, done ? ReplyChunkFlags.Done : ReplyChunkFlags.None, ReplyChunkType.OffsetData, cookie, 8 + (int)length);
-                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdWireSize.StructuredReplyHeader), offset);
+                ReplyWriter.ChunkHeader(buffer, ReplyChunkFlags.Done, ReplyChunkType.OffsetData, r.Cookie, 8 + (int)r.Length);
+                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdWireSize.StructuredReplyHeader), r.Offset);
             }
             else
             {
-                ReplyWriter.SimpleHeader(buffer, NbdError.None, cookie);
+                ReplyWriter.SimpleHeader(buffer, NbdError.None, r.Cookie);
             }
             await SendAsync(() => _replies.WriteAsync(buffer.AsMemory(0, total), ct)).ConfigureAwait(false);
         }
@@ -87,6 +46,41 @@ internal sealed partial class Transmission
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// Sends runs of all-zero granules as OFFSET_HOLE chunks and the rest as OFFSET_DATA, the last chunk marked
+    /// DONE. Zeroes are found in the data already read, so this works for any export and costs no extra I/O;
+    /// returns false (nothing sent) when the data has no zero granule.
+    /// </summary>
+    private async ValueTask<bool> TrySendSparseAsync(NbdRequest r, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        var runs = new List<(int Start, int Length, bool Zero)>();
+        for (int at = 0; at < data.Length; at += SparseGranuleBytes)
+        {
+            int n = Math.Min(SparseGranuleBytes, data.Length - at);
+            bool zero = !data.Span.Slice(at, n).ContainsAnyExcept((byte)0);
+            if (runs.Count > 0 && runs[^1].Zero == zero) runs[^1] = (runs[^1].Start, runs[^1].Length + n, zero);
+            else runs.Add((at, n, zero));
+        }
+        if (!runs.Exists(x => x.Zero) || runs.Count > MaxSparseReadChunks) return false;
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var (start, length, zero) = runs[i];
+            bool done = i == runs.Count - 1;
+            ulong at = r.Offset + (ulong)start;
+            if (zero)
+            {
+                await SendAsync(() => _replies.HoleChunkAsync(r.Cookie, done, at, (uint)length, ct)).ConfigureAwait(false);
+                continue;
+            }
+            var header = new byte[NbdWireSize.StructuredReplyHeader + 8];
+            ReplyWriter.ChunkHeader(header, done ? ReplyChunkFlags.Done : ReplyChunkFlags.None, ReplyChunkType.OffsetData, r.Cookie, 8 + length);
+            BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(NbdWireSize.StructuredReplyHeader), at);
+            var slice = data.Slice(start, length);
+            await SendAsync(() => _replies.WriteAsync(header, slice, ct)).ConfigureAwait(false);
+        }
+        return true;
     }
 
     /// <summary>One BLOCK_STATUS chunk per selected context, all in one write, the last marked DONE.</summary>

@@ -23,7 +23,6 @@ internal sealed partial class Transmission
     private readonly SemaphoreSlim _inFlight;
     private readonly ByteBudget _budget;
     private readonly Dictionary<uint, INbdMetaContext> _contexts;
-    private readonly INbdMetaContext? _allocation;
     private readonly bool _structured;
     private CancellationTokenSource _cts = null!;
 
@@ -39,7 +38,6 @@ internal sealed partial class Transmission
         _inFlight = new SemaphoreSlim(limits.MaxInFlightRequests, limits.MaxInFlightRequests);
         _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
-        _allocation = _structured ? _export.ResolveMetaContext(NbdMetaContexts.BaseAllocation) : null;
     }
 
     /// <summary>Serves requests until DISC, EOF, a protocol violation or cancellation; then waits for requests in flight.</summary>
@@ -49,12 +47,29 @@ internal sealed partial class Transmission
         _cts = cts;
         var ct = cts.Token;
         var header = new byte[NbdWireSize.RequestHeader];
+        _connection.Reader.BeforeBlockingRead = UncorkAsync;
         try
         {
             while (true)
             {
-                await _inFlight.WaitAsync(ct).ConfigureAwait(false);
-                var request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
+                // Replies of requests answered inline ride together until the reader has to wait: for the
+                // socket (WireReader.BeforeBlockingRead), an in-flight slot or buffer budget.
+                if (!_inFlight.Wait(0))
+                {
+                    await UncorkAsync(ct).ConfigureAwait(false);
+                    await _inFlight.WaitAsync(ct).ConfigureAwait(false);
+                }
+                await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
+                NbdRequest? request;
+                try
+                {
+                    request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _inFlight.Release();
+                    throw;
+                }
                 if (request is null)
                 {
                     _inFlight.Release();
@@ -77,6 +92,9 @@ internal sealed partial class Transmission
         }
         finally
         {
+            _connection.Reader.BeforeBlockingRead = null;
+            try { await UncorkAsync(CancellationToken.None).ConfigureAwait(false); }
+            catch (ReplyFailedException) { }
             // DISC and every other ending: let requests in flight finish (their replies may still go out).
             for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         }
@@ -111,7 +129,7 @@ internal sealed partial class Transmission
                     await SendErrorAsync(request, NbdError.InvalidArgument, $"WRITE of {request.Length} bytes exceeds the {_limits.MaxPayloadBytes}-byte maximum", ct).ConfigureAwait(false);
                     continue;
                 }
-                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                await AcquireBudgetAsync(request.Length, ct).ConfigureAwait(false);
                 request.BudgetBytes = request.Length;
                 request.Payload = ArrayPool<byte>.Shared.Rent((int)request.Length);
                 try
@@ -126,11 +144,20 @@ internal sealed partial class Transmission
             }
             else if (request.Command == NbdCommand.Read && request.Length <= (uint)_limits.MaxPayloadBytes)
             {
-                await _budget.AcquireAsync(request.Length, ct).ConfigureAwait(false);
+                await AcquireBudgetAsync(request.Length, ct).ConfigureAwait(false);
                 request.BudgetBytes = request.Length;
             }
             return request;
         }
+    }
+
+    private ValueTask UncorkAsync(CancellationToken ct) => SendAsync(() => _replies.SetCorkedAsync(false, ct));
+
+    private async ValueTask AcquireBudgetAsync(long bytes, CancellationToken ct)
+    {
+        var wait = _budget.AcquireAsync(bytes, ct);
+        if (!wait.IsCompleted) await UncorkAsync(ct).ConfigureAwait(false);
+        await wait.ConfigureAwait(false);
     }
 
     private async Task ExecuteAsync(NbdRequest request, CancellationToken ct)

@@ -10,10 +10,23 @@ internal sealed class WireReader
     /// <summary>Pipe segment size: large enough that a 4 KiB write and its header arrive in one read.</summary>
     private const int PipeBufferBytes = 64 * 1024;
 
-    private readonly PipeReader _reader;
+    /// <summary>Reads at least this big bypass the pipe once its buffer is drained, saving a copy of write payloads.</summary>
+    private const int DirectReadBytes = 16 * 1024;
 
-    public WireReader(Stream stream) =>
+    private readonly PipeReader _reader;
+    private readonly Stream _stream;
+
+    public WireReader(Stream stream)
+    {
+        _stream = stream;
         _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: PipeBufferBytes, minimumReadSize: 4096, leaveOpen: true));
+    }
+
+    /// <summary>Called before a read that has to wait for the peer (nothing buffered), e.g. to flush held replies.</summary>
+    public Func<CancellationToken, ValueTask>? BeforeBlockingRead { get; set; }
+
+    private ValueTask BeforeBlockingAsync(CancellationToken ct) =>
+        BeforeBlockingRead is { } hook && !HasBufferedBytes() ? hook(ct) : ValueTask.CompletedTask;
 
     /// <summary>
     /// Fills <paramref name="destination"/>. Returns false if the peer closed before sending any byte of it;
@@ -24,6 +37,21 @@ internal sealed class WireReader
         int filled = 0;
         while (filled < destination.Length)
         {
+            if (destination.Length - filled >= DirectReadBytes && !HasBufferedBytes())
+            {
+                // The pipe holds nothing and only reads from the stream when asked, so reading the stream
+                // directly here cannot reorder bytes.
+                if (BeforeBlockingRead is { } hook) await hook(cancellationToken).ConfigureAwait(false);
+                int n = await _stream.ReadAsync(destination[filled..], cancellationToken).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    if (filled == 0) return false;
+                    throw new EndOfStreamException($"peer closed the connection {destination.Length - filled} bytes short of a message");
+                }
+                filled += n;
+                continue;
+            }
+            await BeforeBlockingAsync(cancellationToken).ConfigureAwait(false);
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             int take = (int)Math.Min(buffer.Length, destination.Length - filled);
@@ -51,6 +79,7 @@ internal sealed class WireReader
     {
         while (count > 0)
         {
+            await BeforeBlockingAsync(cancellationToken).ConfigureAwait(false);
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             long take = Math.Min(result.Buffer.Length, count);
             _reader.AdvanceTo(result.Buffer.GetPosition(take));

@@ -20,6 +20,8 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     private VolumeHost? _volumes;
     private NbdServer? _nbd;
     private AdminServer? _admin;
+    private VolumeHealthLog? _health;
+    private readonly List<OriginAllocationContext> _allocationContexts = new();
 
     public IReadOnlyList<EndPoint> NbdEndPoints { get; private set; } = [];
 
@@ -33,7 +35,11 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
 
         var catalog = new NbdExportCatalog();
         foreach (var v in _volumes.Served.OrderBy(v => v.Spec.Name, StringComparer.Ordinal))
-            catalog.Add(v.Spec.Name, new EraVolumeExport(v));
+        {
+            var allocation = OriginAllocationContext.TryOpen(v.Spec.OriginPath, v.Volume.SizeBytes);
+            if (allocation is not null) _allocationContexts.Add(allocation);
+            catalog.Add(v.Spec.Name, new EraVolumeExport(v, allocation));
+        }
         _nbd = new NbdServer(catalog, limits, tls, log);
         var bound = new List<EndPoint>();
         foreach (var endpoint in settings.Listen)
@@ -46,9 +52,10 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         }
         NbdEndPoints = bound;
         _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, AdminCommandTimeout);
+        _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
+        _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",
             string.Join(", ", _volumes.VolumeNames), string.Join(", ", bound), settings.AdminSocket);
-        Console.Out.Flush();
     }
 
     private static async Task<IPEndPoint[]> Resolve(EndPoint endpoint) => endpoint switch
@@ -62,9 +69,11 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         log.LogInformation("dmera stopping: no new connections, finishing requests in flight");
+        if (_health is not null) await _health.DisposeAsync().ConfigureAwait(false);
         if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
+        foreach (var allocation in _allocationContexts) allocation.Dispose();
     }
 }

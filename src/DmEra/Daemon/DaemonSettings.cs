@@ -16,6 +16,8 @@ public sealed record DaemonSettings
     public string? TlsCertificate { get; init; }
     public string? TlsKey { get; init; }
     public bool TlsRequired { get; init; }
+    public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public double MetadataWarnFraction { get; init; } = 0.8;
 
     public static DaemonSettings FromConfig(Config config)
     {
@@ -42,6 +44,8 @@ public sealed record DaemonSettings
             Listen = daemon.GetStringList("listen", []).Select(ParseEndPoint).ToList(),
             UnixSocket = unix.Length == 0 ? null : unix,
             AdminSocket = daemon.GetString("admin-socket", "var/admin.sock"),
+            HealthInterval = daemon.GetTimeSpan("health-interval", TimeSpan.FromSeconds(10)),
+            MetadataWarnFraction = daemon.GetDouble("metadata-warn-fraction", 0.8),
         };
     }
 

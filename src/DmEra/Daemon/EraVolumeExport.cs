@@ -35,8 +35,34 @@ public sealed class EraVolumeExport : INbdExport
     public int PreferredBlockSize { get; }
     public string? Description { get; }
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
-        _volume.ReadAsync(offset, buffer);
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Mapped(_volume.ReadAsync(offset, buffer));
+        }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
+        }
+    }
+
+    /// <summary>A stopping volume answers ESHUTDOWN, as the spec asks of a server going away; the rest is EIO.</summary>
+    private static NbdException Stopping(VolumeStoppingException e) => new(NbdError.Shutdown, e.Message, e);
+
+    private static ValueTask Mapped(ValueTask operation) => operation.IsCompletedSuccessfully ? operation : MapAsync(operation);
+
+    private static async ValueTask MapAsync(ValueTask operation)
+    {
+        try
+        {
+            await operation.ConfigureAwait(false);
+        }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
+        }
+    }
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {
@@ -45,13 +71,27 @@ public sealed class EraVolumeExport : INbdExport
         {
             await _volume.WriteAsync(offset, data, fua).ConfigureAwait(false);
         }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
+        }
         finally
         {
             _served.Gate.Leave();
         }
     }
 
-    public ValueTask FlushAsync(CancellationToken cancellationToken) => _volume.FlushAsync();
+    public ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Mapped(_volume.FlushAsync());
+        }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
+        }
+    }
 
     public async ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
     {
@@ -59,6 +99,10 @@ public sealed class EraVolumeExport : INbdExport
         try
         {
             await _volume.TrimAsync(offset, length, fua).ConfigureAwait(false);
+        }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
         }
         finally
         {
@@ -72,6 +116,10 @@ public sealed class EraVolumeExport : INbdExport
         try
         {
             await _volume.WriteZeroesAsync(offset, length, (flags & NbdZeroFlags.Fua) != 0).ConfigureAwait(false);
+        }
+        catch (VolumeStoppingException e)
+        {
+            throw Stopping(e);
         }
         finally
         {

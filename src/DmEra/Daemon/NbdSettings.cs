@@ -11,16 +11,22 @@ public static class NbdSettings
         var d = new NbdServerLimits();
         var c = config.GetConfig("dmera.nbd");
         if (c is null) return d;
+        long Bytes(string key, long fallback) => c.HasPath(key) ? c.GetLong(key) : fallback;
+        int Int(string key, int fallback) => c.HasPath(key) ? c.GetInt(key) : fallback;
         var limits = d with
         {
-            MaxPayloadBytes = (int)(c.GetByteSize("max-payload") ?? d.MaxPayloadBytes),
-            MaxStringBytes = (int)(c.GetByteSize("max-string") ?? d.MaxStringBytes),
-            MaxOptionBytes = (int)(c.GetByteSize("max-option") ?? d.MaxOptionBytes),
-            MaxOptionsPerHandshake = c.GetInt("max-options-per-handshake", d.MaxOptionsPerHandshake),
+            MaxPayloadBytes = (int)Bytes("max-payload-bytes", d.MaxPayloadBytes),
+            MaxStringBytes = (int)Bytes("max-string-bytes", d.MaxStringBytes),
+            MaxOptionBytes = (int)Bytes("max-option-bytes", d.MaxOptionBytes),
+            MaxOptionsPerHandshake = Int("max-options-per-handshake", d.MaxOptionsPerHandshake),
             HandshakeTimeout = c.GetTimeSpan("handshake-timeout", d.HandshakeTimeout),
-            MaxConnections = c.GetInt("max-connections", d.MaxConnections),
-            MaxInFlightRequests = c.GetInt("max-in-flight-requests", d.MaxInFlightRequests),
-            MaxBufferedBytesPerConnection = c.GetByteSize("max-buffered-bytes-per-connection") ?? d.MaxBufferedBytesPerConnection,
+            MaxConnections = Int("max-connections", d.MaxConnections),
+            MaxInFlightRequests = Int("max-in-flight-requests", d.MaxInFlightRequests),
+            MaxBufferedBytesPerConnection = Bytes("max-buffered-bytes-per-connection", d.MaxBufferedBytesPerConnection),
+            MaxSkippedWriteBytes = Bytes("max-skipped-write-bytes", d.MaxSkippedWriteBytes),
+            MaxSelectedMetaContexts = Int("max-selected-meta-contexts", d.MaxSelectedMetaContexts),
+            MaxExtentsPerReply = Int("max-extents-per-reply", d.MaxExtentsPerReply),
+            SparseReadMinBytes = Int("sparse-read-min-bytes", d.SparseReadMinBytes),
         };
         limits.Validate();
         return limits;

@@ -114,6 +114,10 @@ internal static class ServeCommand
         builder.Services.AddAkka("dmera", akka =>
         {
             akka.AddHocon(hocon, HoconAddMode.Prepend);
+            // Not a setting: the Generic Host owns SIGTERM/SIGINT and stops dmera's service (connections
+            // drained, every volume archived and committed, which needs the actors) before Akka's, which then
+            // runs coordinated shutdown. Akka's own CLR/SIGTERM hook would stop the actors underneath.
+            akka.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
             akka.ConfigureLoggers(l =>
             {
                 l.LogLevel = Akka.Event.LogLevel.InfoLevel;

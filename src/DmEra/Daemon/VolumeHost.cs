@@ -127,8 +127,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         {
             foreach (var v in group)
             {
-                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+                // Recorded before the wait: a cancelled drain must still reopen this gate below.
                 closed.Add(v);
+                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
             }
             var eras = await Task.WhenAll(group.Select(v => v.Volume.CheckpointAsync())).WaitAsync(ct).ConfigureAwait(false);
             _log.LogInformation("group checkpoint: {Volumes}", string.Join(", ", group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}")));
@@ -168,6 +169,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             ["block_size_sectors"] = v.Volume.BlockSizeSectors,
             ["nr_blocks"] = v.Volume.NrBlocks,
             ["read_only"] = v.Spec.ReadOnly,
+            ["origin_path"] = Path.GetFullPath(v.Spec.OriginPath),
+            ["metadata_path"] = Path.GetFullPath(v.Spec.MetadataPath),
         };
         if (fields.Length == 4 && fields[1].Split('/') is [var used, var total])
         {

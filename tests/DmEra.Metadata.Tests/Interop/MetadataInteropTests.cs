@@ -130,3 +130,43 @@ public sealed class MetadataInteropTests
         return InvalidateXml.Normalise(ranges);
     }
 }
+
+/// <summary>Odd but legal inputs: what era_restore and era_check accept, we restore and accept too.</summary>
+public sealed class LenientInputInteropTests
+{
+    [Fact]
+    public void Writesets_out_of_order_and_beyond_the_current_era_restore_and_check_as_with_the_real_tools()
+    {
+        using var tools = new RealEraTools();
+        var input = tools.PathOf("odd.xml");
+        File.WriteAllText(input, """
+            <superblock uuid="" block_size="128" nr_blocks="4" current_era="5">
+              <writeset era="9" nr_bits="4">
+                <bit block="1" value="true"/>
+              </writeset>
+              <writeset era="3" nr_bits="4">
+                <bit block="2" value="true"/>
+              </writeset>
+              <era_array>
+                <era block="0" era="2"/>
+              </era_array>
+            </superblock>
+            """);
+        var theirs = tools.CreateMetadataFile("theirs.bin", 1 << 20);
+        tools.Restore(input, theirs).EnsureSuccess();
+        var ours = tools.CreateMetadataFile("ours.bin", 1 << 20);
+        using (var device = FileMetadataDevice.Open(ours, true, DeviceLock.Exclusive))
+        using (var xml = File.OpenRead(input))
+            EraXmlReader.Read(xml, new MetadataRestorer(device));
+        Assert.Equal(0, tools.Check(ours).ExitCode);
+        var theirDump = tools.PathOf("theirs.xml");
+        var ourDump = tools.PathOf("ours.xml");
+        tools.Dump(theirs, theirDump).EnsureSuccess();
+        tools.Dump(ours, ourDump).EnsureSuccess();
+        FileAssert.SameBytes(theirDump, ourDump, "era_dump of both restores");
+        using var device2 = FileMetadataDevice.Open(theirs, false, DeviceLock.Shared);
+        var report = MetadataChecker.Check(device2);
+        Assert.True(report.IsClean, string.Join("; ", report.Errors));
+        Assert.Contains(report.Warnings, w => w.Contains("era 9 is newer"));
+    }
+}

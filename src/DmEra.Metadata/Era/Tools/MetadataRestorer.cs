@@ -6,7 +6,8 @@ namespace DmEra.Metadata.Era.Tools;
 /// <summary>
 /// era_restore: builds fresh metadata on a device from the XML's events. Like the tools, the result has
 /// no current writeset: every writeset in the XML becomes an archived tree entry, so activation starts
-/// era current_era + 1. Streaming: bits and eras go block by block into the arrays.
+/// era current_era + 1. Streaming: bits and eras go block by block into the arrays. Like era_restore it
+/// takes writesets in any order (a repeated era: the last wins) and leaves judging eras to the checker.
 /// </summary>
 public sealed class MetadataRestorer : IEraMetadataVisitor
 {
@@ -21,7 +22,6 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
     private ArrayBuilder? _builder;
     private uint _era;
     private uint _nrBits;
-    private long _lastEra = -1;
     private bool _eraArraySeen;
 
     public MetadataRestorer(IMetadataDevice device) => _device = device;
@@ -47,13 +47,10 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
 
     public void WritesetBegin(uint era, uint nrBits)
     {
-        var sb = Started();
+        Started();
         if (_eraArraySeen) throw new MetadataException("writeset after the era array");
-        if (era <= _lastEra) throw new MetadataException($"writeset of era {era} is not in ascending era order");
-        if (era > sb.CurrentEra) throw new MetadataException($"writeset of era {era} is newer than the current era {sb.CurrentEra}");
         _era = era;
         _nrBits = nrBits;
-        _lastEra = era;
         _builder = new ArrayBuilder(_bitset!.Words, PersistentBitset.WordCount(nrBits), stackalloc byte[8]);
     }
 
@@ -101,7 +98,6 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
         var sb = Started();
         if (_builder is null || !_eraArraySeen) throw new MetadataException("era entry outside the era array");
         if (block >= sb.NrBlocks) throw new MetadataException($"era entry for block {block}, beyond nr_blocks {sb.NrBlocks}");
-        if (era > sb.CurrentEra) throw new MetadataException($"block {block} has era {era}, beyond the current era {sb.CurrentEra}");
         _builder.SetU32(block, era);
     }
 

@@ -1,0 +1,94 @@
+#nullable enable
+using System.Net;
+using System.Net.Sockets;
+using DmEra.Nbd.Exports;
+using DmEra.Nbd.Tests.Support;
+using Xunit;
+
+namespace DmEra.Nbd.Tests.Protocol;
+
+public sealed class ServerTests
+{
+    [Fact]
+    public async Task Connections_beyond_the_cap_are_closed_at_accept_and_others_keep_working()
+    {
+        await using var server = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096)), new NbdServerLimits { MaxConnections = 2 });
+        var ep = server.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+        var clients = new List<TcpClient>();
+        try
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                var c = new TcpClient();
+                await c.ConnectAsync(ep);
+                clients.Add(c);
+                await new RawNbdClient(c.GetStream()).ReadGreetingAsync();
+            }
+            await TransmissionTests.WaitUntil(() => server.ActiveConnections == 2);
+            using var third = new TcpClient();
+            await third.ConnectAsync(ep);
+            Assert.True(await new RawNbdClient(third.GetStream()).IsClosedAsync());
+
+            var first = new RawNbdClient(clients[0].GetStream());
+            await first.SendClientFlagsAsync(3);
+            await first.SendOptionAsync(8);
+            Assert.Equal(1u, (await first.ReadOptionReplyAsync()).Type);
+        }
+        finally
+        {
+            foreach (var c in clients) c.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_the_server_closes_connected_clients_and_removes_the_unix_socket()
+    {
+        string dir = Directory.CreateTempSubdirectory("dmera-nbd-stop-").FullName;
+        try
+        {
+            string socketPath = Path.Combine(dir, "s.sock");
+            var server = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096)));
+            server.ListenUnix(socketPath);
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
+            var client = new RawNbdClient(new NetworkStream(socket));
+            await client.GoAsync("d");
+            await server.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(await client.IsClosedAsync());
+            Assert.False(File.Exists(socketPath));
+            Assert.Equal(0, server.ActiveConnections);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_misbehaving_client_does_not_disturb_another_clients_requests()
+    {
+        var export = new MemoryExport(1 << 20);
+        await using var server = new NbdServer(new NbdExportCatalog().Add("d", export));
+        var ep = server.ListenTcp(new IPEndPoint(IPAddress.Loopback, 0));
+        using var good = new TcpClient();
+        await good.ConnectAsync(ep);
+        var g = new RawNbdClient(good.GetStream());
+        await g.GoAsync("d");
+        using var bad = new TcpClient();
+        await bad.ConnectAsync(ep);
+        var b = new RawNbdClient(bad.GetStream());
+        await b.GoAsync("d");
+        // The bad client starts a write and stalls mid-payload; then sends garbage.
+        await b.WriteAsync(RawNbdClient.Request(1, 1, 0, 65536)[..28]);
+        await b.WriteAsync(new byte[1000]);
+        var data = Enumerable.Repeat((byte)0x77, 4096).ToArray();
+        await g.SendRequestAsync(1, 5, 0, 4096, payload: data);
+        Assert.Equal(0u, (await g.ReadReplyAsync()).Error);
+        await g.SendRequestAsync(0, 6, 0, 4096);
+        Assert.Equal(data, RawNbdClient.AssembleRead(await g.ReadReplyAsync(), 0, 4096));
+        bad.Close();
+        await Task.Delay(100);
+        await g.SendRequestAsync(0, 7, 0, 4096);
+        Assert.Equal(data, RawNbdClient.AssembleRead(await g.ReadReplyAsync(), 0, 4096));
+    }
+}

@@ -102,9 +102,8 @@ public static class RecoveryCheck
     }
 
     /// <summary>
-    /// Waits until the background digest has finished or failed. Used where a digest step can fail for lack
-    /// of metadata space: on main, a step failing while a stop waits for it never answers the stop (found by
-    /// this suite; fixed on the engine branch, commit b632e8d, see MetadataNearlyFullSpecs).
+    /// Waits until the background digest has finished or failed (before engine commit b632e8d, a step failing
+    /// while a stop waited for it never answered the stop; see MetadataNearlyFullSpecs).
     /// </summary>
     private static async Task DigestIdleAsync(EraVolume volume)
     {

@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.Configuration;
+using DmEra.Crash.Tests.Oracles;
+using DmEra.Crash.Tests.Recording;
+using DmEra.Engine;
+using Xunit.Abstractions;
+
+namespace DmEra.Crash.Tests;
+
+/// <summary>
+/// Shared shape of the crash specs: record a workload through the real actors on the TestKit's system,
+/// freeze the recording, tear the volume down, then enumerate and check every crash state offline.
+/// </summary>
+public abstract class CrashSpec : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config TestConfig = ConfigurationFactory.ParseString("""
+        akka.loglevel = ERROR
+        akka.stdout-loglevel = ERROR
+        """).WithFallback(EngineSettings.DefaultConfig);
+
+    /// <summary>
+    /// Recovery of thousands of crash states runs on its own system whose metadata writer uses the shared
+    /// thread pool instead of a pinned thread each (a thread per recovered volume costs more than the
+    /// checks). The actors and their logic are the daemon's; only the thread they run on differs.
+    /// </summary>
+    private static readonly Config CheckConfig = ConfigurationFactory.ParseString("""
+        dmera.engine.metadata-dispatcher { type = Dispatcher, throughput = 100 }
+        """).WithFallback(TestConfig);
+
+    private readonly Lazy<ActorSystem> _checkSystem;
+
+    protected CrashSpec(ITestOutputHelper output) : base(TestConfig.WithFallback(DefaultConfig), null, output)
+    {
+        Output = output;
+        _checkSystem = new Lazy<ActorSystem>(() => Environment.GetEnvironmentVariable("DMERA_CRASH_POOL") == "1" ? ActorSystem.Create("crash-check", CheckConfig) : Sys);
+    }
+
+    protected ITestOutputHelper Output { get; }
+
+    /// <summary>The system crash states are recovered on.</summary>
+    protected ActorSystem CheckSystem => _checkSystem.Value;
+
+    /// <summary>Long mode (DMERA_CRASH_LONG=1): bigger caps, longer sequences, more seeds.</summary>
+    protected static bool LongMode => Environment.GetEnvironmentVariable("DMERA_CRASH_LONG") is "1" or "true";
+
+    /// <summary>
+    /// The time bound of a test that long mode stretches (xunit's Timeout must be a constant, so these
+    /// tests bound themselves): 4 minutes by default, 24 hours in long mode.
+    /// </summary>
+    protected static TimeSpan Budget => LongMode ? TimeSpan.FromHours(24) : TimeSpan.FromMinutes(4);
+
+    protected static Task Bounded(Task work) => work.WaitAsync(Budget);
+    protected static Task<T> Bounded<T>(Task<T> work) => work.WaitAsync(Budget);
+
+    /// <summary>Records <paramref name="workload"/> (the rig is frozen before the volume is stopped) and checks its crash states.</summary>
+    protected async Task<CrashReport> RecordAndCheckAsync(string name, RigOptions rig, Func<CrashRig, Task> workload, CheckOptions? check = null)
+    {
+        var recorded = await RecordAsync(name, rig, workload);
+        return await CheckAsync(recorded, check);
+    }
+
+    protected async Task<RecordedWorkload> RecordAsync(string name, RigOptions rig, Func<CrashRig, Task> workload)
+    {
+        await using var r = new CrashRig(Sys, name, rig);
+        await r.StartAsync();
+        await workload(r);
+        return r.Freeze();
+    }
+
+    protected async Task<CrashReport> CheckAsync(RecordedWorkload recorded, CheckOptions? check = null)
+    {
+        var report = await CrashChecker.RunAsync(CheckSystem, recorded, check ?? new CheckOptions());
+        Output.WriteLine(report.ToString());
+        CrashFigures.Add(report);
+        if (report.Violations.Count > 0 && !recorded.Name.StartsWith("self-test", StringComparison.Ordinal))
+            Output.WriteLine($"trace kept for replay: {TraceDump.Write(recorded)}");
+        return report;
+    }
+
+    protected override void AfterAll()
+    {
+        if (_checkSystem.IsValueCreated && _checkSystem.Value != Sys) Shutdown(_checkSystem.Value, TimeSpan.FromSeconds(10));
+        base.AfterAll();
+    }
+
+    protected static void AssertNoViolations(CrashReport report) =>
+        Assert.True(report.Violations.Count == 0,
+            $"{report}\n" + string.Join("\n", report.Violations.Take(20)));
+}

@@ -1,0 +1,98 @@
+using DmEra.Crash.Tests.Live;
+using DmEra.Crash.Tests.Trace;
+using DmEra.Metadata;
+using DmEra.Metadata.PersistentData;
+
+namespace DmEra.Crash.Tests.Devices;
+
+/// <summary>
+/// The metadata device of a recorded workload: a live image the volume reads and writes, and every write
+/// (with its 4 KiB payload) and flush appended to the global trace. Writes are synchronous, so every
+/// write since the last flush is "pending": what a crash may lose, reorder or tear. After the trace is
+/// frozen the device keeps working for the actors but records nothing. Dispose does nothing: the image
+/// outlives the volume (a clean reopen opens it again).
+/// </summary>
+public sealed class RecordingMetadataDevice : IMetadataDevice
+{
+    private readonly IoTrace _trace;
+    private readonly LiveInvariants? _live;
+    private readonly byte[]?[] _blocks;
+    private readonly Func<int>? _flushDelayMs;
+    private bool _superblockPending;
+
+    public RecordingMetadataDevice(IoTrace trace, long blockCount, LiveInvariants? live = null, byte[]?[]? initial = null, Func<int>? flushDelayMs = null)
+    {
+        _trace = trace;
+        _live = live;
+        _blocks = initial is null ? new byte[blockCount][] : (byte[]?[])initial.Clone();
+        _flushDelayMs = flushDelayMs;
+    }
+
+    public long BlockCount => _blocks.LongLength;
+    public bool IsReadOnly => false;
+    public int Flushes { get; private set; }
+
+    /// <summary>Harness self-test: flushes are not recorded, so no commit ever becomes durable.</summary>
+    public bool FlushIsALie { get; init; }
+
+    /// <summary>Harness self-test: once formatted, every fourth non-superblock write lands on a block the durable superblock reaches.</summary>
+    public bool Misdirect { get; init; }
+    private int _writes;
+
+    public void Read(long block, Span<byte> buffer)
+    {
+        Check(block);
+        lock (_trace.Gate)
+        {
+            var data = _blocks[block];
+            if (data is null) buffer[..MetadataBlock.Size].Clear();
+            else data.CopyTo(buffer);
+        }
+    }
+
+    public void Write(long block, ReadOnlySpan<byte> buffer)
+    {
+        Check(block);
+        var data = buffer[..MetadataBlock.Size].ToArray();
+        lock (_trace.Gate)
+        {
+            if (Misdirect && block != 0 && _live is { Durable.IsFormatted: true } && ++_writes % 4 == 0)
+                block = Array.FindIndex(_live.Durable.Reachable, 1, r => r);   // onto a live block
+
+            if (!_trace.IsFrozen) _live?.OnMetadataWrite(block);
+            _blocks[block] = data;
+            _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataWrite) { Offset = block, Length = 1, Data = data });
+            if (block == 0) _superblockPending = true;
+        }
+    }
+
+    public void Flush()
+    {
+        // A slow flush widens the window between "bits set on disk" and "commit durable" (the dm-delay
+        // trick of the 2021 reproducer), where an early in-core bit would let a write through.
+        if (_flushDelayMs?.Invoke() is > 0 and var ms) Thread.Sleep(ms);
+        if (FlushIsALie) return;
+        lock (_trace.Gate)
+        {
+            Flushes++;
+            _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataFlush));
+            if (_superblockPending && !_trace.IsFrozen && _live is not null)
+                _live.OnDurableSuperblock(DurableMetadataView.Of(new ImageMetadataDevice(_blocks)));
+            _superblockPending = false;
+        }
+    }
+
+    /// <summary>The live image (tests of the harness compare it with materialised states).</summary>
+    public byte[]?[] Image()
+    {
+        lock (_trace.Gate) return (byte[]?[])_blocks.Clone();
+    }
+
+    public void Dispose() { }
+
+    private void Check(long block)
+    {
+        if ((ulong)block >= (ulong)_blocks.LongLength)
+            throw new MetadataException($"metadata block {block} is beyond the end of the device ({_blocks.LongLength} blocks)");
+    }
+}

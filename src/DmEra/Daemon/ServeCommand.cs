@@ -13,6 +13,8 @@ namespace DmEra.Daemon;
 /// <summary>dmera serve: the hosted daemon (Akka.Hosting on Microsoft.Extensions.Hosting).</summary>
 internal static class ServeCommand
 {
+    private const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     public static Command Create()
     {
         var volume = new Option<string[]>("--volume") { Description = "A volume: name=NAME,origin=PATH,metadata=PATH,block-size=SECTORS (repeatable; replaces the configured list)", AllowMultipleArgumentsPerToken = false };
@@ -99,6 +101,13 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(Config hocon, DaemonSettings settings, NbdTlsSettings? tls, CancellationToken ct)
     {
+        // Socket completions run their continuations on the epoll thread instead of hopping to the thread
+        // pool. Measured with fio (4k, QD16, Unix socket, 3 alternating rounds): reads +3% to +15% in every
+        // round, first-writes unchanged within noise. Safe because nothing on the NBD path blocks: commits
+        // and origin flushes have threads of their own.
+        // Read once when the socket engine starts, so it must be set before the first socket exists.
+        if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
+            Environment.SetEnvironmentVariable(InlineCompletions, "1");
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = false });
         builder.Services.AddSystemd();
         builder.Logging.ClearProviders();

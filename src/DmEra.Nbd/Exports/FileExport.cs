@@ -40,9 +40,7 @@ public sealed class FileExport : INbdExport, IDisposable
         _reportsHoles = !LinuxFile.IsTmpfs(_handle);
         PreferredBlockSize = preferredBlockSize;
         Description = description;
-        Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes
-            | NbdExportCapabilities.FastZero | NbdExportCapabilities.MultiConn | NbdExportCapabilities.Cache
-            | (readOnly ? NbdExportCapabilities.ReadOnly : 0);
+        Capabilities = NbdExportCapabilityDefaults.Storage(readOnly);
         _contexts = new MetaContextSet(new DelegateMetaContext(NbdMetaContexts.BaseAllocation, GetAllocationAsync));
     }
 

@@ -24,9 +24,7 @@ public sealed class MemoryExport : INbdExport
         _pages = new byte[]?[(size + PageSize - 1) / PageSize];
         PreferredBlockSize = preferredBlockSize;
         Description = description;
-        Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes
-            | NbdExportCapabilities.FastZero | NbdExportCapabilities.MultiConn | NbdExportCapabilities.Cache
-            | (readOnly ? NbdExportCapabilities.ReadOnly : 0);
+        Capabilities = NbdExportCapabilityDefaults.Storage(readOnly);
         _contexts = new MetaContextSet(new DelegateMetaContext(NbdMetaContexts.BaseAllocation, GetAllocationAsync));
     }
 

@@ -65,10 +65,12 @@ internal sealed partial class Transmission
                     await UncorkAsync(ct).ConfigureAwait(false);
                     await _inFlight.WaitAsync(ct).ConfigureAwait(false);
                 }
-                await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
                 NbdRequest? request;
                 try
                 {
+                    // Inside the try: a drain that cancels the cork must give the slot back too, or the
+                    // final wait for every slot below never ends and the connection is never closed.
+                    await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
                     request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
                 }
                 catch

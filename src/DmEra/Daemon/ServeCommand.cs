@@ -103,8 +103,9 @@ internal static class ServeCommand
     {
         // Socket completions run their continuations on the epoll thread instead of hopping to the thread
         // pool. Measured with fio (4k, QD16, Unix socket, 3 alternating rounds): reads +3% to +15% in every
-        // round, first-writes unchanged within noise. Safe because nothing on the NBD path blocks: commits
-        // and origin flushes have threads of their own.
+        // round, first-writes unchanged within noise. Safe because nothing on the NBD path blocks for long:
+        // commits and origin flushes have threads of their own, origin reads are page-cache hits or go to the
+        // thread pool, and the few inline writes are watched by DmEra.Storage.InlineWriteGate.
         // Read once when the socket engine starts, so it must be set before the first socket exists.
         if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
             Environment.SetEnvironmentVariable(InlineCompletions, "1");

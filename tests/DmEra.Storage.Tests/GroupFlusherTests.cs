@@ -1,6 +1,6 @@
-namespace DmEra.Engine.Tests;
+namespace DmEra.Storage.Tests;
 
-public sealed class GroupFlusherSpecs
+public sealed class GroupFlusherTests
 {
     [Fact]
     public async Task Flushes_asked_while_one_is_in_flight_share_the_next_one()

@@ -1,15 +1,15 @@
-#nullable enable
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Mono.Unix.Native;
 
-namespace DmEra.Nbd.Exports;
+namespace DmEra.Storage;
 
 /// <summary>
-/// The Linux file calls the BCL lacks: fdatasync (through Mono.Posix), lseek SEEK_DATA/SEEK_HOLE and
-/// fallocate (P/Invoke, since Mono.Posix exposes neither), posix_fadvise.
+/// The Linux file calls the BCL lacks: fdatasync and posix_fadvise (through Mono.Posix), and lseek
+/// SEEK_DATA/SEEK_HOLE, fallocate, preadv2/pwritev2 with RWF_NOWAIT and fstatfs (P/Invoke, since Mono.Posix
+/// exposes none of them).
 /// </summary>
-internal static partial class LinuxFile
+public static partial class LinuxFile
 {
     private const int SeekData = 3;
     private const int SeekHole = 4;
@@ -17,7 +17,10 @@ internal static partial class LinuxFile
     private const int FallocKeepSize = 0x01;
     private const int FallocPunchHole = 0x02;
     private const int FallocZeroRange = 0x10;
+    private const int RwfNoWait = 0x08;
     private const int ENXIO = 6;
+    private const int EAGAIN = 11;
+    private const long TmpfsMagic = 0x01021994;
 
     [LibraryImport("libc", EntryPoint = "lseek64", SetLastError = true)]
     private static partial long Lseek(int fd, long offset, int whence);
@@ -40,52 +43,35 @@ internal static partial class LinuxFile
         public nuint Length;
     }
 
-    /// <summary>preadv2 flag: fail with EAGAIN instead of waiting for the disk (data not in the page cache).</summary>
-    private const int RwfNoWait = 0x08;
-    private const int EAGAIN = 11;
-    private const long TmpfsMagic = 0x01021994;
-    private static volatile bool s_noWaitUnsupported;
-    private static volatile bool s_noWaitWriteUnsupported;
-
     /// <summary>
-    /// Writes into the page cache without blocking (pwritev2 RWF_NOWAIT): returns the bytes written, or 0 when
-    /// the write would have to wait (dirty throttling, block allocation) or the filesystem cannot promise that.
+    /// preadv2(RWF_NOWAIT): the bytes read from the page cache (possibly fewer than asked), 0 when the read
+    /// would wait for the device, -1 when the file or kernel does not support RWF_NOWAIT at all.
     /// </summary>
-    public static unsafe int TryWriteCached(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    public static unsafe int ReadNoWait(SafeFileHandle handle, Span<byte> buffer, long offset)
     {
-        if (s_noWaitWriteUnsupported || data.IsEmpty) return 0;
-        fixed (byte* p = data)
-        {
-            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
-            nint n = Pwritev2(Fd(handle), &iov, 1, offset, RwfNoWait);
-            if (n >= 0) return (int)n;
-            if (Marshal.GetLastPInvokeError() != EAGAIN) s_noWaitWriteUnsupported = true;
-            return 0;
-        }
-    }
-
-    /// <summary>
-    /// Reads from the page cache without blocking: returns the bytes read (possibly fewer than asked), or 0 when
-    /// the read would have to wait for the device (or the kernel lacks RWF_NOWAIT). Lets cached reads skip the
-    /// thread-pool hop, which costs more than the copy itself.
-    /// </summary>
-    public static unsafe int TryReadCached(SafeFileHandle handle, Span<byte> buffer, long offset)
-    {
-        if (s_noWaitUnsupported || buffer.IsEmpty) return 0;
         fixed (byte* p = buffer)
         {
             var iov = new IoVec { Base = (nint)p, Length = (nuint)buffer.Length };
             nint n = Preadv2(Fd(handle), &iov, 1, offset, RwfNoWait);
-            if (n >= 0) return (int)n;
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != EAGAIN) s_noWaitUnsupported = true; // EOPNOTSUPP/ENOSYS/EINVAL: never ask again
-            return 0;
+            return n >= 0 ? (int)n : Marshal.GetLastPInvokeError() == EAGAIN ? 0 : -1;
+        }
+    }
+
+    /// <summary>pwritev2(RWF_NOWAIT): as <see cref="ReadNoWait"/>, for writes into the page cache.</summary>
+    public static unsafe int WriteNoWait(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        fixed (byte* p = data)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)data.Length };
+            nint n = Pwritev2(Fd(handle), &iov, 1, offset, RwfNoWait);
+            return n >= 0 ? (int)n : Marshal.GetLastPInvokeError() == EAGAIN ? 0 : -1;
         }
     }
 
     /// <summary>
-    /// True when the file lives on tmpfs, where SEEK_HOLE scans page by page to the end of file (quadratic
-    /// over a whole-disk map; nbdkit's file plugin documentation warns of the same).
+    /// True when the file lives on tmpfs: its I/O is a memory copy that never waits for a device, and its
+    /// SEEK_HOLE scans page by page to the end of the file (quadratic over a whole-disk map; nbdkit's file
+    /// plugin documentation warns of the same).
     /// </summary>
     public static unsafe bool IsTmpfs(SafeFileHandle handle)
     {
@@ -103,14 +89,17 @@ internal static partial class LinuxFile
         return end >= 0 ? end : RandomAccess.GetLength(handle);
     }
 
+    /// <summary>fdatasync(2): the BCL only offers fsync, which also forces metadata such as mtime that the data does not need.</summary>
     public static void DataSync(SafeFileHandle handle, string path)
     {
         bool added = false;
         handle.DangerousAddRef(ref added);
         try
         {
-            if (Syscall.fdatasync(Fd(handle)) != 0)
-                throw new NbdException(NbdError.IoError, $"fdatasync of {path} failed: {Stdlib.GetLastError()}");
+            int r;
+            do r = Syscall.fdatasync(Fd(handle));
+            while (r < 0 && Stdlib.GetLastError() == Errno.EINTR);
+            if (r < 0) throw new IOException($"fdatasync of {path} failed: {Stdlib.GetLastError()}");
         }
         finally { if (added) handle.DangerousRelease(); }
     }
@@ -119,17 +108,17 @@ internal static partial class LinuxFile
     /// The next data offset at or after <paramref name="offset"/> (SEEK_DATA), or -1 when only a hole remains
     /// (ENXIO). Returns <paramref name="offset"/> itself when the filesystem cannot tell (treat all as data).
     /// </summary>
-    public static long NextData(SafeFileHandle handle, long offset)
+    public static long NextData(int fd, long offset)
     {
-        long r = Lseek(Fd(handle), offset, SeekData);
+        long r = Lseek(fd, offset, SeekData);
         if (r >= 0) return r;
         return Marshal.GetLastPInvokeError() == ENXIO ? -1 : offset;
     }
 
     /// <summary>The next hole at or after <paramref name="offset"/> (SEEK_HOLE; the end of file counts as a hole).</summary>
-    public static long NextHole(SafeFileHandle handle, long offset, long size)
+    public static long NextHole(int fd, long offset, long size)
     {
-        long r = Lseek(Fd(handle), offset, SeekHole);
+        long r = Lseek(fd, offset, SeekHole);
         return r >= 0 ? r : size;
     }
 

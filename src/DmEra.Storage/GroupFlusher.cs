@@ -1,5 +1,4 @@
-#nullable enable
-namespace DmEra.Engine.Origin;
+namespace DmEra.Storage;
 
 /// <summary>
 /// Group fdatasync for an origin: one dedicated thread runs the flushes, so a blocking fdatasync never
@@ -7,7 +6,7 @@ namespace DmEra.Engine.Origin;
 /// asked while one is in flight waits for the next one, which starts after the request and therefore covers
 /// every write completed before it; all requests that queued meanwhile share that next fdatasync.
 /// </summary>
-internal sealed class GroupFlusher : IDisposable
+public sealed class GroupFlusher : IDisposable
 {
     private readonly Action _flush;
     private readonly object _lock = new();

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using Microsoft.Win32.SafeHandles;
+
+namespace DmEra.Storage;
+
+/// <summary>
+/// A regular file or block device used as a disk: positional I/O on one shared handle (concurrent requests
+/// never contend on a file position), durability through a <see cref="GroupFlusher"/> on its own thread.
+/// Both the era engine's origin and the NBD server's plain file export stand on it, so they serve the page
+/// cache the same way: what it can answer at once is answered on the caller's thread, and only what would
+/// wait for the device goes to the thread pool (a hop that costs more than a 4 KiB copy).
+/// </summary>
+public sealed class DiskFile : IHoleMap, IDisposable
+{
+    /// <summary>Writes up to this size may run inline (see <see cref="InlineWriteGate"/>); bigger ones take longer than a hop.</summary>
+    public const int InlineWriteMaxBytes = 64 * 1024;
+
+    /// <summary>Zero-writes go out in chunks of this size so a huge write-zeroes does not allocate its length.</summary>
+    private const int ZeroChunkBytes = 1 << 20;
+    private static readonly ReadOnlyMemory<byte> Zeroes = new byte[ZeroChunkBytes];
+    private static readonly int PageMask = Environment.SystemPageSize - 1;
+
+    private readonly SafeFileHandle _handle;
+    private readonly GroupFlusher _flusher;
+    private readonly InlineWriteGate _gate = new();
+    // RWF_NOWAIT support is per filesystem (ext4 refuses it for buffered writes, xfs and btrfs take it).
+    private volatile bool _readNoWait = true;
+    private volatile bool _writeNoWait = true;
+
+    private DiskFile(SafeFileHandle handle, string path)
+    {
+        _handle = handle;
+        Path = path;
+        Size = LinuxFile.SizeOf(handle);
+        IsTmpfs = LinuxFile.IsTmpfs(handle);
+        _flusher = new GroupFlusher(() => LinuxFile.DataSync(_handle, Path), $"flush {System.IO.Path.GetFileName(path)}");
+    }
+
+    /// <summary>
+    /// Opens an existing file or device. <see cref="FileShare.None"/> takes an exclusive flock (a second
+    /// opener is refused), <see cref="FileShare.ReadWrite"/> a shared one.
+    /// </summary>
+    public static DiskFile Open(string path, bool writable, FileShare share) =>
+        new(File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, share), path);
+
+    public string Path { get; }
+    public long Size { get; }
+
+    /// <summary>tmpfs: I/O is a memory copy (always inline) and SEEK_HOLE is too slow to map holes with.</summary>
+    public bool IsTmpfs { get; }
+
+    /// <summary>fdatasync calls made (concurrent flushes share one).</summary>
+    public long Flushes => _flusher.Flushes;
+
+    /// <summary>Inline writes that stalled and sent writes to the thread pool for a while.</summary>
+    public long InlineWriteStalls => _gate.Stalls;
+
+    /// <summary>Reads <paramref name="buffer"/>; bytes past the end of the file read as zeroes.</summary>
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty) return ValueTask.CompletedTask;
+        if (IsTmpfs)
+        {
+            ReadInline(offset, buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+        int done = 0;
+        if (_readNoWait)
+        {
+            done = LinuxFile.ReadNoWait(_handle, buffer.Span, offset);
+            if (done < 0) { _readNoWait = false; done = 0; }
+        }
+        return done == buffer.Length ? ValueTask.CompletedTask : ReadSlowAsync(offset + done, buffer[done..], cancellationToken);
+    }
+
+    private void ReadInline(long offset, Span<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = RandomAccess.Read(_handle, buffer, offset);
+            if (n == 0)
+            {
+                buffer.Clear();
+                return;
+            }
+            buffer = buffer[n..];
+            offset += n;
+        }
+    }
+
+    private async ValueTask ReadSlowAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = await RandomAccess.ReadAsync(_handle, buffer, offset, cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                // Past the end (a file that shrank, or a sparse tail): zeroes rather than stale bytes.
+                buffer.Span.Clear();
+                return;
+            }
+            buffer = buffer[n..];
+            offset += n;
+        }
+    }
+
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        if (data.IsEmpty) return ValueTask.CompletedTask;
+        if (IsTmpfs)
+        {
+            RandomAccess.Write(_handle, data.Span, offset);
+            return ValueTask.CompletedTask;
+        }
+        int done = 0;
+        if (_writeNoWait)
+        {
+            done = LinuxFile.WriteNoWait(_handle, data.Span, offset);
+            if (done < 0) { _writeNoWait = false; done = 0; }
+            if (done == data.Length) return ValueTask.CompletedTask;
+        }
+        else if (data.Length <= InlineWriteMaxBytes && ((offset | (long)data.Length) & PageMask) == 0 && _gate.IsOpen)
+        {
+            // Whole pages only: a partial page not in the cache would be read from the device first.
+            var started = Stopwatch.GetTimestamp();
+            RandomAccess.Write(_handle, data.Span, offset);
+            _gate.Record(started);
+            return ValueTask.CompletedTask;
+        }
+        return RandomAccess.WriteAsync(_handle, data[done..], offset + done, cancellationToken);
+    }
+
+    /// <summary>The durability barrier: every write completed before the call is on stable storage when the task completes.</summary>
+    public Task FlushAsync() => _flusher.FlushAsync();
+
+    /// <summary>Deallocates the range (reads return zeroes); false when the filesystem or device cannot.</summary>
+    public bool TryPunchHole(long offset, long length) => LinuxFile.PunchHole(_handle, offset, length);
+
+    /// <summary>Zeroes the range keeping it allocated (fallocate ZERO_RANGE); false when unsupported.</summary>
+    public bool TryZeroRange(long offset, long length) => LinuxFile.ZeroRange(_handle, offset, length);
+
+    /// <summary>Writes zeroes over the range with ordinary writes (the fallback when fallocate cannot).</summary>
+    public async ValueTask WriteZeroBuffersAsync(long offset, long length, CancellationToken cancellationToken = default)
+    {
+        for (long done = 0; done < length; done += ZeroChunkBytes)
+        {
+            var n = (int)Math.Min(ZeroChunkBytes, length - done);
+            await RandomAccess.WriteAsync(_handle, Zeroes[..n], offset + done, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public long NextData(long offset) => LinuxFile.NextData(LinuxFile.Fd(_handle), offset);
+
+    public long NextHole(long offset) => LinuxFile.NextHole(LinuxFile.Fd(_handle), offset, Size);
+
+    public void WillNeed(long offset, long length) => LinuxFile.WillNeed(_handle, offset, length);
+
+    public void Dispose()
+    {
+        _flusher.Dispose();
+        _handle.Dispose();
+    }
+}

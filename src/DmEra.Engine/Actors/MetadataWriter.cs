@@ -74,9 +74,13 @@ public static class MetadataWriter
             .WithDispatcher(settings.MetadataDispatcher);
 }
 
-/// <summary>Figures a benchmark or test reads while the volume runs (written by the metadata writer only).</summary>
+/// <summary>Figures a benchmark, test or the admin console reads while the volume runs (written by the metadata writer only).</summary>
 public sealed class VolumeCounters
 {
+    /// <summary>Commit durations kept for percentiles: the recent past, not the whole life of the volume.</summary>
+    private const int RecentCommits = 4096;
+    private readonly double[] _recentMicros = new double[RecentCommits];
+    private int _recentCount, _recentNext;
     private long _commits, _firstWrites, _blocksMarked;
 
     /// <summary>Commits that carried first-write bits.</summary>
@@ -85,10 +89,32 @@ public sealed class VolumeCounters
     public long FirstWrites => Interlocked.Read(ref _firstWrites);
     public long BlocksMarked => Interlocked.Read(ref _blocksMarked);
 
-    internal void AddCommit(int firstWrites, int blocks)
+    /// <summary>
+    /// The given percentiles (0..100) of the last 4096 first-write commits' durations in microseconds, from
+    /// setting the bits to the second fdatasync returning; empty before the first commit.
+    /// </summary>
+    public double[] CommitMicrosPercentiles(params double[] percentiles)
+    {
+        double[] sorted;
+        lock (_recentMicros)
+        {
+            if (_recentCount == 0) return [];
+            sorted = _recentMicros[.._recentCount];
+        }
+        Array.Sort(sorted);
+        return percentiles.Select(p => sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)]).ToArray();
+    }
+
+    internal void AddCommit(int firstWrites, int blocks, TimeSpan duration)
     {
         Interlocked.Increment(ref _commits);
         Interlocked.Add(ref _firstWrites, firstWrites);
         Interlocked.Add(ref _blocksMarked, blocks);
+        lock (_recentMicros)
+        {
+            _recentMicros[_recentNext] = duration.TotalMicroseconds;
+            _recentNext = (_recentNext + 1) % RecentCommits;
+            _recentCount = Math.Min(_recentCount + 1, RecentCommits);
+        }
     }
 }

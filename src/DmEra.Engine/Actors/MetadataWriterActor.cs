@@ -178,6 +178,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         var waiters = _waiters.ToArray();
         _pendingBlocks.Clear();
         _waiters.Clear();
+        var started = Stopwatch.GetTimestamp();
         try
         {
             Md.MarkBlocks(blocks);
@@ -190,7 +191,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         }
         var current = Tracker.Current;
         foreach (var b in blocks) current.MarkDurable(b);
-        _counters.AddCommit(waiters.Length, blocks.Length);
+        _counters.AddCommit(waiters.Length, blocks.Length, Stopwatch.GetElapsedTime(started));
         _lastBatchSize = waiters.Length;
         foreach (var w in waiters) w.Durable.TrySetResult();
         return true;

@@ -180,6 +180,16 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["current_era"] = uint.Parse(fields[2]);
             report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
         }
+        if (v.Volume is EraVolume era)
+        {
+            var counters = era.Counters;
+            report["commits"] = counters.Commits;
+            report["first_writes"] = counters.FirstWrites;
+            report["blocks_marked"] = counters.BlocksMarked;
+            var percentiles = counters.CommitMicrosPercentiles(50, 99);
+            report["commit_us_p50"] = percentiles.Length > 0 ? Math.Round(percentiles[0], 1) : null;
+            report["commit_us_p99"] = percentiles.Length > 0 ? Math.Round(percentiles[1], 1) : null;
+        }
         return report;
     }
 

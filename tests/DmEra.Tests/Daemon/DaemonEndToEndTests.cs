@@ -205,7 +205,16 @@ public sealed class DaemonEndToEndTests
         Assert.Contains("\"current_era\":1", before);
         var unknown = d.Admin("message", "--group", "disk1,nosuch", "checkpoint");
         Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("\"commit_us_p50\":null", d.Admin("status", "--json", "disk1").StdOut);
         QemuIo(d, "disk1", "write 0 4k");
+        QemuIo(d, "disk1", "write 0 4k");   // marked already: no second commit
+        using var after = System.Text.Json.JsonDocument.Parse(d.Admin("status", "--json", "disk1").StdOut);
+        Assert.Equal(1, after.RootElement.GetProperty("commits").GetInt64());
+        Assert.Equal(1, after.RootElement.GetProperty("first_writes").GetInt64());
+        Assert.Equal(1, after.RootElement.GetProperty("blocks_marked").GetInt64());
+        var p50 = after.RootElement.GetProperty("commit_us_p50").GetDouble();
+        Assert.InRange(p50, 1, 10_000_000);
+        Assert.Equal(p50, after.RootElement.GetProperty("commit_us_p99").GetDouble());
     }
 
     [Fact]

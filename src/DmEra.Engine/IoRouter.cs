@@ -173,8 +173,8 @@ internal sealed class IoRouter
         await _firstWriteSlots.WaitAsync().ConfigureAwait(false);
         try
         {
-            // Continuations must not run on the writer's pinned thread: it would then issue origin I/O.
-            var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed by FirstWriteRelease on a thread-pool thread, never on the writer's pinned thread.
+            var durable = new TaskCompletionSource();
             _writer.Tell(new MetadataWriter.FirstWrite(first, last, durable));
             await durable.Task.ConfigureAwait(false);
         }

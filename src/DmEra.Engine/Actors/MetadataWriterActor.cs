@@ -74,7 +74,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
     /// <summary>Metadata failed: nothing more is written to it. Reads of the origin go on elsewhere.</summary>
     private void Failed()
     {
-        Receive<FirstWrite>(fw => fw.Durable.TrySetException(FailureFor("the write")));
+        Receive<FirstWrite>(fw => FirstWriteRelease.Fail([fw], FailureFor("the write")));
         Receive<CommitNow>(_ => { });
         Receive<GetStatus>(g => g.Reply.TrySetResult("Fail"));
         Receive<QueryEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
@@ -136,7 +136,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         if (!added)
         {
             // A commit that finished after the request looked at the bits already covered it.
-            fw.Durable.TrySetResult();
+            FirstWriteRelease.Succeed([fw]);
             return;
         }
         if (_waiters.Count == 0) _batchStarted = Stopwatch.GetTimestamp();
@@ -193,7 +193,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         foreach (var b in blocks) current.MarkDurable(b);
         _counters.AddCommit(waiters.Length, blocks.Length, Stopwatch.GetElapsedTime(started));
         _lastBatchSize = waiters.Length;
-        foreach (var w in waiters) w.Durable.TrySetResult();
+        FirstWriteRelease.Succeed(waiters);
         return true;
     }
 
@@ -317,8 +317,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         _log.Error(cause, "metadata failed; the volume now refuses writes (reads are still served)");
         Tracker.Fail(cause);
         var error = FailureFor("the write");
-        foreach (var w in batch) w.Durable.TrySetException(error);
-        foreach (var w in _waiters) w.Durable.TrySetException(error);
+        FirstWriteRelease.Fail([.. batch, .. _waiters], error);
         _waiters.Clear();
         _pendingBlocks.Clear();
         Become(Failed);
@@ -341,7 +340,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
     {
         switch (message)
         {
-            case FirstWrite fw: fw.Durable.TrySetException(e); break;
+            case FirstWrite fw: FirstWriteRelease.Fail([fw], e); break;
             case GetStatus g: g.Reply.TrySetException(e); break;
             case QueryEras q: q.Reply.TrySetException(e); break;
             case GetDigestPending g: g.Reply.TrySetException(e); break;
@@ -355,7 +354,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         // Stopped without a Shutdown (a crash of the tree, or the system going away): fail the waiters so no
         // caller hangs, and write nothing more. Whatever was committed is what a crash would leave.
         var error = new VolumeFailedException("the volume's metadata writer stopped");
-        foreach (var w in _waiters) w.Durable.TrySetException(error);
+        FirstWriteRelease.Fail([.. _waiters], error);
         _waiters.Clear();
         _md?.Dispose();   // closes the device (and its flock) without writing anything
         _md = null;

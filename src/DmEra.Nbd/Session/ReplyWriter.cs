@@ -21,6 +21,12 @@ internal sealed class ReplyWriter
     /// <summary>Replies at least this big skip the gathering pipe: the copy would cost more than the extra send.</summary>
     private const int DirectWriteBytes = 64 * 1024;
 
+    /// <summary>
+    /// Held (corked) replies are sent once this much has gathered: a client that keeps the reader busy with
+    /// pipelined requests must not make the server hold its replies without bound.
+    /// </summary>
+    internal const int MaxHeldBytes = 256 * 1024;
+
     private readonly Stream _stream;
     private readonly PipeWriter _pipe;
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -63,7 +69,7 @@ internal sealed class ReplyWriter
             if (!second.IsEmpty) _pipe.Write(second.Span);
             // Someone is queued behind us and will flush; the last in line always does, unless the reader has
             // more requests already buffered and will flush when it runs out (see Cork).
-            if (last && !_corked) await FlushPipeAsync(ct).ConfigureAwait(false);
+            if ((last && !_corked) || _pipe.UnflushedBytes >= MaxHeldBytes) await FlushPipeAsync(ct).ConfigureAwait(false);
         }
         finally
         {
@@ -73,11 +79,16 @@ internal sealed class ReplyWriter
 
     /// <summary>
     /// Called by the request reader: while it still has requests buffered (corked), small replies written
-    /// meanwhile are held; when it is about to wait for the socket it uncorks, sending them in one write.
+    /// meanwhile are held (up to <see cref="MaxHeldBytes"/>); when it is about to wait for the socket it
+    /// uncorks, sending them in one write.
     /// </summary>
-    public async ValueTask SetCorkedAsync(bool corked, CancellationToken ct)
+    public bool IsCorked => Volatile.Read(ref _corked);
+
+    public ValueTask SetCorkedAsync(bool corked, CancellationToken ct) =>
+        corked == Volatile.Read(ref _corked) ? ValueTask.CompletedTask : ChangeCorkAsync(corked, ct);
+
+    private async ValueTask ChangeCorkAsync(bool corked, CancellationToken ct)
     {
-        if (corked == Volatile.Read(ref _corked)) return;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {

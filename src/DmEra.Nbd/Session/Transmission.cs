@@ -70,7 +70,7 @@ internal sealed partial class Transmission
                 {
                     // Inside the try: a drain that cancels the cork must give the slot back too, or the
                     // final wait for every slot below never ends and the connection is never closed.
-                    await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
+                    if (!_replies.IsCorked) await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
                     request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
                 }
                 catch

@@ -39,10 +39,61 @@ internal sealed class ReplyWriter
         _pipe = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
     }
 
+    // Every method that writes turns a lost connection into ReplyFailedException, so callers tell "the
+    // client is gone" from a failed request without wrapping each call.
+
     public ValueTask WriteAsync(ReadOnlyMemory<byte> message, CancellationToken ct) => WriteAsync(message, default, ct);
 
     /// <summary>Writes <paramref name="first"/> then <paramref name="second"/> as one unit.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
+    {
+        bool last = await EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (first.Length + second.Length >= DirectWriteBytes)
+            {
+                await FlushPipeAsync(ct).ConfigureAwait(false);
+                await _stream.WriteAsync(first, ct).ConfigureAwait(false);
+                if (!second.IsEmpty) await _stream.WriteAsync(second, ct).ConfigureAwait(false);
+                await _stream.FlushAsync(ct).ConfigureAwait(false);
+                return;
+            }
+            _pipe.Write(first.Span);
+            if (!second.IsEmpty) _pipe.Write(second.Span);
+            await AfterGatheredAsync(last, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>A simple reply (16 bytes), built in the gathering pipe: no buffer per reply.</summary>
+    public async ValueTask SimpleAsync(ulong cookie, NbdError error, CancellationToken ct)
+    {
+        bool last = await EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            SimpleHeader(_pipe.GetSpan(NbdWireSize.SimpleReplyHeader), error, cookie);
+            _pipe.Advance(NbdWireSize.SimpleReplyHeader);
+            await AfterGatheredAsync(last, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Takes the lock; true when no other writer is queued behind this one.</summary>
+    private async ValueTask<bool> EnterAsync(CancellationToken ct)
     {
         Interlocked.Increment(ref _waiting);
         try
@@ -54,28 +105,15 @@ internal sealed class ReplyWriter
             Interlocked.Decrement(ref _waiting);
             throw;
         }
-        try
-        {
-            bool last = Interlocked.Decrement(ref _waiting) == 0;
-            if (first.Length + second.Length >= DirectWriteBytes)
-            {
-                await FlushPipeAsync(ct).ConfigureAwait(false);
-                await _stream.WriteAsync(first, ct).ConfigureAwait(false);
-                if (!second.IsEmpty) await _stream.WriteAsync(second, ct).ConfigureAwait(false);
-                await _stream.FlushAsync(ct).ConfigureAwait(false);
-                return;
-            }
-            _pipe.Write(first.Span);
-            if (!second.IsEmpty) _pipe.Write(second.Span);
-            // Someone is queued behind us and will flush; the last in line always does, unless the reader has
-            // more requests already buffered and will flush when it runs out (see Cork).
-            if ((last && !_corked) || _pipe.UnflushedBytes >= MaxHeldBytes) await FlushPipeAsync(ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _lock.Release();
-        }
+        return Interlocked.Decrement(ref _waiting) == 0;
     }
+
+    /// <summary>
+    /// Someone queued behind us will flush; the last in line always does, unless the reader has more requests
+    /// already buffered and will flush when it runs out (see the cork), or too much has gathered.
+    /// </summary>
+    private ValueTask AfterGatheredAsync(bool last, CancellationToken ct) =>
+        (last && !_corked) || _pipe.UnflushedBytes >= MaxHeldBytes ? FlushPipeAsync(ct) : ValueTask.CompletedTask;
 
     /// <summary>
     /// Called by the request reader: while it still has requests buffered (corked), small replies written
@@ -94,6 +132,10 @@ internal sealed class ReplyWriter
         {
             _corked = corked;
             if (!corked) await FlushPipeAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
         }
         finally
         {
@@ -122,13 +164,6 @@ internal sealed class ReplyWriter
         BinaryPrimitives.WriteUInt16BigEndian(destination[6..], (ushort)type);
         BinaryPrimitives.WriteUInt64BigEndian(destination[8..], cookie);
         BinaryPrimitives.WriteUInt32BigEndian(destination[16..], (uint)payloadLength);
-    }
-
-    public ValueTask SimpleAsync(ulong cookie, NbdError error, CancellationToken ct)
-    {
-        var buffer = new byte[NbdWireSize.SimpleReplyHeader];
-        SimpleHeader(buffer, error, cookie);
-        return WriteAsync(buffer, ct);
     }
 
     public ValueTask NoneChunkAsync(ulong cookie, CancellationToken ct)

@@ -18,7 +18,7 @@ internal sealed partial class Transmission
     {
         if (r.Length == 0)
         {
-            await SendAsync(() => _structured ? _replies.NoneChunkAsync(r.Cookie, ct) : _replies.SimpleAsync(r.Cookie, NbdError.None, ct)).ConfigureAwait(false);
+            await (_structured ? _replies.NoneChunkAsync(r.Cookie, ct) : _replies.SimpleAsync(r.Cookie, NbdError.None, ct)).ConfigureAwait(false);
             return;
         }
         int prefix = _structured ? NbdWireSize.StructuredReplyHeader + 8 : NbdWireSize.SimpleReplyHeader;
@@ -40,7 +40,7 @@ internal sealed partial class Transmission
             {
                 ReplyWriter.SimpleHeader(buffer, NbdError.None, r.Cookie);
             }
-            await SendAsync(() => _replies.WriteAsync(buffer.AsMemory(0, total), ct)).ConfigureAwait(false);
+            await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -71,14 +71,14 @@ internal sealed partial class Transmission
             ulong at = r.Offset + (ulong)start;
             if (zero)
             {
-                await SendAsync(() => _replies.HoleChunkAsync(r.Cookie, done, at, (uint)length, ct)).ConfigureAwait(false);
+                await _replies.HoleChunkAsync(r.Cookie, done, at, (uint)length, ct).ConfigureAwait(false);
                 continue;
             }
             var header = new byte[NbdWireSize.StructuredReplyHeader + 8];
             ReplyWriter.ChunkHeader(header, done ? ReplyChunkFlags.Done : ReplyChunkFlags.None, ReplyChunkType.OffsetData, r.Cookie, 8 + length);
             BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(NbdWireSize.StructuredReplyHeader), at);
             var slice = data.Slice(start, length);
-            await SendAsync(() => _replies.WriteAsync(header, slice, ct)).ConfigureAwait(false);
+            await _replies.WriteAsync(header, slice, ct).ConfigureAwait(false);
         }
         return true;
     }
@@ -129,6 +129,6 @@ internal sealed partial class Transmission
                 total -= unused;
             }
         }
-        await SendAsync(() => _replies.WriteAsync(buffer.AsMemory(0, total), ct)).ConfigureAwait(false);
+        await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
     }
 }

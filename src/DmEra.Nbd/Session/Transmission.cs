@@ -70,7 +70,7 @@ internal sealed partial class Transmission
                 {
                     // Inside the try: a drain that cancels the cork must give the slot back too, or the
                     // final wait for every slot below never ends and the connection is never closed.
-                    if (!_replies.IsCorked) await SendAsync(() => _replies.SetCorkedAsync(true, ct)).ConfigureAwait(false);
+                    await _replies.SetCorkedAsync(true, ct).ConfigureAwait(false);
                     request = await ReadRequestAsync(header, ct).ConfigureAwait(false);
                 }
                 catch
@@ -159,7 +159,7 @@ internal sealed partial class Transmission
         }
     }
 
-    private ValueTask UncorkAsync(CancellationToken ct) => SendAsync(() => _replies.SetCorkedAsync(false, ct));
+    private ValueTask UncorkAsync(CancellationToken ct) => _replies.SetCorkedAsync(false, ct);
 
     private async ValueTask AcquireBudgetAsync(long bytes, CancellationToken ct)
     {
@@ -235,29 +235,16 @@ internal sealed partial class Transmission
     private async ValueTask ThenOkAsync(NbdRequest r, ValueTask operation, CancellationToken ct)
     {
         await operation.ConfigureAwait(false);
-        await SendAsync(() => _replies.SimpleAsync(r.Cookie, NbdError.None, ct)).ConfigureAwait(false);
+        await _replies.SimpleAsync(r.Cookie, NbdError.None, ct).ConfigureAwait(false);
     }
 
     private ValueTask SendErrorAsync(NbdRequest r, NbdError error, string message, CancellationToken ct)
     {
         _log.LogDebug("NBD {Command} from {Peer} fails with {Error}: {Message}", r.Command, _peer, error, message);
         // After structured replies are negotiated a READ must never get a simple reply; errors carry text.
-        return SendAsync(() => _structured
+        return _structured
             ? _replies.ErrorChunkAsync(r.Cookie, error, message, ct)
-            : _replies.SimpleAsync(r.Cookie, error, ct));
-    }
-
-    /// <summary>Runs a reply write, turning a dead socket into <see cref="ReplyFailedException"/>.</summary>
-    private static async ValueTask SendAsync(Func<ValueTask> send)
-    {
-        try
-        {
-            await send().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            throw new ReplyFailedException(e);
-        }
+            : _replies.SimpleAsync(r.Cookie, error, ct);
     }
 
     private void Release(NbdRequest request)
@@ -270,6 +257,4 @@ internal sealed partial class Transmission
         _budget.Release(request.BudgetBytes);
         request.BudgetBytes = 0;
     }
-
-    private sealed class ReplyFailedException(Exception inner) : Exception("writing a reply failed", inner);
 }

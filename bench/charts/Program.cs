@@ -57,7 +57,7 @@ foreach (var job in rows.Where(r => r.Section == "fresh").Select(r => (r.Job, r.
         latency.Add(($"{job.Job}\n{job.Transport} {stat}", s => rows.FirstOrDefault(r =>
             r.Job == job.Job && r.Transport == job.Transport && (s == "commit" ? r.Section == "commit" && r.Server == "dmera" : r.Section == "fresh" && r.Server == s))
             is { } hit ? Field(hit, stat) : null));
-Chart("latency", "Fresh era (every write a first write): completion latency and the daemon's metadata commit time (µs)", "µs",
+Chart("latency", "Fresh era: completion latency and dmera's metadata commit time (µs)", "µs",
     latency, ["dmera", "qcow", "commit"]);
 
 foreach (var path in written) Console.WriteLine(path);

@@ -97,7 +97,9 @@ head -c $size /dev/urandom > "$work/source.img"   # nbdcopy's input: random, so 
 
 declare -A tcp
 for s in dmera nbdkit qemu qcow; do tcp[$s]=$(free_port); done
-dmera serve --volume "name=bench,origin=$work/dmera.img,metadata=$work/dmera.meta,block-size=$block_sectors" \
+# Not through the dmera function: $! must be the daemon's own pid (a backgrounded function is a subshell,
+# and stopping that would leave the daemon running).
+dotnet "$work/dmera/dmera.dll" serve --volume "name=bench,origin=$work/dmera.img,metadata=$work/dmera.meta,block-size=$block_sectors" \
   --listen "127.0.0.1:${tcp[dmera]}" --socket "$work/dmera.sock" --admin-socket "$work/admin.sock" > "$work/dmera.log" 2>&1 &
 pids+=($!)
 nbdkit -f --exit-with-parent -U "$work/nbdkit.sock" file "$work/nbdkit.img" > "$work/nbdkit-unix.log" 2>&1 & pids+=($!)

@@ -162,9 +162,10 @@ table(["job", "server", "IOPS", "p50 µs", "p99 µs", "IOPS ratio to qcow2+bitma
       [[k[1], NAMES[k[3]], fmt(m["iops"]), fmt(m["p50_us"]), fmt(m["p99_us"]),
         ratio(m["iops"], peer(k, "qcow").get("iops")), ratio(m["p99_us"], peer(k, "qcow").get("p99_us"))]
        for k in keys("fresh") for m in [medians[k]]])
-w("The metadata commit time dmera reports (`dmera status --json`: `commit_us_p50`, `commit_us_p99` as read "
-  "after the job; `commits` and `first_writes` are the job's increase), and the job's p99 first-write latency "
-  "over the commit p50 (target ≤ 3). n/a: the daemon under test does not report the field.")
+w("The metadata commit time dmera reports (`dmera status --json`, read right after the job: `commit_us_p50` and "
+  "`commit_us_p99` are over the daemon's last 4,096 commits, from setting the bits to the second fdatasync; "
+  "`commits` and `first_writes`, first-write requests, are the job's increase), and the job's p99 first-write "
+  "latency over the commit p50 (target ≤ 3). n/a: the daemon under test does not report the field.")
 w("")
 table(["job", "commits", "first writes", "commit p50 µs", "commit p99 µs", "p99 first-write latency / commit p50"],
       [[job, fmt(c["commits"]), fmt(c["first_writes"]), fmt(c["commit_us_p50"]), fmt(c["commit_us_p99"]),

@@ -25,7 +25,7 @@ conns_list="${CONNS:-1 2 4}"
 size=$((1 << 30))
 size_mib=$((size >> 20))
 started=$(date +%s)
-command="$(for v in BLOCK_SECTORS CONNS OUT; do [ -n "${!v:-}" ] && printf '%s=%q ' "$v" "${!v}"; done)bench/peers/run.sh $*"
+command="$(for v in BLOCK_SECTORS CONNS OUT; do if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/peers/run.sh $*"
 
 if [ -n "${OUT:-}" ]; then out="$OUT"; else
   out="$top/bench/results/peers-$(date -u +%F)"

@@ -14,6 +14,7 @@ public sealed record EngineSettings(
     TimeSpan GroupCommitLinger,
     int MaxPendingFirstWrites,
     int DigestBitsPerStep,
+    int DigestCommitDirtyBlocks,
     int MaxQueryBlocks,
     TimeSpan ActivationTimeout,
     TimeSpan StopTimeout)
@@ -28,6 +29,7 @@ public sealed record EngineSettings(
           group-commit-linger = 0.3ms
           max-pending-first-writes = 1024
           digest-bits-per-step = 32576
+          digest-commit-dirty-blocks = 1024
           max-query-blocks = 1048576
           activation-timeout = 120s
           stop-timeout = 120s
@@ -49,6 +51,7 @@ public sealed record EngineSettings(
         engine.GetTimeSpan("group-commit-linger", TimeSpan.FromMicroseconds(300)),
         engine.GetInt("max-pending-first-writes", 1024),
         engine.GetInt("digest-bits-per-step", 32576),
+        engine.GetInt("digest-commit-dirty-blocks", 1024),
         engine.GetInt("max-query-blocks", 1 << 20),
         engine.GetTimeSpan("activation-timeout", TimeSpan.FromMinutes(2)),
         engine.GetTimeSpan("stop-timeout", TimeSpan.FromMinutes(2)));

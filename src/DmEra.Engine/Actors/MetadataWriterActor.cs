@@ -261,8 +261,10 @@ internal sealed class MetadataWriterActor : ReceiveActor
             }
             var more = Md.DigestStep(_settings.DigestBitsPerStep);
             // A finished digest frees the writesets' blocks only once committed: commit so that long runs
-            // of checkpoints reuse metadata space instead of exhausting it.
+            // of checkpoints reuse metadata space instead of exhausting it. A long one commits on the way too
+            // (digest-commit-dirty-blocks), or it would hold every era-array block it rewrites.
             if (!more) Md.Commit();
+            else Md.CommitIfDirty(_settings.DigestCommitDirtyBlocks);
             d.ReplyTo.Tell(new DigestProgressed(more));
         }
         catch (Exception e)
@@ -297,7 +299,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
                 // postsuspend after fix 9ae6e8b1: archive, finish all background work, and only then the
                 // final commit, so nothing is left to write after the metadata is handed over.
                 Md.Archive();
-                Md.DigestAll();
+                Md.DigestAll(_settings.DigestCommitDirtyBlocks);
                 Md.Commit();
             }
             catch (Exception e)

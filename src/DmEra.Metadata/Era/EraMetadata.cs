@@ -196,10 +196,20 @@ public sealed class EraMetadata : IDisposable
         return !IsTreeEmpty(_writesetTreeRoot);
     }
 
-    /// <summary>Runs the digest to the end (shutdown drains it; tools and tests use it).</summary>
-    public void DigestAll()
+    /// <summary>
+    /// Runs the digest to the end (shutdown drains it; tools and tests use it), committing whenever
+    /// <paramref name="commitDirtyBlocks"/> metadata blocks are dirty so memory and space stay bounded.
+    /// </summary>
+    public void DigestAll(int commitDirtyBlocks = int.MaxValue)
     {
-        while (DigestStep(1 << 20)) { }
+        // Steps of one bitset array block's bits, so the bound is checked often enough to hold.
+        while (DigestStep(32576)) CommitIfDirty(commitDirtyBlocks);
+    }
+
+    /// <summary>Commits when the open transaction holds at least <paramref name="dirtyBlocks"/> changed blocks.</summary>
+    public void CommitIfDirty(int dirtyBlocks)
+    {
+        if (_tm.Blocks.DirtyCount >= dirtyBlocks) Commit();
     }
 
     private void TranscribeBits(DigestState d, uint begin, uint end)

@@ -6,8 +6,8 @@ namespace DmEra.Nbd.Exports;
 /// <summary>
 /// Serves a regular file or block device through a <see cref="DiskFile"/> (positional I/O, page-cache hits
 /// answered inline). FUA and FLUSH call fdatasync, trim and write-zeroes use fallocate where the filesystem
-/// supports it, and base:allocation comes from SEEK_DATA/SEEK_HOLE. One file descriptor is shared by every connection, so
-/// a flush on any connection covers all writes (multi-conn is safe).
+/// supports it, and base:allocation comes from SEEK_DATA/SEEK_HOLE. One file descriptor is shared by every
+/// connection, so a flush on any connection covers all writes (multi-conn is safe).
 /// </summary>
 public sealed class FileExport : INbdExport, IDisposable
 {

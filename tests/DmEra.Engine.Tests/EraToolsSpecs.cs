@@ -105,18 +105,6 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         Assert.Equal(Chunks(14), ParseBlocks(stdout));
     }
 
-    /// <summary>One origin shared by successive volumes (each volume disposes its origin at stop).</summary>
-    private sealed class SharedOrigin(MemoryOriginDevice inner) : IOriginDevice
-    {
-        public long SizeBytes => inner.SizeBytes;
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => inner.WriteAsync(offset, data);
-        public ValueTask TrimAsync(long offset, long length) => inner.TrimAsync(offset, length);
-        public ValueTask WriteZeroesAsync(long offset, long length) => inner.WriteZeroesAsync(offset, length);
-        public ValueTask FlushAsync() => inner.FlushAsync();
-        public void Dispose() { }
-    }
-
     /// <summary>C++ 0.9.0 prints &lt;block block="N"/&gt; and &lt;range begin="B" end = "E"/&gt; (half-open).</summary>
     private static int[] ParseBlocks(string xml)
     {

@@ -166,16 +166,20 @@ public sealed class EraVolumeExport : INbdExport
             var last = (uint)((end - 1) / blockBytes);
             var position = offset;
             var count = (int)Math.Min(BlocksPerQuery, last - first + 1L);
-            var flags = writtenSince is { } era
-                ? (await volume.GetWrittenSinceAsync(era, first, count).ConfigureAwait(false)).Select(b => b ? 1u : 0u).ToArray()
-                : await volume.GetBlockErasAsync(first, count).ConfigureAwait(false);
+            // Either answer is read in place: no second array of `count` flags per request.
+            bool[]? changed = null;
+            uint[]? eras = null;
+            if (writtenSince is { } era) changed = await volume.GetWrittenSinceAsync(era, first, count).ConfigureAwait(false);
+            else eras = await volume.GetBlockErasAsync(first, count).ConfigureAwait(false);
+            uint Flags(int k) => changed is not null ? (changed[k] ? 1u : 0u) : eras![k];
+            var n = changed?.Length ?? eras!.Length;
             var i = 0;
-            while (i < flags.Length && !extents.IsFull)
+            while (i < n && !extents.IsFull)
             {
                 var j = i;
-                while (j + 1 < flags.Length && flags[j + 1] == flags[i]) j++;
+                while (j + 1 < n && Flags(j + 1) == Flags(i)) j++;
                 var runEnd = Math.Min(end, (first + (long)j + 1) * blockBytes);
-                extents.Add(runEnd - position, flags[i]);
+                extents.Add(runEnd - position, Flags(i));
                 position = runEnd;
                 i = j + 1;
             }

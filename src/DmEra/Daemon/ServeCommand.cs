@@ -109,7 +109,16 @@ internal static class ServeCommand
         // Read once when the socket engine starts, so it must be set before the first socket exists.
         if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
             Environment.SetEnvironmentVariable(InlineCompletions, "1");
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = false });
+        // No defaults: they would read appsettings.json with reload-on-change, which watches the working
+        // directory's whole tree with inotify. Run from the directory holding the origin, every write then
+        // woke a watcher thread that lstat'ed the file (19,000 calls a second under fio, a core's worth);
+        // run from / or $HOME, it sets a watch on every directory below. dmera's settings are akka.hocon.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [],
+            DisableDefaults = true,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Services.AddSystemd();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>

@@ -88,6 +88,17 @@ public sealed class FileMetadataDevice : IMetadataDevice
         RandomAccess.Write(_handle, buffer[..MetadataBlock.Size], block * MetadataBlock.Size);
     }
 
+    public void Write(long firstBlock, IReadOnlyList<ReadOnlyMemory<byte>> blocks)
+    {
+        if (IsReadOnly) throw new InvalidOperationException($"{Path} was opened read-only");
+        if (blocks.Count == 0) return;
+        CheckRange(firstBlock);
+        CheckRange(firstBlock + blocks.Count - 1);
+        foreach (var b in blocks)
+            if (b.Length != MetadataBlock.Size) throw new ArgumentException("every buffer must be one metadata block", nameof(blocks));
+        RandomAccess.Write(_handle, blocks, firstBlock * MetadataBlock.Size);
+    }
+
     public void Flush()
     {
         if (IsReadOnly) return;

@@ -18,6 +18,15 @@ public interface IMetadataDevice : IDisposable
 
     void Write(long block, ReadOnlySpan<byte> buffer);
 
+    /// <summary>
+    /// Writes consecutive blocks starting at <paramref name="firstBlock"/>, one 4096-byte buffer each. A file
+    /// does it in one pwritev; one call or many makes no difference to what a crash may leave.
+    /// </summary>
+    void Write(long firstBlock, IReadOnlyList<ReadOnlyMemory<byte>> blocks)
+    {
+        for (var i = 0; i < blocks.Count; i++) Write(firstBlock + i, blocks[i].Span);
+    }
+
     /// <summary>The durability barrier (fdatasync on a file).</summary>
     void Flush();
 }

@@ -28,6 +28,7 @@ public sealed class MetadataSpaceMap
     private long _allocated;                        // count > 0 now
     private long _unavailable;                      // count > 0 now, or referenced when last committed
     private long _cursor;
+    private byte[]? _bitmapScratch;                // one bitmap's counts while encoding, kept: every commit needs it
 
     private MetadataSpaceMap(long nrBlocks)
     {
@@ -265,7 +266,7 @@ public sealed class MetadataSpaceMap
         if (_high.Count != _onDiskHigh.Count || _high.Any(kv => !_onDiskHigh.TryGetValue(kv.Key, out var v) || v != kv.Value))
             throw new InvalidOperationException("space map: overflow counts changed while the bitmaps were written");
 
-        var scratch = new byte[SpaceMapBitmap.EntriesPerBlock];
+        var scratch = _bitmapScratch ??= new byte[SpaceMapBitmap.EntriesPerBlock];
         foreach (var bitmap in _relocatedBitmaps)
         {
             var first = (long)bitmap * SpaceMapBitmap.EntriesPerBlock;

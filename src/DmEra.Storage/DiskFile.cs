@@ -12,8 +12,14 @@ namespace DmEra.Storage;
 /// </summary>
 public sealed class DiskFile : IHoleMap, IDisposable
 {
-    /// <summary>Writes up to this size may run inline (see <see cref="InlineWriteGate"/>); bigger ones take longer than a hop.</summary>
-    public const int InlineWriteMaxBytes = 64 * 1024;
+    /// <summary>
+    /// Writes up to this size may run inline (see <see cref="InlineWriteGate"/>). The caller has usually just
+    /// received the payload on this thread, so the copy into the page cache reads it from this core's cache;
+    /// the thread pool would wake another thread that reads it again from memory (fio 1 MiB writes at QD4 over
+    /// TCP: about 1.4× the throughput, two thirds of the server CPU per GiB). A 1 MiB write holds the thread
+    /// about 0.2 ms; bigger ones go to the pool.
+    /// </summary>
+    public const int InlineWriteMaxBytes = 1 << 20;
 
     /// <summary>Zero-writes go out in chunks of this size so a huge write-zeroes does not allocate its length.</summary>
     private const int ZeroChunkBytes = 1 << 20;

@@ -40,9 +40,9 @@ public sealed class DiskFileTests : IDisposable
             {
                 (0, Pattern(4096, 1)),
                 (64 * 1024, Pattern(DiskFile.InlineWriteMaxBytes, 2)),
-                (256 * 1024 + 100, Pattern(1000, 3)),
-                (512 * 1024 + 4096, Pattern(3 * 4096 + 17, 4)),
-                (1 << 20, Pattern(DiskFile.InlineWriteMaxBytes + 4096, 5)),
+                ((2 << 20) + 100, Pattern(1000, 3)),
+                ((2 << 20) + 512 * 1024 + 4096, Pattern(3 * 4096 + 17, 4)),
+                (3 << 20, Pattern(DiskFile.InlineWriteMaxBytes + 4096, 5)),
             };
             await Task.WhenAll(cases.Select(c => file.WriteAsync(c.Offset, c.Data).AsTask()));
             await file.FlushAsync();

@@ -1,6 +1,7 @@
 #nullable enable
 using System.Buffers.Binary;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using DmEra.Nbd.Protocol;
 using Microsoft.Extensions.Logging;
@@ -10,14 +11,19 @@ namespace DmEra.Nbd.Session;
 /// <summary>A metadata context selected by SET_META_CONTEXT, with the id the client uses for it.</summary>
 internal readonly record struct SelectedContext(uint Id, INbdMetaContext Context);
 
-/// <summary>What the handshake agreed; the transmission phase runs on it.</summary>
+/// <summary>
+/// What the handshake agreed; the transmission phase runs on it. <paramref name="OverUnixSocket"/>: the
+/// connection is a Unix socket (with or without TLS), where what the client can send ahead of our reads is
+/// bounded by its own send buffer rather than by our receive window.
+/// </summary>
 internal sealed record NegotiatedConnection(
     Stream Stream,
     WireReader Reader,
     INbdExport Export,
     string ExportName,
     bool StructuredReplies,
-    IReadOnlyList<SelectedContext> Contexts);
+    IReadOnlyList<SelectedContext> Contexts,
+    bool OverUnixSocket);
 
 /// <summary>
 /// The fixed-newstyle handshake (proto.md "Fixed newstyle negotiation"): greeting, client flags, then options
@@ -32,6 +38,7 @@ internal sealed class Handshake
     private readonly string _peer;
 
     private Stream _stream;
+    private readonly bool _overUnixSocket;
     private WireReader _reader;
     private readonly OptionWriter _writer;
     private bool _noZeroes;
@@ -44,6 +51,7 @@ internal sealed class Handshake
     public Handshake(Stream stream, INbdExportCatalog catalog, NbdServerLimits limits, NbdTlsSettings? tls, ILogger log, string peer)
     {
         _stream = stream;
+        _overUnixSocket = stream is NetworkStream { Socket.AddressFamily: AddressFamily.Unix };
         _reader = new WireReader(stream);
         _writer = new OptionWriter(stream);
         _catalog = catalog;
@@ -304,7 +312,7 @@ internal sealed class Handshake
     {
         // Contexts chosen for another export do not carry over to this one.
         var contexts = _contextsExportName == name ? _selected.ToArray() : Array.Empty<SelectedContext>();
-        _negotiated = new NegotiatedConnection(_stream, _reader, export, name, _structuredReplies, contexts);
+        _negotiated = new NegotiatedConnection(_stream, _reader, export, name, _structuredReplies, contexts, _overUnixSocket);
     }
 
     private static int PreferredOf(INbdExport export) =>

@@ -15,7 +15,6 @@ public sealed class ArrayBuilder
     private readonly byte[] _defaultValue;
     private readonly byte[] _current;
     private long _root;
-    private uint _currentBlock;
     private bool _currentTouched;
     private uint _blocksWritten;
     private long _sharedDefault;

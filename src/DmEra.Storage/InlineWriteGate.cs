@@ -6,7 +6,7 @@ namespace DmEra.Storage;
 /// Decides whether a buffered write (up to <see cref="DiskFile.InlineWriteMaxBytes"/>) may run on the caller's
 /// thread. That thread is usually the socket engine's, which serves every connection, and a page-cache write
 /// into a regular file costs less than the hop to the thread pool and back (fio, 4 KiB writes at QD16 on
-/// ext4: about 3× the IOPS; 1 MiB writes at QD4 over TCP: about 1.4× the throughput). But a write can
+/// ext4: about 3× the IOPS; for 1 MiB writes see DiskFile.InlineWriteMaxBytes). But a write can
 /// stall (dirty-page throttling, a journal commit), and a stall there stalls every client. So the gate
 /// watches each inline write: one slower than <see cref="SlowWrite"/> sends writes to the thread pool for a
 /// while, twice as long after each further stall, and a fast inline write resets the backoff.

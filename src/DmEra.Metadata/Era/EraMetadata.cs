@@ -203,7 +203,7 @@ public sealed class EraMetadata : IDisposable
     public void DigestAll(int commitDirtyBlocks = int.MaxValue)
     {
         // Steps of one bitset array block's bits, so the bound is checked often enough to hold.
-        while (DigestStep(32576)) CommitIfDirty(commitDirtyBlocks);
+        while (DigestStep(_bitset.BitsPerBlock)) CommitIfDirty(commitDirtyBlocks);
     }
 
     /// <summary>Commits when the open transaction holds at least <paramref name="dirtyBlocks"/> changed blocks.</summary>

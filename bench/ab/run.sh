@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Two builds of dmera side by side with nbdkit's file plugin: one fio job, rounds alternating between the
+# three servers so machine drift hits all alike. For "did this commit make it faster" questions.
+# Usage: bench/ab/run.sh REV_A REV_B [ROUNDS=5] [SECONDS=5] -- FIO_JOB_OPTIONS...
+#   e.g. bench/ab/run.sh 09295a7 HEAD 5 5 -- --rw=write --bs=1M --iodepth=4
+#        TRANSPORT=unix bench/ab/run.sh 09295a7 HEAD -- --rw=randwrite --bs=4k --iodepth=1
+# Every volume is filled once first (all blocks marked: the steady state). Prints each round's IOPS, MiB/s
+# and mean latency, then medians and ratios to nbdkit. Environment: TRANSPORT (tcp, default, or unix).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(cd "$here/../.." && pwd)"
+[[ $# -ge 3 ]] || { sed -n 4,6p "$0" >&2; exit 2; }
+rev_a=$1 rev_b=$2; shift 2
+rounds=5 seconds=5
+[[ $1 != -- ]] && { rounds=$1; shift; }
+[[ $1 != -- ]] && { seconds=$1; shift; }
+[[ $1 == -- ]] && shift
+transport="${TRANSPORT:-tcp}"
+work="$(mktemp -d /tmp/dmera-bench-ab.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for t in a b; do git -C "$top" worktree remove --force "$work/tree-$t" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+declare -A uri
+for t in a b; do
+  rev=$([[ $t == a ]] && echo "$rev_a" || echo "$rev_b")
+  git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
+  dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$work/dmera-$t" > /dev/null
+  truncate -s 1G "$work/$t.img"; truncate -s 64M "$work/$t.meta"
+  port=$(free_port)
+  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$work/$t.meta,block-size=8" \
+    --listen "127.0.0.1:$port" --socket "$work/$t.sock" --admin-socket "$work/$t.admin" > "$work/$t.log" 2>&1 &
+  pids+=($!)
+  [[ $transport == unix ]] && uri[$t]="nbd+unix:///bench?socket=$work/$t.sock" || uri[$t]="nbd://127.0.0.1:$port/bench"
+done
+truncate -s 1G "$work/k.img"
+kport=$(free_port)
+if [[ $transport == unix ]]; then nbdkit -f -U "$work/k.sock" file "$work/k.img" & uri[nbdkit]="nbd+unix:///?socket=$work/k.sock"
+else nbdkit -f -i 127.0.0.1 -p "$kport" file "$work/k.img" & uri[nbdkit]="nbd://127.0.0.1:$kport/"; fi
+pids+=($!)
+for s in a b nbdkit; do
+  for i in $(seq 1 200); do nbdinfo --size "${uri[$s]}" > /dev/null 2>&1 && break; sleep 0.1; done
+  fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
+done
+
+echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b")), $transport, $rounds rounds x ${seconds}s: fio $*"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+samples="$work/samples"
+for r in $(seq 1 "$rounds"); do
+  order=(a b nbdkit); order=("${order[@]:$(( (r - 1) % 3 ))}" "${order[@]:0:$(( (r - 1) % 3 ))}")
+  for s in "${order[@]}"; do
+    sync
+    fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size=1G --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
+      sed -n '/^{/,$p' | python3 -c '
+import json, sys
+j = json.load(sys.stdin)["jobs"][0]
+d = j["write"] if j["write"]["io_bytes"] > j["read"]["io_bytes"] else j["read"]
+print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1))' "$r" "$s" >> "$samples"
+  done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$samples" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+names = {"a": "A", "b": "B", "nbdkit": "nbdkit"}
+med = {}
+print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs |")
+print("|---|---|---|---|---|---|")
+for s in ("a", "b", "nbdkit"):
+    mine = [r for r in rows if r[1] == s]
+    iops, mibs, lat = ([float(r[i]) for r in mine] for i in (2, 3, 4))
+    med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat))
+    print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} |")
+k = med["nbdkit"]
+for s in ("a", "b"):
+    print(f"{names[s]} / nbdkit: IOPS {med[s][0] / k[0]:.2f}x, mean latency {med[s][2] / k[2]:.2f}x")
+PY

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Two builds of dmera side by side with nbdkit's file plugin: one fio job, rounds alternating between the
-# three servers so machine drift hits all alike. For "did this commit make it faster" questions.
+# Two builds of dmera side by side with a peer: one fio job, rounds alternating between the three servers so
+# machine drift hits all alike. For "did this commit make it faster" questions.
 # Usage: bench/ab/run.sh REV_A REV_B [ROUNDS=5] [SECONDS=5] -- FIO_JOB_OPTIONS...
 #   e.g. bench/ab/run.sh 09295a7 HEAD 5 5 -- --rw=write --bs=1M --iodepth=4
 #        TRANSPORT=unix bench/ab/run.sh 09295a7 HEAD -- --rw=randwrite --bs=4k --iodepth=1
-# Every volume is filled once first (all blocks marked: the steady state). Prints each round's IOPS, MiB/s
-# and mean latency, then medians and ratios to nbdkit. Environment: TRANSPORT (tcp, default, or unix).
+#        FRESH=1 TRANSPORT=unix bench/ab/run.sh main HEAD -- --rw=randwrite --bs=4k --iodepth=16
+# Every volume is filled once first (all blocks marked: the steady state). FRESH=1 checkpoints each dmera
+# before each of its samples instead, so every write of the sample starts as a first write, and the peer is
+# qemu-nbd on qcow2 with a persistent dirty bitmap (the fresh-era target's peer) instead of nbdkit's file
+# plugin. Prints each round's IOPS, MiB/s and mean latency, then medians and ratios to the peer (and in
+# fresh-era runs each build's commit times). Environment: TRANSPORT (tcp, default, or unix), FRESH.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -16,6 +20,8 @@ rounds=5 seconds=5
 [[ $1 != -- ]] && { seconds=$1; shift; }
 [[ $1 == -- ]] && shift
 transport="${TRANSPORT:-tcp}"
+fresh="${FRESH:-}"
+peer=$([[ -n $fresh ]] && echo qcow2+bitmap || echo nbdkit)
 work="$(mktemp -d /tmp/dmera-bench-ab.XXXXXX)"
 pids=()
 cleanup() {
@@ -39,22 +45,34 @@ for t in a b; do
   pids+=($!)
   [[ $transport == unix ]] && uri[$t]="nbd+unix:///bench?socket=$work/$t.sock" || uri[$t]="nbd://127.0.0.1:$port/bench"
 done
-truncate -s 1G "$work/k.img"
 kport=$(free_port)
-if [[ $transport == unix ]]; then nbdkit -f -U "$work/k.sock" file "$work/k.img" & uri[nbdkit]="nbd+unix:///?socket=$work/k.sock"
-else nbdkit -f -i 127.0.0.1 -p "$kport" file "$work/k.img" & uri[nbdkit]="nbd://127.0.0.1:$kport/"; fi
-pids+=($!)
-for s in a b nbdkit; do
+if [[ -n $fresh ]]; then
+  qemu-img create -q -f qcow2 "$work/k.qcow2" 1G
+  qemu-img bitmap --add "$work/k.qcow2" backup0
+  if [[ $transport == unix ]]; then qemu-nbd -f qcow2 -x bench -e 8 -t -k "$work/k.sock" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 &
+  else qemu-nbd -f qcow2 -x bench -e 8 -t -b 127.0.0.1 -p "$kport" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 & fi
+  pids+=($!)
+  [[ $transport == unix ]] && uri[peer]="nbd+unix:///bench?socket=$work/k.sock" || uri[peer]="nbd://127.0.0.1:$kport/bench"
+else
+  truncate -s 1G "$work/k.img"
+  if [[ $transport == unix ]]; then nbdkit -f -U "$work/k.sock" file "$work/k.img" & uri[peer]="nbd+unix:///?socket=$work/k.sock"
+  else nbdkit -f -i 127.0.0.1 -p "$kport" file "$work/k.img" & uri[peer]="nbd://127.0.0.1:$kport/"; fi
+  pids+=($!)
+fi
+for s in a b peer; do
   for i in $(seq 1 200); do nbdinfo --size "${uri[$s]}" > /dev/null 2>&1 && break; sleep 0.1; done
   fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
 done
 
-echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b")), $transport, $rounds rounds x ${seconds}s: fio $*"
+echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b")), peer $peer, $transport, ${fresh:+fresh era, }$rounds rounds x ${seconds}s: fio $*"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 for r in $(seq 1 "$rounds"); do
-  order=(a b nbdkit); order=("${order[@]:$(( (r - 1) % 3 ))}" "${order[@]:0:$(( (r - 1) % 3 ))}")
+  order=(a b peer); order=("${order[@]:$(( (r - 1) % 3 ))}" "${order[@]:0:$(( (r - 1) % 3 ))}")
   for s in "${order[@]}"; do
+    if [[ -n $fresh && $s != peer ]]; then
+      dotnet "$work/dmera-$s/dmera.dll" message --admin-socket "$work/$s.admin" bench checkpoint > /dev/null
+    fi
     sync
     fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size=1G --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
       sed -n '/^{/,$p' | python3 -c '
@@ -65,19 +83,25 @@ print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$samples" <<'PY'
+if [[ -n $fresh ]]; then
+  for s in a b; do   # over each build's last 4096 first-write commits
+    echo "${s^^} commits: $(dotnet "$work/dmera-$s/dmera.dll" status --json --admin-socket "$work/$s.admin" bench |
+      python3 -c 'import json, sys; j = json.load(sys.stdin); print("p50 %s µs, p99 %s µs, %.1f first-writes per commit" % (j["commit_us_p50"], j["commit_us_p99"], j["first_writes"] / max(1, j["commits"])))')"
+  done
+fi
+python3 - "$samples" "$peer" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-names = {"a": "A", "b": "B", "nbdkit": "nbdkit"}
+names = {"a": "A", "b": "B", "peer": sys.argv[2]}
 med = {}
 print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs |")
 print("|---|---|---|---|---|---|")
-for s in ("a", "b", "nbdkit"):
+for s in ("a", "b", "peer"):
     mine = [r for r in rows if r[1] == s]
     iops, mibs, lat = ([float(r[i]) for r in mine] for i in (2, 3, 4))
     med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat))
     print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} |")
-k = med["nbdkit"]
+k = med["peer"]
 for s in ("a", "b"):
-    print(f"{names[s]} / nbdkit: IOPS {med[s][0] / k[0]:.2f}x, mean latency {med[s][2] / k[2]:.2f}x")
+    print(f"{names[s]} / {names['peer']}: IOPS {med[s][0] / k[0]:.2f}x, mean latency {med[s][2] / k[2]:.2f}x")
 PY

@@ -122,6 +122,33 @@ public static partial class LinuxFile
         return r >= 0 ? r : size;
     }
 
+    /// <summary>
+    /// Writes zeros into every hole of a regular file (what it reads back is unchanged) and returns the bytes
+    /// written. Afterwards an overwrite anywhere in the file allocates nothing: it cannot fail for want of
+    /// space, and its fdatasync need not commit the filesystem's journal as well. A filesystem that cannot
+    /// report holes reports none, and nothing is written.
+    /// </summary>
+    public static long FillHoles(SafeFileHandle handle, long size)
+    {
+        int fd = Fd(handle);
+        var zeros = new byte[1 << 20];
+        long filled = 0;
+        for (long hole = NextHole(fd, 0, size); hole < size; hole = NextHole(fd, hole, size))
+        {
+            long data = NextData(fd, hole);
+            long end = data < 0 ? size : Math.Min(data, size);
+            if (end <= hole) break;   // cannot tell holes apart after all
+            while (hole < end)
+            {
+                int n = (int)Math.Min(zeros.Length, end - hole);
+                RandomAccess.Write(handle, zeros.AsSpan(0, n), hole);
+                hole += n;
+                filled += n;
+            }
+        }
+        return filled;
+    }
+
     /// <summary>Deallocates the range keeping the size; false when the filesystem or device cannot.</summary>
     public static bool PunchHole(SafeFileHandle handle, long offset, long length) =>
         Fallocate(Fd(handle), FallocPunchHole | FallocKeepSize, offset, length) == 0;

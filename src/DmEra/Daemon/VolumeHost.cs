@@ -44,7 +44,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             try
             {
-                var volume = await StartOneAsync(system, spec, ct).ConfigureAwait(false);
+                var volume = await StartOneAsync(system, spec, log, ct).ConfigureAwait(false);
                 volumes.Add(spec.Name, new ServedVolume(spec, volume));
                 var status = await volume.StatusAsync().ConfigureAwait(false);
                 log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
@@ -61,7 +61,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         return new VolumeHost(volumes, failures, log);
     }
 
-    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, CancellationToken ct)
+    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, ILogger log, CancellationToken ct)
     {
         CreateIfAsked(spec.OriginPath, spec.CreateOriginBytes);
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
@@ -71,6 +71,10 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         IOriginDevice origin;
         try
         {
+            var allocated = metadata.AllocateHoles();
+            if (allocated > 0)
+                log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
+                    spec.Name, allocated, spec.MetadataPath);
             origin = FileOriginDevice.Open(spec.OriginPath);
         }
         catch
@@ -87,7 +91,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         using var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-        f.SetLength(bytes);   // sparse: no data blocks are allocated
+        f.SetLength(bytes);   // sparse; a metadata file is allocated once opened (AllocateHoles), an origin stays sparse
     }
 
     private static bool IsDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal) && Path.Exists(path);

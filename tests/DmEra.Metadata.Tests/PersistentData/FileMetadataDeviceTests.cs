@@ -1,6 +1,7 @@
 using DmEra.Metadata.Era;
 using DmEra.Metadata.Era.Tools;
 using DmEra.Metadata.PersistentData;
+using DmEra.Storage;
 
 namespace DmEra.Metadata.Tests.PersistentData;
 
@@ -29,6 +30,31 @@ public sealed class FileMetadataDeviceTests : IDisposable
             var expected = block is >= 5 and <= 7 ? (byte)(block - 4) : (byte)0;
             Assert.True(bytes.AsSpan(block * MetadataBlock.Size, MetadataBlock.Size).IndexOfAnyExcept(expected) < 0, $"block {block}");
         }
+    }
+
+    [Fact]
+    public void Allocating_a_sparse_file_fills_every_hole_with_zeros_and_keeps_what_was_written()
+    {
+        long FirstHole()
+        {
+            using var h = File.OpenHandle(_path);
+            return LinuxFile.NextHole(LinuxFile.Fd(h), 0, 64 * MetadataBlock.Size);
+        }
+        Assert.Equal(0, FirstHole());
+        using (var device = FileMetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
+        {
+            device.Write(5, Filled(7));
+            device.Flush();
+            Assert.Equal(63L * MetadataBlock.Size, device.AllocateHoles());
+            Assert.Equal(0, device.AllocateHoles());   // nothing left to fill
+        }
+        Assert.Equal(64L * MetadataBlock.Size, FirstHole());   // the end of the file is the only hole left
+        var bytes = File.ReadAllBytes(_path);
+        Assert.Equal(64 * MetadataBlock.Size, bytes.Length);
+        for (var block = 0; block < 64; block++)
+            Assert.True(bytes.AsSpan(block * MetadataBlock.Size, MetadataBlock.Size).IndexOfAnyExcept(block == 5 ? (byte)7 : (byte)0) < 0, $"block {block}");
+        using (var readOnly = FileMetadataDevice.Open(_path, writable: false, DeviceLock.Shared))
+            Assert.Equal(0, readOnly.AllocateHoles());
     }
 
     [Fact]

@@ -36,6 +36,18 @@ public sealed class DaemonEndToEndTests
         }).ToList();
 
     [Fact]
+    public async Task A_sparse_metadata_file_is_allocated_before_the_volume_serves()
+    {
+        using var dir = new TempDir();
+        var volume = Volume(dir, "vm");
+        long AllocatedBytes() => long.Parse(Run("stat", "-c", "%b", dir.File("vm.meta")).StdOut.Trim()) * 512;
+        Assert.Equal(0, AllocatedBytes());
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", volume);
+        Assert.True(AllocatedBytes() >= 8L << 20, $"{AllocatedBytes()} bytes allocated");
+        QemuIo(d, "vm", "write -P 0x11 0 1M");   // and it serves
+    }
+
+    [Fact]
     public async Task The_backup_workflow_lists_exactly_the_blocks_written_since_the_checkpoint()
     {
         using var dir = new TempDir();

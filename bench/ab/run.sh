@@ -9,7 +9,9 @@
 # before each of its samples instead, so every write of the sample starts as a first write, and the peer is
 # qemu-nbd on qcow2 with a persistent dirty bitmap (the fresh-era target's peer) instead of nbdkit's file
 # plugin. Prints each round's IOPS, MiB/s and mean latency, then medians and ratios to the peer (and in
-# fresh-era runs each build's commit times). Environment: TRANSPORT (tcp, default, or unix), FRESH.
+# fresh-era runs each build's commit times). Environment: TRANSPORT (tcp, default, or unix), FRESH, and
+# META_DIR_B: where B keeps its metadata file, e.g. /dev/shm, whose fdatasync costs nothing (not durable: an
+# experiment that shows what the metadata device's flush costs, with A = B).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -24,10 +26,12 @@ fresh="${FRESH:-}"
 peer=$([[ -n $fresh ]] && echo qcow2+bitmap || echo nbdkit)
 work="$(mktemp -d /tmp/dmera-bench-ab.XXXXXX)"
 pids=()
+meta_b=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 1; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for t in a b; do git -C "$top" worktree remove --force "$work/tree-$t" 2>/dev/null || true; done
+  [[ -z $meta_b ]] || rm -rf "$meta_b"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,9 +42,11 @@ for t in a b; do
   rev=$([[ $t == a ]] && echo "$rev_a" || echo "$rev_b")
   git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
   dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$work/dmera-$t" > /dev/null
-  truncate -s 1G "$work/$t.img"; truncate -s 64M "$work/$t.meta"
+  meta="$work/$t.meta"
+  if [[ $t == b && -n ${META_DIR_B:-} ]]; then meta_b="$(mktemp -d "$META_DIR_B/dmera-bench-ab.XXXXXX")"; meta="$meta_b/b.meta"; fi
+  truncate -s 1G "$work/$t.img"; truncate -s 64M "$meta"
   port=$(free_port)
-  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$work/$t.meta,block-size=8" \
+  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$meta,block-size=8" \
     --listen "127.0.0.1:$port" --socket "$work/$t.sock" --admin-socket "$work/$t.admin" > "$work/$t.log" 2>&1 &
   pids+=($!)
   [[ $transport == unix ]] && uri[$t]="nbd+unix:///bench?socket=$work/$t.sock" || uri[$t]="nbd://127.0.0.1:$port/bench"
@@ -64,7 +70,7 @@ for s in a b peer; do
   fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
 done
 
-echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b")), peer $peer, $transport, ${fresh:+fresh era, }$rounds rounds x ${seconds}s: fio $*"
+echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b"))${META_DIR_B:+ with metadata in $META_DIR_B}, peer $peer, $transport, ${fresh:+fresh era, }$rounds rounds x ${seconds}s: fio $*"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 for r in $(seq 1 "$rounds"); do

@@ -157,6 +157,10 @@ public static partial class LinuxFile
     public static bool ZeroRange(SafeFileHandle handle, long offset, long length) =>
         Fallocate(Fd(handle), FallocZeroRange | FallocKeepSize, offset, length) == 0;
 
+    /// <summary>Drops the range's clean pages from the page cache (length 0: to the end of the file).</summary>
+    public static void DontNeed(SafeFileHandle handle, long offset, long length) =>
+        Syscall.posix_fadvise(Fd(handle), offset, length, PosixFadviseAdvice.POSIX_FADV_DONTNEED);
+
     public static void WillNeed(SafeFileHandle handle, long offset, long length) =>
         Syscall.posix_fadvise(Fd(handle), offset, length, PosixFadviseAdvice.POSIX_FADV_WILLNEED);
 }

@@ -34,8 +34,8 @@ public sealed class DiskFileTests : IDisposable
         {
             using var file = DiskFile.Open(NewFile(dir, 8 << 20), writable: true, FileShare.None);
             if (where == "/dev/shm") Assert.True(file.IsTmpfs);
-            // Whole pages (inline where the gate allows), a partial page, an unaligned one, and one too big for
-            // the inline path, written concurrently to disjoint places.
+            // Whole pages (inline where the gate allows), a partial page, an unaligned one, one too big for the
+            // inline path, and an unaligned one of several pieces, written concurrently to disjoint places.
             var cases = new (long Offset, byte[] Data)[]
             {
                 (0, Pattern(4096, 1)),
@@ -43,6 +43,7 @@ public sealed class DiskFileTests : IDisposable
                 ((2 << 20) + 100, Pattern(1000, 3)),
                 ((2 << 20) + 512 * 1024 + 4096, Pattern(3 * 4096 + 17, 4)),
                 (3 << 20, Pattern(DiskFile.InlineWriteMaxBytes + 4096, 5)),
+                ((5 << 20) + 100, Pattern(2 * DiskFile.WritePieceBytes + 300, 6)),
             };
             await Task.WhenAll(cases.Select(c => file.WriteAsync(c.Offset, c.Data).AsTask()));
             await file.FlushAsync();

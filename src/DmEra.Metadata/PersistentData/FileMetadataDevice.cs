@@ -124,7 +124,11 @@ public sealed class FileMetadataDevice : IMetadataDevice
     {
         if (IsReadOnly || IsBlockDevice(Path)) return 0;
         var filled = LinuxFile.FillHoles(_handle, _bytes);
-        if (filled > 0) Flush();
+        if (filled == 0) return 0;
+        Flush();
+        // The zeros were cached in folios as large as the writes that filled them, which would make each
+        // commit's 4 KiB block writes there cost several times more (see DiskFile.WritePieceBytes).
+        LinuxFile.DontNeed(_handle, 0, 0);
         return filled;
     }
 

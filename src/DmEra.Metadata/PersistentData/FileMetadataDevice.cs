@@ -18,12 +18,10 @@ public enum DeviceLock
 public sealed class FileMetadataDevice : IMetadataDevice
 {
     private readonly SafeFileHandle _handle;
-    private readonly long _bytes;
 
     private FileMetadataDevice(SafeFileHandle handle, string path, long bytes, bool readOnly)
     {
         _handle = handle;
-        _bytes = bytes;
         Path = path;
         BlockCount = bytes / MetadataBlock.Size;
         IsReadOnly = readOnly;
@@ -123,7 +121,7 @@ public sealed class FileMetadataDevice : IMetadataDevice
     public long AllocateHoles()
     {
         if (IsReadOnly || IsBlockDevice(Path)) return 0;
-        var filled = LinuxFile.FillHoles(_handle, _bytes);
+        var filled = LinuxFile.FillHoles(_handle, BlockCount * MetadataBlock.Size);   // a partial last block is never used
         if (filled == 0) return 0;
         Flush();
         // The zeros were cached in folios as large as the writes that filled them, which would make each

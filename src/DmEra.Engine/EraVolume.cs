@@ -1,4 +1,3 @@
-#nullable enable
 using Akka;
 using Akka.Actor;
 using Akka.Event;

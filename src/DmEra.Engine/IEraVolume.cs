@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine;

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using DmEra.Engine.Actors;

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd;
 
 /// <summary>What an export can do; the server advertises exactly these and refuses the rest.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd;
 
 /// <summary>Error values carried in NBD replies (proto.md "Error values"; they equal the Linux errno values).</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd;
 
 /// <summary>One block-status extent: a length and its context-specific status bits.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd;
 
 /// <summary>Names and status bits of the standard metadata contexts, and the query rule of NBD_OPT_*_META_CONTEXT.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Nbd.Session;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

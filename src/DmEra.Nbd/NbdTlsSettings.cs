@@ -1,4 +1,3 @@
-#nullable enable
 using System.Security.Cryptography.X509Certificates;
 
 namespace DmEra.Nbd;

@@ -68,9 +68,6 @@ public sealed class DiskFile : IHoleMap, IDisposable
     /// <summary>fdatasync calls made (concurrent flushes share one).</summary>
     public long Flushes => _flusher.Flushes;
 
-    /// <summary>Inline writes that stalled and sent writes to the thread pool for a while.</summary>
-    public long InlineWriteStalls => _gate.Stalls;
-
     /// <summary>Reads <paramref name="buffer"/>; bytes past the end of the file read as zeroes.</summary>
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Net;
 using DmEra.Nbd;
 using DmEra.Nbd.Exports;

@@ -1,4 +1,3 @@
-#nullable enable
 using Akka.Actor;
 using Akka.Event;
 using static DmEra.Engine.Actors.EraManager;

@@ -1,4 +1,3 @@
-#nullable enable
 using Akka.Actor;
 
 namespace DmEra.Engine.Actors;

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;

@@ -1,4 +1,3 @@
-#nullable enable
 using Akka.Actor;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata.PersistentData;

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Storage;
 
 namespace DmEra.Engine.Origin;

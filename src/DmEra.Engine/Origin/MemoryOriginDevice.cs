@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Engine.Origin;
 
 /// <summary>An origin in memory (tests, benchmarks). Concurrent I/O to disjoint ranges is safe, as on a disk.</summary>
@@ -7,12 +6,6 @@ public sealed class MemoryOriginDevice(long sizeBytes) : IOriginDevice
     private readonly byte[] _data = new byte[checked((int)sizeBytes)];
 
     public long SizeBytes => _data.LongLength;
-    public int FlushCount => _flushes;
-    private int _flushes;
-
-    /// <summary>The live contents (tests compare against them).</summary>
-    public ReadOnlySpan<byte> Contents => _data;
-
     public ValueTask ReadAsync(long offset, Memory<byte> buffer)
     {
         _data.AsSpan(checked((int)offset), buffer.Length).CopyTo(buffer.Span);
@@ -33,11 +26,7 @@ public sealed class MemoryOriginDevice(long sizeBytes) : IOriginDevice
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask FlushAsync()
-    {
-        Interlocked.Increment(ref _flushes);
-        return ValueTask.CompletedTask;
-    }
+    public ValueTask FlushAsync() => ValueTask.CompletedTask;
 
     public void Dispose() { }
 }

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Buffers.Binary;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;

@@ -14,7 +14,6 @@ public sealed class MemoryMetadataDevice : IMetadataDevice
 
     public long BlockCount => _blocks.LongLength;
     public bool IsReadOnly => false;
-    public int FlushCount { get; private set; }
 
     public void Read(long block, Span<byte> buffer)
     {
@@ -31,7 +30,7 @@ public sealed class MemoryMetadataDevice : IMetadataDevice
         buffer[..MetadataBlock.Size].CopyTo(data);
     }
 
-    public void Flush() => FlushCount++;
+    public void Flush() { }
 
     /// <summary>A copy of the device's current contents, as a crash right now would leave them.</summary>
     public MemoryMetadataDevice Clone()

@@ -330,12 +330,4 @@ public sealed class MetadataSpaceMap
         _relocatedBitmaps.Clear();
         _indexRelocated = false;
     }
-
-    /// <summary>Every block's count, for the checker's comparison with recomputed references.</summary>
-    public uint[] SnapshotCounts()
-    {
-        var result = new uint[_nrBlocks];
-        for (long b = 0; b < _nrBlocks; b++) result[b] = GetCount(b);
-        return result;
-    }
 }

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd.Exports;
 
 /// <summary>What a plain storage export (a file, memory) can do: everything but rotational seeks.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd.Protocol;
 
 /// <summary>Wire constants of the NBD protocol (NetworkBlockDevice/nbd doc/proto.md). All integers are big-endian.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;

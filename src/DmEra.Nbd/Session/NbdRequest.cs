@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Nbd.Protocol;
 
 namespace DmEra.Nbd.Session;

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Nbd.Session;
 
 /// <summary>A reply could not be written: the connection is gone, and the session ends rather than answering more.</summary>

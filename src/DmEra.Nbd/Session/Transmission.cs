@@ -1,4 +1,3 @@
-#nullable enable
 using System.Buffers;
 using System.Buffers.Binary;
 using DmEra.Nbd.Protocol;

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Metadata.Tests.Interop;
 
 /// <summary>How full a generated writeset is: the cases a bitset encoder gets wrong differ by density.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Metadata.Era.Xml;
 
 namespace DmEra.Metadata.Tests.Interop;

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Metadata.Era.Xml;
 using DmEra.Metadata.Tests.Xml;
 using Xunit;

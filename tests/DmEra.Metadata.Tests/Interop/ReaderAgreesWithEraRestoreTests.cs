@@ -1,4 +1,3 @@
-#nullable enable
 using System.Text;
 using DmEra.Metadata.Era.Xml;
 using DmEra.Metadata.Tests.Xml;

@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Metadata.Tests.Interop;
 
 /// <summary>What one run of a real tool did: the command line, its exit code and both outputs.</summary>

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Nbd.Exports;
 using Xunit;
 

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Nbd.Tests.Support;
 using Xunit;
 

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Text.Json;
 using DmEra.Nbd.Exports;
 using DmEra.Nbd.Tests.Support;

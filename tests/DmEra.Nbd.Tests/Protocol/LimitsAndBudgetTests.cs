@@ -1,4 +1,3 @@
-#nullable enable
 using System.Text.RegularExpressions;
 using DmEra.Nbd.Session;
 using Xunit;

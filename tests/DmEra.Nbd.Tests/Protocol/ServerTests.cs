@@ -1,4 +1,3 @@
-#nullable enable
 using System.Net;
 using System.Net.Sockets;
 using DmEra.Nbd.Exports;

@@ -1,4 +1,3 @@
-#nullable enable
 using System.IO.Pipelines;
 
 namespace DmEra.Nbd.Tests.Support;

@@ -1,4 +1,3 @@
-#nullable enable
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;

@@ -1,4 +1,3 @@
-#nullable enable
 using DmEra.Nbd.Exports;
 
 namespace DmEra.Nbd.Tests.Support;

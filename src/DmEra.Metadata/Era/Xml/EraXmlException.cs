@@ -1,4 +1,3 @@
-#nullable enable
 namespace DmEra.Metadata.Era.Xml;
 
 /// <summary>

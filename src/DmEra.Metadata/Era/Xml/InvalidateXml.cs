@@ -1,4 +1,3 @@
-#nullable enable
 using System.Xml;
 
 namespace DmEra.Metadata.Era.Xml;

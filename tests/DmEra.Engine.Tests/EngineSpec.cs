@@ -54,14 +54,8 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     /// <summary>The raw era array (digested eras only).</summary>
     protected static uint[] EraArray(EraMetadata md)
     {
-        var array = new PersistentArray(md.Transactions, 4);
         var result = new uint[md.NrBlocks];
-        Span<byte> v = stackalloc byte[4];
-        for (uint b = 0; b < md.NrBlocks; b++)
-        {
-            array.Get(md.EraArrayRoot, b, v);
-            result[b] = BitConverter.ToUInt32(v);
-        }
+        for (uint b = 0; b < md.NrBlocks; b++) result[b] = md.EraArray.Get(md.EraArrayRoot, b);
         return result;
     }
 

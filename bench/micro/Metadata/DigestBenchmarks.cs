@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using BenchmarkDotNet.Attributes;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;
@@ -75,11 +74,11 @@ public class DigestBenchmarks
     public void CheckEraArray()
     {
         long withEra = 0, other = 0;
-        new PersistentArray(_metadata.Transactions, 4).Walk(_metadata.EraArrayRoot, (_, values) =>
+        _metadata.EraArray.Walk(_metadata.EraArrayRoot, (_, values) =>
         {
-            for (var i = 0; i < values.Length; i += 4)
+            for (var i = 0; i < EraArray.Count(values); i++)
             {
-                var era = BinaryPrimitives.ReadUInt32LittleEndian(values[i..]);
+                var era = EraArray.EraAt(values, i);
                 if (era == _archivedEra) withEra++;
                 else if (era != 0) other++;
             }

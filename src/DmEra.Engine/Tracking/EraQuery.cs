@@ -1,14 +1,11 @@
-using System.Buffers.Binary;
 using DmEra.Metadata.Era;
-using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Engine.Tracking;
 
 /// <summary>
-/// "In which era was block b last written?" over the live metadata: the maximum of the era array, every
-/// undigested writeset in the tree that marks b, and the current era if its durable in-core bit is set
-/// (what <c>era_dump --logical</c> computes, plus the current writeset). "Written since era N" is
-/// <c>era ≥ N</c>, the inclusive rule of era_invalidate. Runs on the metadata writer's thread only.
+/// "In which era was block b last written?" over the live volume: the on-disk answer
+/// (<see cref="EraMetadata.VisitEras"/>, the same fold as <c>dump --logical</c> and <c>invalidate</c>)
+/// plus the current era for blocks whose durable in-core bit is set. Runs on the metadata writer's thread only.
 /// </summary>
 internal static class EraQuery
 {
@@ -17,41 +14,7 @@ internal static class EraQuery
         var eras = new uint[count];
         if (count == 0) return eras;
         var end = first + (uint)count;   // exclusive; the caller checked end <= NrBlocks
-        var tm = md.Transactions;
-
-        var array = new PersistentArray(tm, 4);
-        var per = (uint)array.EntriesPerBlock;
-        for (var blockIndex = first / per; blockIndex * per < end; blockIndex++)
-        {
-            var values = array.ReadBlock(md.EraArrayRoot, blockIndex, out _);
-            var from = Math.Max(first, blockIndex * per);
-            var to = Math.Min(end, blockIndex * per + (uint)(values.Length / 4));
-            for (var b = from; b < to; b++)
-                eras[b - first] = BinaryPrimitives.ReadUInt32LittleEndian(values[(int)((b - blockIndex * per) * 4)..]);
-        }
-
-        var archived = new List<(uint Era, WritesetRoot Writeset)>();
-        new Btree(tm, new PlainValue(WritesetRoot.Size)).Walk(md.WritesetTreeRoot,
-            (key, value) => archived.Add(((uint)key, WritesetRoot.Unpack(value))));
-        var bitset = new PersistentBitset(tm);
-        var bitsPerBlock = (uint)bitset.BitsPerBlock;
-        foreach (var (era, ws) in archived)
-        {
-            var limit = Math.Min(Math.Min(ws.NrBits, md.NrBlocks), end);   // clamp as the digest does
-            for (var blockIndex = first / bitsPerBlock; blockIndex * bitsPerBlock < limit; blockIndex++)
-            {
-                var words = bitset.ReadWords(ws.Root, blockIndex);
-                var from = Math.Max(first, blockIndex * bitsPerBlock);
-                var to = Math.Min(limit, blockIndex * bitsPerBlock + (uint)(words.Length * 8));
-                for (var b = from; b < to; b++)
-                {
-                    var bit = b - blockIndex * bitsPerBlock;
-                    var word = BinaryPrimitives.ReadUInt64LittleEndian(words[(int)(bit / 64 * 8)..]);
-                    if ((word >> (int)(bit % 64) & 1) != 0 && era > eras[b - first]) eras[b - first] = era;
-                }
-            }
-        }
-
+        md.VisitEras(first, end, (from, run) => run.CopyTo(eras.AsSpan((int)(from - first))));
         for (var b = first; b < end; b++)
             if (current.IsMarked(b)) eras[b - first] = currentEra;
         return eras;

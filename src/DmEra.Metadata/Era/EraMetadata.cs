@@ -15,7 +15,7 @@ public sealed class EraMetadata : IDisposable
     private readonly IMetadataDevice _device;
     private readonly TransactionManager _tm;
     private readonly PersistentBitset _bitset;
-    private readonly PersistentArray _eraArray;
+    private readonly EraArray _eraArray;
     private readonly Btree _writesetTree;
     private long _writesetTreeRoot;
     private long _eraArrayRoot;
@@ -27,7 +27,7 @@ public sealed class EraMetadata : IDisposable
         _device = device;
         _tm = tm;
         _bitset = new PersistentBitset(tm);
-        _eraArray = new PersistentArray(tm, 4);
+        _eraArray = new EraArray(tm);
         _writesetTree = new Btree(tm, new WritesetValue(_bitset));
         BlockSize = sb.DataBlockSize;
         NrBlocks = sb.NrBlocks;
@@ -51,6 +51,24 @@ public sealed class EraMetadata : IDisposable
     public EraSuperblock LastCommitted { get; private set; }
     public TransactionManager Transactions => _tm;
 
+    /// <summary>The era array's entries (read them at <see cref="EraArrayRoot"/>).</summary>
+    public EraArray EraArray => _eraArray;
+
+    /// <summary>The archived (undigested) writesets, oldest era first.</summary>
+    public List<Writeset> ArchivedWritesets()
+    {
+        var result = new List<Writeset>();
+        _writesetTree.Walk(_writesetTreeRoot, (key, value) => result.Add(new Writeset(_bitset, (uint)key, WritesetRoot.Unpack(value))));
+        return result;
+    }
+
+    /// <summary>
+    /// The on-disk eras of blocks [<paramref name="begin"/>, <paramref name="end"/>): the era array folded
+    /// with the archived writesets (<see cref="BlockEras"/>). The current writeset is the caller's to add.
+    /// </summary>
+    public void VisitEras(uint begin, uint end, BlockErasVisitor visit) =>
+        BlockEras.Visit(_eraArray, _eraArrayRoot, ArchivedWritesets(), begin, end, visit);
+
     /// <summary>Archived writesets wait to be folded into the era array.</summary>
     public bool HasDigestWork => _digest is not null || !IsTreeEmpty(_writesetTreeRoot);
 
@@ -66,7 +84,7 @@ public sealed class EraMetadata : IDisposable
         sm.Claim(0);
         sm.InitRefCountTree(tm);
         var writesetTree = new Btree(tm, new PlainValue(WritesetRoot.Size)).CreateEmpty();
-        var eraArray = new PersistentArray(tm, 4).CreateEmpty();
+        var eraArray = new EraArray(tm).CreateEmpty();
         var md = new EraMetadata(device, tm, new EraSuperblock
         {
             DataBlockSize = blockSizeSectors,
@@ -118,7 +136,7 @@ public sealed class EraMetadata : IDisposable
     {
         if (nrBlocks > MaxNrBlocks)
             throw new MetadataException($"origin too large: {nrBlocks} tracking blocks, the maximum is {MaxNrBlocks} (2^31 - 1)");
-        _eraArrayRoot = _eraArray.Resize(_eraArrayRoot, NrBlocks, nrBlocks, stackalloc byte[4]);
+        _eraArrayRoot = _eraArray.Resize(_eraArrayRoot, NrBlocks, nrBlocks);
         NrBlocks = nrBlocks;
     }
 
@@ -242,11 +260,7 @@ public sealed class EraMetadata : IDisposable
             var j = i;
             while (j < marked.Count && marked[j] / per == arrayBlock) j++;
             var slots = marked.GetRange(i, j - i).Select(b => (int)(b % per)).ToArray();
-            _eraArrayRoot = _eraArray.EditBlock(_eraArrayRoot, arrayBlock, block =>
-            {
-                foreach (var slot in slots)
-                    BinaryPrimitives.WriteUInt32LittleEndian(block[(ArrayBlockView.HeaderSize + slot * 4)..], era);
-            });
+            _eraArrayRoot = _eraArray.SetEra(_eraArrayRoot, arrayBlock, slots, era);
             i = j;
         }
     }

@@ -68,18 +68,35 @@ public sealed class Btree
     }
 
     /// <summary>Visits every entry in key order.</summary>
-    public void Walk(long root, BtreeEntryVisitor visit)
+    public void Walk(long root, BtreeEntryVisitor visit) => Walk(root, 0, ulong.MaxValue, visit);
+
+    /// <summary>
+    /// Visits the entries with keys in [<paramref name="fromKey"/>, <paramref name="toKey"/>) in key order,
+    /// reading only the nodes that can hold them (a short range costs a lookup, not a whole walk).
+    /// </summary>
+    public void Walk(long root, ulong fromKey, ulong toKey, BtreeEntryVisitor visit)
     {
         var node = ReadNode(root);
+        var n = node.NrEntries;
         if (node.IsLeaf)
         {
-            for (var i = 0; i < node.NrEntries; i++) visit(node.Key(i), node.Value(i));
+            for (var i = 0; i < n; i++)
+            {
+                var key = node.Key(i);
+                if (key >= toKey) return;
+                if (key >= fromKey) visit(key, node.Value(i));
+            }
             return;
         }
-        var n = node.NrEntries;
-        var children = new long[n];
-        for (var i = 0; i < n; i++) children[i] = node.Child(i);
-        foreach (var child in children) Walk(child, visit);
+        // Child i holds keys from Key(i) up to, not including, Key(i + 1).
+        var children = new List<long>(n);
+        for (var i = 0; i < n; i++)
+        {
+            if (i > 0 && node.Key(i) >= toKey) break;
+            if (i + 1 < n && node.Key(i + 1) <= fromKey) continue;
+            children.Add(node.Child(i));
+        }
+        foreach (var child in children) Walk(child, fromKey, toKey, visit);
     }
 
     /// <summary>Inserts or overwrites; an overwritten value loses its reference.</summary>

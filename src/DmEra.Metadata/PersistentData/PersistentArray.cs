@@ -177,9 +177,12 @@ public sealed class PersistentArray
     }
 
     /// <summary>Visits every array block in index order.</summary>
-    public void Walk(long root, ArrayBlockVisitor visit)
+    public void Walk(long root, ArrayBlockVisitor visit) => Walk(root, 0, uint.MaxValue, visit);
+
+    /// <summary>Visits the array blocks with indexes in [<paramref name="fromBlock"/>, <paramref name="toBlock"/>) in index order.</summary>
+    public void Walk(long root, uint fromBlock, uint toBlock, ArrayBlockVisitor visit)
     {
-        _btree.Walk(root, (key, value) =>
+        _btree.Walk(root, fromBlock, toBlock, (key, value) =>
         {
             var location = BlockReference.Location(value);
             var data = _tm.Read(location, BlockKind.ArrayBlock);

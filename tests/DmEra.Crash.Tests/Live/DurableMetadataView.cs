@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.Era.Tools;
 using DmEra.Metadata.PersistentData;
@@ -67,21 +66,10 @@ public sealed class DurableMetadataView
     private static uint[] ErasOf(IMetadataDevice device, EraSuperblock sb)
     {
         var reader = EraMetadataReader.Open(device);
+        var writesets = reader.Writesets();
+        if (!sb.CurrentWriteset.IsNone) writesets.Add(reader.OpenWriteset(sb.CurrentEra, sb.CurrentWriteset));
         var eras = new uint[sb.NrBlocks];
-        reader.WalkEraArray((blockIndex, values) =>
-        {
-            var first = blockIndex * reader.EraArrayEntriesPerBlock;
-            for (var i = 0; i < values.Length / 4 && first + i < eras.Length; i++)
-                eras[first + i] = BinaryPrimitives.ReadUInt32LittleEndian(values[(4 * i)..]);
-        });
-        foreach (var (era, ws) in reader.Writesets()) Mark(reader.OpenBitset(ws), era, eras);
-        if (!sb.CurrentWriteset.IsNone) Mark(reader.OpenBitset(sb.CurrentWriteset), sb.CurrentEra, eras);
+        reader.VisitEras(writesets, 0, sb.NrBlocks, (first, run) => run.CopyTo(eras.AsSpan((int)first)));
         return eras;
-    }
-
-    private static void Mark(EraMetadataReader.BitsetCursor bits, uint era, uint[] eras)
-    {
-        for (uint b = 0; b < Math.Min(bits.NrBits, (uint)eras.Length); b++)
-            if (bits.Test(b) && era > eras[b]) eras[b] = era;
     }
 }

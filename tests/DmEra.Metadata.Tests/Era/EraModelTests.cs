@@ -131,6 +131,24 @@ public sealed class EraModelTests
         Assert.Empty(report.Warnings);
         Assert.Equal(model.CurrentEra, md.CurrentEra);
 
+        // The one "eras of a block range" answer, over the whole device and over ranges that start and end
+        // inside array blocks (so the ranged walk must find the right ones).
+        var n = model.NrBlocks;
+        foreach (var (begin, end) in new[] { (0u, n), (n / 3, n - n / 3), (n / 2, n / 2 + 1), (n > 0 ? n - 1 : 0, n) })
+        {
+            var eras = new uint[end - begin];
+            var next = begin;
+            md.VisitEras(begin, end, (first, run) =>
+            {
+                Assert.Equal(next, first);
+                run.CopyTo(eras.AsSpan((int)(first - begin)));
+                next = first + (uint)run.Length;
+            });
+            Assert.Equal(end, next);
+            for (var b = begin; b < end; b++)
+                Assert.Equal(model.ArchivedLastWrite.GetValueOrDefault(b), eras[b - begin]);
+        }
+
         var reader = EraMetadataReader.Open(device);
         foreach (var since in new uint[] { 0, 1, model.CurrentEra / 2, model.CurrentEra > 0 ? model.CurrentEra - 1 : 0, model.CurrentEra })
             Assert.Equal(Expected(model.ArchivedLastWrite, since, model.NrBlocks), Actual(reader, since));

@@ -106,6 +106,13 @@ public sealed class BtreeModelTests
         var actual = new List<(ulong, uint)>();
         tree.Walk(root, (k, v) => actual.Add((k, BinaryPrimitives.ReadUInt32LittleEndian(v))));
         Assert.Equal(model.Select(kv => (kv.Key, kv.Value)), actual);
+        // Ranged walks read only the nodes that can hold the range and must still find all of it.
+        foreach (var (from, to) in new (ulong, ulong)[] { (0, 1), (700, 701), (1000, 2000), (2999, 5000), (1500, 1500) })
+        {
+            var ranged = new List<ulong>();
+            tree.Walk(root, from, to, (k, _) => ranged.Add(k));
+            Assert.Equal(model.Keys.Where(k => k >= from && k < to), ranged);
+        }
         Span<byte> v = stackalloc byte[4];
         foreach (var (k, expected) in model.Take(50))
         {

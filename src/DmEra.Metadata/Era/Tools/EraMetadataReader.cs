@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Metadata.Era.Tools;
@@ -10,14 +9,14 @@ namespace DmEra.Metadata.Era.Tools;
 public sealed class EraMetadataReader
 {
     private readonly TransactionManager _tm;
-    private readonly PersistentArray _eraArray;
+    private readonly EraArray _eraArray;
     private readonly PersistentBitset _bitset;
     private readonly Btree _writesetTree;
 
     private EraMetadataReader(IMetadataDevice device, EraSuperblock live, long writesetTreeRoot, long eraArrayRoot)
     {
         _tm = TransactionManager.ReadOnly(device);
-        _eraArray = new PersistentArray(_tm, 4);
+        _eraArray = new EraArray(_tm);
         _bitset = new PersistentBitset(_tm);
         _writesetTree = new Btree(_tm, new PlainValue(WritesetRoot.Size));
         Superblock = live;
@@ -45,40 +44,17 @@ public sealed class EraMetadataReader
     }
 
     /// <summary>The archived writesets, oldest era first.</summary>
-    public List<(uint Era, WritesetRoot Writeset)> Writesets()
+    public List<Writeset> Writesets()
     {
-        var result = new List<(uint, WritesetRoot)>();
-        _writesetTree.Walk(WritesetTreeRoot, (key, value) => result.Add(((uint)key, WritesetRoot.Unpack(value))));
+        var result = new List<Writeset>();
+        _writesetTree.Walk(WritesetTreeRoot, (key, value) => result.Add(OpenWriteset((uint)key, WritesetRoot.Unpack(value))));
         return result;
     }
 
-    public void WalkEraArray(ArrayBlockVisitor visit) => _eraArray.Walk(EraArrayRoot, visit);
+    /// <summary>A writeset's bits (the current one's too: the superblock gives its root).</summary>
+    public Writeset OpenWriteset(uint era, WritesetRoot root) => new(_bitset, era, root);
 
-    public int EraArrayEntriesPerBlock => _eraArray.EntriesPerBlock;
-
-    /// <summary>Reads a writeset's bits sequentially, one array block at a time.</summary>
-    public BitsetCursor OpenBitset(WritesetRoot writeset) => new(_bitset, writeset);
-
-    public sealed class BitsetCursor(PersistentBitset bitset, WritesetRoot writeset)
-    {
-        private uint _blockIndex = uint.MaxValue;
-        private byte[] _words = [];
-
-        public uint NrBits => writeset.NrBits;
-
-        public bool Test(uint bit)
-        {
-            if (bit >= writeset.NrBits) return false;
-            var blockIndex = bit / (uint)bitset.BitsPerBlock;
-            if (blockIndex != _blockIndex)
-            {
-                _words = bitset.ReadWords(writeset.Root, blockIndex).ToArray();
-                _blockIndex = blockIndex;
-            }
-            var w = (int)(bit % (uint)bitset.BitsPerBlock / 64);
-            if (w * 8 >= _words.Length)
-                throw new MetadataException($"bitset too short: bit {bit} of {writeset.NrBits} is missing");
-            return (BinaryPrimitives.ReadUInt64LittleEndian(_words.AsSpan(w * 8)) >> (int)(bit % 64) & 1) != 0;
-        }
-    }
+    /// <summary>The eras of blocks [<paramref name="begin"/>, <paramref name="end"/>): the era array folded with <paramref name="writesets"/>.</summary>
+    public void VisitEras(IReadOnlyList<Writeset> writesets, uint begin, uint end, BlockErasVisitor visit) =>
+        BlockEras.Visit(_eraArray, EraArrayRoot, writesets, begin, end, visit);
 }

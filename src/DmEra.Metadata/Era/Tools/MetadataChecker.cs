@@ -114,11 +114,11 @@ public sealed class MetadataChecker
     private void WalkEraArray(ReferenceWalker walker, long root, uint nrBlocks, uint currentEra, string what)
     {
         var badEras = 0L;
-        walker.WalkArray(root, 4, nrBlocks, what, (first, values) =>
+        walker.WalkArray(root, EraArray.ValueSize, nrBlocks, what, (first, values) =>
         {
-            for (var i = 0; i < values.Length / 4; i++)
+            for (var i = 0; i < EraArray.Count(values); i++)
             {
-                var era = BinaryPrimitives.ReadUInt32LittleEndian(values[(4 * i)..]);
+                var era = EraArray.EraAt(values, i);
                 if (era <= currentEra) continue;
                 if (badEras++ < 10)
                     _report.Error($"{what}: block {first + i} has era {era}, beyond the current era {currentEra}");

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using DmEra.Metadata.Era.Xml;
 
 namespace DmEra.Metadata.Era.Tools;
@@ -16,25 +15,15 @@ public static class MetadataDumper
         visitor.SuperblockBegin("", sb.DataBlockSize, sb.NrBlocks, sb.CurrentEra);
         var writesets = ReadWritesets(reader, repair);
         if (!logical)
-            foreach (var (era, ws) in writesets)
-                DumpWriteset(reader, visitor, era, ws, repair);
+            foreach (var ws in writesets)
+                DumpWriteset(visitor, ws, repair);
 
         visitor.EraArrayBegin();
-        var cursors = logical ? writesets.Select(w => (w.Era, Cursor: reader.OpenBitset(w.Writeset))).ToArray() : [];
         try
         {
-            reader.WalkEraArray((blockIndex, values) =>
+            reader.VisitEras(logical ? writesets : [], 0, reader.NrBlocks, (first, eras) =>
             {
-                var first = blockIndex * (uint)reader.EraArrayEntriesPerBlock;
-                var n = values.Length / 4;
-                for (var i = 0; i < n; i++)
-                {
-                    var block = first + (uint)i;
-                    var era = BinaryPrimitives.ReadUInt32LittleEndian(values[(4 * i)..]);
-                    foreach (var (wsEra, cursor) in cursors)
-                        if (wsEra > era && cursor.Test(block)) era = wsEra;
-                    visitor.Era(block, era);
-                }
+                for (var i = 0; i < eras.Length; i++) visitor.Era(first + (uint)i, eras[i]);
             });
         }
         catch (MetadataException) when (repair)
@@ -45,7 +34,7 @@ public static class MetadataDumper
         visitor.SuperblockEnd();
     }
 
-    private static List<(uint Era, WritesetRoot Writeset)> ReadWritesets(EraMetadataReader reader, bool repair)
+    private static List<Writeset> ReadWritesets(EraMetadataReader reader, bool repair)
     {
         try
         {
@@ -57,14 +46,13 @@ public static class MetadataDumper
         }
     }
 
-    private static void DumpWriteset(EraMetadataReader reader, IEraMetadataVisitor visitor, uint era, WritesetRoot ws, bool repair)
+    private static void DumpWriteset(IEraMetadataVisitor visitor, Writeset ws, bool repair)
     {
-        var cursor = reader.OpenBitset(ws);
-        visitor.WritesetBegin(era, ws.NrBits);
+        visitor.WritesetBegin(ws.Era, ws.NrBits);
         try
         {
             for (uint bit = 0; bit < ws.NrBits; bit++)
-                visitor.WritesetBit(bit, cursor.Test(bit));
+                visitor.WritesetBit(bit, ws.Test(bit));
         }
         catch (MetadataException) when (repair)
         {

@@ -14,7 +14,7 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
     private readonly IMetadataDevice _device;
     private TransactionManager? _tm;
     private PersistentBitset? _bitset;
-    private PersistentArray? _eraArray;
+    private EraArray? _eraArray;
     private Btree? _writesetTree;
     private EraSuperblock? _sb;
     private long _writesetTreeRoot;
@@ -39,7 +39,7 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
         sm.Claim(0);
         sm.InitRefCountTree(_tm);
         _bitset = new PersistentBitset(_tm);
-        _eraArray = new PersistentArray(_tm, 4);
+        _eraArray = new EraArray(_tm);
         _writesetTree = new Btree(_tm, new WritesetValue(_bitset));
         _writesetTreeRoot = _writesetTree.CreateEmpty();
         _sb = new EraSuperblock { DataBlockSize = blockSize, NrBlocks = nrBlocks, CurrentEra = currentEra };
@@ -90,7 +90,7 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
         if (_builder is not null) throw new MetadataException("era array inside a writeset");
         if (_eraArraySeen) throw new MetadataException("more than one era array");
         _eraArraySeen = true;
-        _builder = new ArrayBuilder(_eraArray!, sb.NrBlocks, stackalloc byte[4]);
+        _builder = new ArrayBuilder(_eraArray!.Values, sb.NrBlocks, stackalloc byte[EraArray.ValueSize]);
     }
 
     public void Era(uint block, uint era)
@@ -111,7 +111,7 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
     {
         var sb = Started();
         if (_builder is not null) throw new MetadataException("input ends inside a writeset or the era array");
-        if (!_eraArraySeen) _eraArrayRoot = new ArrayBuilder(_eraArray!, sb.NrBlocks, stackalloc byte[4]).Finish();
+        if (!_eraArraySeen) _eraArrayRoot = new ArrayBuilder(_eraArray!.Values, sb.NrBlocks, stackalloc byte[EraArray.ValueSize]).Finish();
         var smRoot = _tm!.PreCommit();
         var final = sb with
         {

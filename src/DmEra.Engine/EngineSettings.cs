@@ -4,8 +4,9 @@ using Akka.Configuration;
 namespace DmEra.Engine;
 
 /// <summary>
-/// The engine's limits, read from <c>dmera.engine</c> (akka.hocon at the repository root documents each one
-/// with its reason; <see cref="DefaultHocon"/> is the fallback so a bare ActorSystem works too).
+/// The engine's limits, read from <c>dmera.engine</c>. Their defaults and reasons live in one place, the
+/// shipped akka.hocon at the repository root, which this assembly embeds: a bare ActorSystem (tests, benches)
+/// falls back to the same values the daemon reads.
 /// </summary>
 public sealed record EngineSettings(
     string MetadataDispatcher,
@@ -20,22 +21,14 @@ public sealed record EngineSettings(
 {
     public const string DispatcherPath = "dmera.engine.metadata-dispatcher";
 
-    /// <summary>Same values as the dmera.engine block of akka.hocon; keep the two in step.</summary>
-    public const string DefaultHocon = """
-        dmera.engine {
-          metadata-dispatcher { type = PinnedDispatcher, throughput = 100 }
-          max-blocks-per-commit = 16384
-          group-commit-linger = 0.3ms
-          max-pending-first-writes = 1024
-          digest-bits-per-step = 32576
-          digest-commit-dirty-blocks = 1024
-          max-query-blocks = 1048576
-          activation-timeout = 120s
-          stop-timeout = 120s
-        }
-        """;
+    /// <summary>The whole shipped akka.hocon (the daemon's, NBD's and Akka's settings as well as the engine's).</summary>
+    public static Config ShippedConfig { get; } = LoadShipped();
 
-    public static Config DefaultConfig { get; } = ConfigurationFactory.ParseString(DefaultHocon);
+    /// <summary>Only the <c>dmera.engine</c> block of the shipped akka.hocon, the fallback for any host.</summary>
+    public static Config DefaultConfig { get; } =
+        // Re-rooted by rendering: Akka's Config has no "at path". Not Akka's own blocks: a bare system keeps
+        // its coordinated-shutdown timeouts unless its host sets them.
+        ConfigurationFactory.ParseString("dmera.engine {\n" + ShippedConfig.GetConfig("dmera.engine").Root + "\n}");
 
     public static EngineSettings Create(ActorSystem system)
     {
@@ -44,14 +37,27 @@ public sealed record EngineSettings(
         return Create(system.Settings.Config.GetConfig("dmera.engine"));
     }
 
-    public static EngineSettings Create(Config engine) => new(
-        DispatcherPath,
-        engine.GetInt("max-blocks-per-commit", 16384),
-        engine.GetTimeSpan("group-commit-linger", TimeSpan.FromMicroseconds(300)),
-        engine.GetInt("max-pending-first-writes", 1024),
-        engine.GetInt("digest-bits-per-step", 32576),
-        engine.GetInt("digest-commit-dirty-blocks", 1024),
-        engine.GetInt("max-query-blocks", 1 << 20),
-        engine.GetTimeSpan("activation-timeout", TimeSpan.FromMinutes(2)),
-        engine.GetTimeSpan("stop-timeout", TimeSpan.FromMinutes(2)));
+    /// <summary>Reads a <c>dmera.engine</c> block; what it leaves out comes from the shipped file.</summary>
+    public static EngineSettings Create(Config engine)
+    {
+        var c = engine.WithFallback(DefaultConfig.GetConfig("dmera.engine"));
+        return new(
+            DispatcherPath,
+            c.GetInt("max-blocks-per-commit"),
+            c.GetTimeSpan("group-commit-linger"),
+            c.GetInt("max-pending-first-writes"),
+            c.GetInt("digest-bits-per-step"),
+            c.GetInt("digest-commit-dirty-blocks"),
+            c.GetInt("max-query-blocks"),
+            c.GetTimeSpan("activation-timeout"),
+            c.GetTimeSpan("stop-timeout"));
+    }
+
+    private static Config LoadShipped()
+    {
+        using var stream = typeof(EngineSettings).Assembly.GetManifestResourceStream("DmEra.akka.hocon")
+            ?? throw new InvalidOperationException("DmEra.Engine was built without its embedded akka.hocon");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
 }

@@ -67,8 +67,8 @@ public sealed class EraVolume : IEraVolume
             var era = new EraVolume(name, settings, origin, volume, s, geometry, counters);
             // A host shutting the actor system down (SIGTERM through the generic host) gets the clean
             // postsuspend, not a crash. StopAsync is idempotent, so a volume stopped earlier costs nothing.
-            // The phase's timeout (akka.coordinated-shutdown.phases.service-stop.timeout, 5 s by default)
-            // should cover dmera.engine.stop-timeout; if it does not, the stop is cut short, which the
+            // The phase's timeout (akka.coordinated-shutdown.phases.service-stop.timeout, 130 s in akka.hocon)
+            // covers dmera.engine.stop-timeout; where a host sets it shorter, the stop is cut short, which the
             // metadata survives like a crash (the next start archives the committed writeset).
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, $"stop-era-volume-{volume.Path.Name}",
                 async () =>
@@ -182,11 +182,15 @@ public sealed class EraVolume : IEraVolume
     {
         try
         {
+            // One deadline for the whole stop, so dmera.engine.stop-timeout bounds it as akka.hocon promises
+            // (the host's shutdown-timeout is set above it).
+            var deadline = DateTime.UtcNow + _settings.StopTimeout;
             await _router.StopAndDrainAsync().WaitAsync(_settings.StopTimeout).ConfigureAwait(false);
             var wasFailed = _started.Tracker.Failure is not null;
             var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
             VolumeActor.Tell(new Volume.Stop(closed));
-            var failure = await closed.Task.WaitAsync(_settings.StopTimeout).ConfigureAwait(false);
+            var left = deadline - DateTime.UtcNow;
+            var failure = await closed.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false);
             if (!wasFailed) await _origin.FlushAsync().ConfigureAwait(false);
             if (failure is not null && !wasFailed)
                 throw new VolumeFailedException($"volume {Name}: the final metadata commit failed: {failure.Message}", failure);

@@ -66,6 +66,15 @@ public sealed record NbdServerLimits
     /// </summary>
     public int SparseReadMinBytes { get; init; } = 256 * 1024;
 
+    /// <summary>
+    /// Connections the kernel queues before accept (listen(2)'s backlog): a burst of clients connecting at once
+    /// (nbdcopy opens several) is queued, not refused; the kernel caps it at net.core.somaxconn.
+    /// </summary>
+    public int ListenBacklog { get; init; } = 128;
+
+    /// <summary>How long stopping lets requests in flight finish before cancelling them.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Checks the values are usable; throws <see cref="ArgumentException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -82,5 +91,7 @@ public sealed record NbdServerLimits
         Require(MaxSelectedMetaContexts >= 1, nameof(MaxSelectedMetaContexts));
         Require(MaxExtentsPerReply >= 1 && MaxExtentsPerReply <= 1 << 20, nameof(MaxExtentsPerReply));
         Require(SparseReadMinBytes >= 4096, nameof(SparseReadMinBytes));
+        Require(ListenBacklog >= 1, nameof(ListenBacklog));
+        Require(StopGrace >= TimeSpan.Zero, nameof(StopGrace));
     }
 }

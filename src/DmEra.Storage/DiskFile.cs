@@ -17,7 +17,8 @@ public sealed class DiskFile : IHoleMap, IDisposable
     /// received the payload on this thread, so the copy into the page cache reads it from this core's cache;
     /// the thread pool would wake another thread that reads it again from memory (bench/peers, 1 MiB writes at
     /// QD4 over TCP: 1,814 MiB/s with the 64 KiB limit, 4,523 with this one; peers-2026-11-24-1517 and -1727).
-    /// A 1 MiB write holds the thread about 0.2 ms; bigger ones go to the pool.
+    /// A 1 MiB write holds the thread about 0.2 ms; bigger ones go to the pool. The default of
+    /// <see cref="InlineWriteSettings.MaxBytes"/> (dmera.storage.inline-write-max-bytes in akka.hocon).
     /// </summary>
     public const int InlineWriteMaxBytes = 1 << 20;
 
@@ -38,13 +39,17 @@ public sealed class DiskFile : IHoleMap, IDisposable
 
     private readonly SafeFileHandle _handle;
     private readonly GroupFlusher _flusher;
-    private readonly InlineWriteGate _gate = new();
+    private readonly InlineWriteGate _gate;
+    private readonly int _inlineWriteMaxBytes;
     // RWF_NOWAIT support is per filesystem (ext4 refuses it for buffered writes, xfs and btrfs take it).
     private volatile bool _readNoWait = true;
     private volatile bool _writeNoWait = true;
 
-    private DiskFile(SafeFileHandle handle, string path)
+    private DiskFile(SafeFileHandle handle, string path, InlineWriteSettings? inline)
     {
+        inline ??= new InlineWriteSettings();
+        _gate = new InlineWriteGate(inline);
+        _inlineWriteMaxBytes = inline.MaxBytes;
         _handle = handle;
         Path = path;
         Size = LinuxFile.SizeOf(handle);
@@ -56,8 +61,8 @@ public sealed class DiskFile : IHoleMap, IDisposable
     /// Opens an existing file or device. <see cref="FileShare.None"/> takes an exclusive flock (a second
     /// opener is refused), <see cref="FileShare.ReadWrite"/> a shared one.
     /// </summary>
-    public static DiskFile Open(string path, bool writable, FileShare share) =>
-        new(File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, share), path);
+    public static DiskFile Open(string path, bool writable, FileShare share, InlineWriteSettings? inline = null) =>
+        new(File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, share), path, inline);
 
     public string Path { get; }
     public long Size { get; }
@@ -138,7 +143,7 @@ public sealed class DiskFile : IHoleMap, IDisposable
             }
             if (done == data.Length) return ValueTask.CompletedTask;
         }
-        else if (data.Length <= InlineWriteMaxBytes && ((offset | (long)data.Length) & PageMask) == 0 && _gate.IsOpen)
+        else if (data.Length <= _inlineWriteMaxBytes && ((offset | (long)data.Length) & PageMask) == 0 && _gate.IsOpen)
         {
             // Whole pages only: a partial page not in the cache would be read from the device first.
             var started = Stopwatch.GetTimestamp();

@@ -8,29 +8,33 @@ namespace DmEra.Storage;
 /// into a regular file costs less than the hop to the thread pool and back (fio, 4 KiB writes at QD16 on
 /// ext4: about 3× the IOPS; for 1 MiB writes see DiskFile.InlineWriteMaxBytes). But a write can
 /// stall (dirty-page throttling, a journal commit), and a stall there stalls every client. So the gate
-/// watches each inline write: one slower than <see cref="SlowWrite"/> sends writes to the thread pool for a
+/// watches each inline write: one slower than <see cref="InlineWriteSettings.SlowWrite"/> sends writes to the thread pool for a
 /// while, twice as long after each further stall, and a fast inline write resets the backoff.
 /// </summary>
 public sealed class InlineWriteGate
 {
-    public static readonly TimeSpan SlowWrite = TimeSpan.FromMilliseconds(2);
+    private readonly TimeSpan _slowWrite;
     private readonly long _firstBackoff;
     private readonly long _maxBackoff;
     private long _closedUntil;
     private long _backoff;
 
-    public InlineWriteGate() : this(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(32)) { }
+    public InlineWriteGate() : this(new InlineWriteSettings()) { }
 
     internal InlineWriteGate(TimeSpan firstBackoff, TimeSpan maxBackoff)
+        : this(new InlineWriteSettings { FirstBackoff = firstBackoff, MaxBackoff = maxBackoff }) { }
+
+    public InlineWriteGate(InlineWriteSettings settings)
     {
-        _firstBackoff = _backoff = (long)(firstBackoff.TotalSeconds * Stopwatch.Frequency);
-        _maxBackoff = (long)(maxBackoff.TotalSeconds * Stopwatch.Frequency);
+        _slowWrite = settings.SlowWrite;
+        _firstBackoff = _backoff = (long)(settings.FirstBackoff.TotalSeconds * Stopwatch.Frequency);
+        _maxBackoff = (long)(settings.MaxBackoff.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Inline writes run while this is true (and, for the caller's sake, only whole-page ones up to the size limit).</summary>
     public bool IsOpen => Stopwatch.GetTimestamp() >= Volatile.Read(ref _closedUntil);
 
-    /// <summary>Stalls (inline writes slower than <see cref="SlowWrite"/>) seen so far.</summary>
+    /// <summary>Stalls (inline writes slower than <see cref="InlineWriteSettings.SlowWrite"/>) seen so far.</summary>
     public long Stalls => Interlocked.Read(ref _stalls);
     private long _stalls;
 
@@ -38,7 +42,7 @@ public sealed class InlineWriteGate
     public void Record(long startedAt)
     {
         var now = Stopwatch.GetTimestamp();
-        if (Stopwatch.GetElapsedTime(startedAt, now) < SlowWrite)
+        if (Stopwatch.GetElapsedTime(startedAt, now) < _slowWrite)
         {
             if (Volatile.Read(ref _backoff) != _firstBackoff) Volatile.Write(ref _backoff, _firstBackoff);
             return;

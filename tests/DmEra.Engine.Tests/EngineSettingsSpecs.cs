@@ -5,7 +5,7 @@ namespace DmEra.Engine.Tests;
 public sealed class EngineSettingsSpecs
 {
     [Fact]
-    public void The_built_in_defaults_parse_to_the_documented_values()
+    public void The_defaults_are_the_shipped_akka_hocon_values()
     {
         var s = EngineSettings.Create(EngineSettings.DefaultConfig.GetConfig("dmera.engine"));
         Assert.Equal(TimeSpan.FromMicroseconds(300), s.GroupCommitLinger);
@@ -13,18 +13,33 @@ public sealed class EngineSettingsSpecs
         Assert.Equal(1024, s.MaxPendingFirstWrites);
         Assert.Equal(32576, s.DigestBitsPerStep);
         Assert.Equal(TimeSpan.FromSeconds(120), s.StopTimeout);
+        Assert.Equal("PinnedDispatcher", EngineSettings.DefaultConfig.GetString("dmera.engine.metadata-dispatcher.type"));
+        Assert.Equal(100, EngineSettings.DefaultConfig.GetInt("dmera.engine.metadata-dispatcher.throughput"));
     }
 
     [Fact]
-    public void The_repository_akka_hocon_matches_the_built_in_defaults()
+    public void The_embedded_defaults_are_the_repository_akka_hocon()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "DmEra.sln"))) dir = dir.Parent;
         Assert.NotNull(dir);
         var file = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(dir!.FullName, "akka.hocon")));
-        Assert.Equal(
-            EngineSettings.Create(EngineSettings.DefaultConfig.GetConfig("dmera.engine")),
+        Assert.Equal(EngineSettings.Create(EngineSettings.DefaultConfig.GetConfig("dmera.engine")),
             EngineSettings.Create(file.GetConfig("dmera.engine")));
-        Assert.Equal("PinnedDispatcher", file.GetString("dmera.engine.metadata-dispatcher.type"));
+    }
+
+    [Fact]
+    public void A_partial_engine_block_takes_the_rest_from_the_shipped_file()
+    {
+        var s = EngineSettings.Create(ConfigurationFactory.ParseString("max-query-blocks = 7"));
+        Assert.Equal(7, s.MaxQueryBlocks);
+        Assert.Equal(16384, s.MaxBlocksPerCommit);
+    }
+
+    [Fact]
+    public void The_fallback_leaves_akka_s_own_settings_alone()
+    {
+        Assert.False(EngineSettings.DefaultConfig.HasPath("akka"));
+        Assert.False(EngineSettings.DefaultConfig.HasPath("dmera.daemon"));
     }
 }

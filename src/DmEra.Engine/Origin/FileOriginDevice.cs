@@ -23,7 +23,8 @@ public sealed class FileOriginDevice : IOriginDevice
     /// Opens the origin read-write and exclusively (flock LOCK_EX): a second daemon on the same origin would
     /// write blocks the first one never tracks.
     /// </summary>
-    public static FileOriginDevice Open(string path) => new(DiskFile.Open(path, writable: true, FileShare.None));
+    public static FileOriginDevice Open(string path, InlineWriteSettings? inline = null) =>
+        new(DiskFile.Open(path, writable: true, FileShare.None, inline));
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer) => _file.ReadAsync(offset, buffer);
 

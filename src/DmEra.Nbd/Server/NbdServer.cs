@@ -19,8 +19,6 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly NbdSession _session;
     private readonly NbdServerLimits _limits;
     private readonly ILogger _log;
-    /// <summary>How long <see cref="DisposeAsync"/> lets requests in flight finish before cancelling them.</summary>
-    public static readonly TimeSpan DefaultStopGrace = TimeSpan.FromSeconds(5);
 
     private readonly CancellationTokenSource _draining = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -47,7 +45,7 @@ public sealed class NbdServer : IAsyncDisposable
         {
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(endpoint);
-            socket.Listen(128);
+            socket.Listen(_limits.ListenBacklog);
         }
         catch
         {
@@ -73,7 +71,7 @@ public sealed class NbdServer : IAsyncDisposable
         try
         {
             socket.Bind(new UnixDomainSocketEndPoint(path));
-            socket.Listen(128);
+            socket.Listen(_limits.ListenBacklog);
         }
         catch
         {
@@ -146,7 +144,7 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>
     /// Stops accepting and stops every connection: handshakes are closed, transmissions stop reading and
     /// answer the requests already in flight. After <paramref name="grace"/> (default
-    /// <see cref="DefaultStopGrace"/>), what is still running is cancelled.
+    /// <see cref="NbdServerLimits.StopGrace"/>), what is still running is cancelled.
     /// </summary>
     public async Task StopAsync(TimeSpan? grace = null)
     {
@@ -156,7 +154,7 @@ public sealed class NbdServer : IAsyncDisposable
         foreach (var l in listeners) l.Socket.Dispose();
         await Task.WhenAll(listeners.Select(l => l.Loop)).ConfigureAwait(false);
         var all = Task.WhenAll(_connections.Values);
-        if (await Task.WhenAny(all, Task.Delay(grace ?? DefaultStopGrace)).ConfigureAwait(false) != all)
+        if (await Task.WhenAny(all, Task.Delay(grace ?? _limits.StopGrace)).ConfigureAwait(false) != all)
         {
             _log.LogWarning("NBD server stop: {Count} connections still busy after the grace period; cancelling them", ActiveConnections);
             if (!_stopping.IsCancellationRequested) _stopping.Cancel();

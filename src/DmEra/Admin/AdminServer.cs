@@ -31,7 +31,7 @@ public sealed class AdminServer : IAsyncDisposable
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
-    public static AdminServer Start(string path, IAdminTarget target, ILogger log, TimeSpan commandTimeout)
+    public static AdminServer Start(string path, IAdminTarget target, ILogger log, TimeSpan commandTimeout, int backlog)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
@@ -48,7 +48,7 @@ public sealed class AdminServer : IAsyncDisposable
         }
         if (Syscall.chmod(path, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR) != 0)
             log.LogWarning("admin socket {Path}: chmod 0600 failed: {Errno}", path, Stdlib.GetLastError());
-        listener.Listen(16);
+        listener.Listen(backlog);
         return new AdminServer(path, target, log, listener, commandTimeout);
     }
 

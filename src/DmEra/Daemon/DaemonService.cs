@@ -16,7 +16,6 @@ namespace DmEra.Daemon;
 public sealed class DaemonService(ActorSystem system, DaemonSettings settings, NbdServerLimits limits,
     NbdTlsSettings? tls, ILogger<DaemonService> log) : IHostedService
 {
-    private static readonly TimeSpan AdminCommandTimeout = TimeSpan.FromSeconds(60);
     private VolumeHost? _volumes;
     private NbdServer? _nbd;
     private AdminServer? _admin;
@@ -27,7 +26,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _volumes = await VolumeHost.StartAsync(system, settings.Volumes, log, cancellationToken).ConfigureAwait(false);
+        _volumes = await VolumeHost.StartAsync(system, settings.Volumes, settings.InlineWrites, log, cancellationToken).ConfigureAwait(false);
         if (_volumes.Served.Count == 0)
             throw new ConfigurationException(settings.Volumes.Count == 0
                 ? "no volume to serve (give --volume or dmera.daemon.volumes in akka.hocon)"
@@ -51,7 +50,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
             bound.Add(new System.Net.Sockets.UnixDomainSocketEndPoint(unix));
         }
         NbdEndPoints = bound;
-        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, AdminCommandTimeout);
+        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, settings.AdminCommandTimeout, settings.AdminListenBacklog);
         _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
         _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",

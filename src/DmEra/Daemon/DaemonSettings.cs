@@ -1,5 +1,7 @@
 using System.Net;
 using Akka.Configuration;
+using DmEra.Engine;
+using DmEra.Storage;
 
 namespace DmEra.Daemon;
 
@@ -18,10 +20,18 @@ public sealed record DaemonSettings
     public bool TlsRequired { get; init; }
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
     public double MetadataWarnFraction { get; init; } = 0.8;
+    public TimeSpan AdminCommandTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public int AdminListenBacklog { get; init; } = 16;
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(180);
+    public InlineWriteSettings InlineWrites { get; init; } = new();
 
     public static DaemonSettings FromConfig(Config config)
     {
         var daemon = config.GetConfig("dmera.daemon") ?? throw new ConfigurationException("akka.hocon has no dmera.daemon block");
+        // Scalars the file leaves out come from the shipped akka.hocon (the volume list does not: empty is meaningful).
+        var shipped = EngineSettings.ShippedConfig;
+        var scalars = daemon.WithFallback(shipped.GetConfig("dmera.daemon"));
+        var storage = (config.GetConfig("dmera.storage") ?? ConfigurationFactory.Empty).WithFallback(shipped.GetConfig("dmera.storage"));
         var readOnly = daemon.GetStringList("read-only", []).ToHashSet(StringComparer.Ordinal);
         var volumes = new List<VolumeSpec>();
         foreach (var v in daemon.GetValue("volumes")?.GetArray() ?? [])
@@ -44,8 +54,18 @@ public sealed record DaemonSettings
             Listen = daemon.GetStringList("listen", []).Select(ParseEndPoint).ToList(),
             UnixSocket = unix.Length == 0 ? null : unix,
             AdminSocket = daemon.GetString("admin-socket", "var/admin.sock"),
-            HealthInterval = daemon.GetTimeSpan("health-interval", TimeSpan.FromSeconds(10)),
-            MetadataWarnFraction = daemon.GetDouble("metadata-warn-fraction", 0.8),
+            HealthInterval = scalars.GetTimeSpan("health-interval"),
+            MetadataWarnFraction = scalars.GetDouble("metadata-warn-fraction"),
+            AdminCommandTimeout = scalars.GetTimeSpan("admin-command-timeout"),
+            AdminListenBacklog = scalars.GetInt("admin-listen-backlog"),
+            ShutdownTimeout = scalars.GetTimeSpan("shutdown-timeout"),
+            InlineWrites = new InlineWriteSettings
+            {
+                MaxBytes = storage.GetInt("inline-write-max-bytes"),
+                SlowWrite = storage.GetTimeSpan("slow-inline-write"),
+                FirstBackoff = storage.GetTimeSpan("inline-write-first-backoff"),
+                MaxBackoff = storage.GetTimeSpan("inline-write-max-backoff"),
+            },
         };
     }
 

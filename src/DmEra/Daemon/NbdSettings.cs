@@ -27,6 +27,8 @@ public static class NbdSettings
             MaxSelectedMetaContexts = Int("max-selected-meta-contexts", d.MaxSelectedMetaContexts),
             MaxExtentsPerReply = Int("max-extents-per-reply", d.MaxExtentsPerReply),
             SparseReadMinBytes = Int("sparse-read-min-bytes", d.SparseReadMinBytes),
+            ListenBacklog = Int("listen-backlog", d.ListenBacklog),
+            StopGrace = c.GetTimeSpan("stop-grace", d.StopGrace),
         };
         limits.Validate();
         return limits;

@@ -60,7 +60,7 @@ internal static class ServeCommand
         try
         {
             return ConfigurationFactory.ParseString(File.ReadAllText(path))
-                .WithFallback(EngineSettings.DefaultConfig);
+                .WithFallback(EngineSettings.DefaultConfig);   // the daemon and NBD blocks fall back where they are read
         }
         catch (Exception e) when (e is not ConfigurationException)
         {
@@ -127,7 +127,7 @@ internal static class ServeCommand
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(3));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(NbdSettings.FromConfig(hocon));
         builder.Services.AddSingleton(_ => tls!);

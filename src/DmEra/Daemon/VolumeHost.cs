@@ -5,6 +5,7 @@ using DmEra.Engine;
 using DmEra.Engine.Origin;
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
+using DmEra.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace DmEra.Daemon;
@@ -31,7 +32,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     public IReadOnlyCollection<ServedVolume> Served => _volumes.Values;
     public IReadOnlyList<string> VolumeNames => _volumes.Keys.Order(StringComparer.Ordinal).ToList();
 
-    public static async Task<VolumeHost> StartAsync(ActorSystem system, IReadOnlyList<VolumeSpec> specs, ILogger log, CancellationToken ct)
+    public static async Task<VolumeHost> StartAsync(ActorSystem system, IReadOnlyList<VolumeSpec> specs, InlineWriteSettings inlineWrites,
+        ILogger log, CancellationToken ct)
     {
         var volumes = new Dictionary<string, ServedVolume>(StringComparer.Ordinal);
         var failures = new List<string>();
@@ -44,7 +46,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             try
             {
-                var volume = await StartOneAsync(system, spec, log, ct).ConfigureAwait(false);
+                var volume = await StartOneAsync(system, spec, inlineWrites, log, ct).ConfigureAwait(false);
                 volumes.Add(spec.Name, new ServedVolume(spec, volume));
                 var status = await volume.StatusAsync().ConfigureAwait(false);
                 log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
@@ -61,7 +63,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         return new VolumeHost(volumes, failures, log);
     }
 
-    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, ILogger log, CancellationToken ct)
+    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, InlineWriteSettings inlineWrites,
+        ILogger log, CancellationToken ct)
     {
         CreateIfAsked(spec.OriginPath, spec.CreateOriginBytes);
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
@@ -75,7 +78,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             if (allocated > 0)
                 log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
                     spec.Name, allocated, spec.MetadataPath);
-            origin = FileOriginDevice.Open(spec.OriginPath);
+            origin = FileOriginDevice.Open(spec.OriginPath, inlineWrites);
         }
         catch
         {

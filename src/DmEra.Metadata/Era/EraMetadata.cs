@@ -274,11 +274,37 @@ public sealed class EraMetadata : IDisposable
     {
         if (MetadataSnap == 0) throw new EraMessageException("no snap to drop");
         var location = MetadataSnap;
-        var clone = EraSuperblock.Unpack(_tm.Read(location, BlockKind.Superblock));
+        var clone = ReadSnapshotClone(location);
         MetadataSnap = 0;
         _writesetTree.Delete(clone.WritesetTreeRoot);
         _eraArray.Delete(clone.EraArrayRoot);
         _tm.Dec(location);
+    }
+
+    /// <summary>
+    /// The held snapshot's clone superblock, checked before anything is released: a garbage pointer (or a
+    /// clone whose roots are not btree nodes) is refused as the kernel refuses it ("couldn't read lock
+    /// superblock clone"), leaving the volume running and the pointer as it was.
+    /// </summary>
+    private EraSuperblock ReadSnapshotClone(long location)
+    {
+        try
+        {
+            if ((ulong)location >= (ulong)_tm.SpaceMap.NrBlocks || _tm.SpaceMap.GetCount(location) == 0)
+                throw new MetadataException($"block {(ulong)location} is not an allocated metadata block");
+            var clone = EraSuperblock.Unpack(_tm.Read(location, BlockKind.Superblock));
+            foreach (var root in new[] { clone.WritesetTreeRoot, clone.EraArrayRoot })
+            {
+                if (root <= 0 || root >= _tm.SpaceMap.NrBlocks || _tm.SpaceMap.GetCount(root) == 0)
+                    throw new MetadataException($"its tree root {(ulong)root} is not an allocated metadata block");
+                _tm.Read(root, BlockKind.BtreeNode);
+            }
+            return clone;
+        }
+        catch (MetadataException e)
+        {
+            throw new EraMessageException($"couldn't read lock superblock clone at {(ulong)location}: {e.Message}");
+        }
     }
 
     /// <summary>

@@ -182,7 +182,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["metadata_used"] = long.Parse(used);
             report["metadata_total"] = long.Parse(total);
             report["current_era"] = uint.Parse(fields[2]);
-            report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
+            report["held_root"] = fields[3] == "-" ? null : ulong.Parse(fields[3]);
         }
         if (v.Volume is EraVolume era)
         {

@@ -79,7 +79,8 @@ public sealed class EraMetadata : IDisposable
 
     /// <summary>
     /// Opens era metadata, formatting it when block 0 is all zeroes and <paramref name="mayFormat"/>
-    /// (the kernel's ctr). The block size must be the one it was made with (kernel fix c8e846ff).
+    /// (the kernel's ctr). The block size must be the one it was made with (kernel fix c8e846ff), and the
+    /// superblock must agree with the trees it points at (<see cref="SuperblockConsistency"/>).
     /// </summary>
     public static EraMetadata Open(IMetadataDevice device, uint blockSizeSectors, bool mayFormat = true)
     {
@@ -94,7 +95,9 @@ public sealed class EraMetadata : IDisposable
                 $"changing the data block size (from {sb.DataBlockSize} to {blockSizeSectors}) is not supported");
         var blocks = new BlockManager(device);
         var sm = MetadataSpaceMap.Load(blocks, sb.SpaceMapRoot, device.BlockCount);
-        return new EraMetadata(device, new TransactionManager(blocks, sm), sb);
+        var tm = new TransactionManager(blocks, sm);
+        SuperblockConsistency.Check(tm, sb);
+        return new EraMetadata(device, tm, sb);
     }
 
     public static bool IsZeroed(IMetadataDevice device)

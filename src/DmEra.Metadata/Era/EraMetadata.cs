@@ -94,7 +94,9 @@ public sealed class EraMetadata : IDisposable
             throw new MetadataException(
                 $"changing the data block size (from {sb.DataBlockSize} to {blockSizeSectors}) is not supported");
         var blocks = new BlockManager(device);
-        var sm = MetadataSpaceMap.Load(blocks, sb.SpaceMapRoot, device.BlockCount);
+        // A device grown since the last start (a full volume fixed by growing its file) lends its new blocks
+        // to the space map; the next commit records them.
+        var sm = MetadataSpaceMap.Load(blocks, sb.SpaceMapRoot, device.BlockCount).Grow(device.BlockCount);
         var tm = new TransactionManager(blocks, sm);
         SuperblockConsistency.Check(tm, sb);
         return new EraMetadata(device, tm, sb);

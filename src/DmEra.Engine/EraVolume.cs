@@ -95,6 +95,9 @@ public sealed class EraVolume : IEraVolume
     public uint CurrentEra => _started.Tracker.CurrentEra;
     public VolumeCounters Counters { get; }
 
+    /// <summary>Why the volume is in <see cref="VolumeState.Failed"/> (the metadata error), or null.</summary>
+    public string? FailureReason => _started.Tracker.Failure?.Message;
+
     /// <summary>The root of this volume's actor tree (tests stop it to simulate a crash).</summary>
     internal IActorRef VolumeActor { get; }
 

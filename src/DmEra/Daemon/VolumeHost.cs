@@ -46,8 +46,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             try
             {
-                var volume = await StartOneAsync(system, spec, inlineWrites, log, ct).ConfigureAwait(false);
+                var (volume, events) = await StartOneAsync(system, spec, inlineWrites, log, ct).ConfigureAwait(false);
                 volumes.Add(spec.Name, new ServedVolume(spec, volume));
+                foreach (var e in events) log.LogInformation("volume {Name}: {Event}", spec.Name, e);
                 var status = await volume.StatusAsync().ConfigureAwait(false);
                 log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
                     spec.Name, volume.SizeBytes, spec.OriginPath, volume.NrBlocks, volume.BlockSizeSectors, spec.MetadataPath, status,
@@ -63,8 +64,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         return new VolumeHost(volumes, failures, log);
     }
 
-    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, InlineWriteSettings inlineWrites,
-        ILogger log, CancellationToken ct)
+    private static async Task<(IEraVolume Volume, List<string> Events)> StartOneAsync(ActorSystem system, VolumeSpec spec,
+        InlineWriteSettings inlineWrites, ILogger log, CancellationToken ct)
     {
         CreateIfAsked(spec.OriginPath, spec.CreateOriginBytes);
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
@@ -72,12 +73,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             throw new ConfigurationException($"origin {spec.OriginPath} does not exist");
         var metadata = FileMetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
         IOriginDevice origin;
+        List<string> events;
         try
         {
-            var allocated = metadata.AllocateHoles();
-            if (allocated > 0)
-                log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
-                    spec.Name, allocated, spec.MetadataPath);
             origin = FileOriginDevice.Open(spec.OriginPath, inlineWrites);
         }
         catch
@@ -85,7 +83,21 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             metadata.Dispose();
             throw;
         }
-        return await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false);
+        try
+        {
+            events = VolumePreflight.Check(spec, metadata, origin.SizeBytes);
+            var allocated = metadata.AllocateHoles();
+            if (allocated > 0)
+                log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
+                    spec.Name, allocated, spec.MetadataPath);
+        }
+        catch
+        {
+            metadata.Dispose();
+            origin.Dispose();
+            throw;
+        }
+        return (await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false), events);
     }
 
     private static void CreateIfAsked(string path, long bytes)
@@ -185,7 +197,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["metadata_used"] = long.Parse(used);
             report["metadata_total"] = long.Parse(total);
             report["current_era"] = uint.Parse(fields[2]);
-            report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
+            report["held_root"] = fields[3] == "-" ? null : ulong.Parse(fields[3]);
         }
         if (v.Volume is EraVolume era)
         {
@@ -196,6 +208,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             var percentiles = counters.CommitMicrosPercentiles(50, 99);
             report["commit_us_p50"] = percentiles.Length > 0 ? Math.Round(percentiles[0], 1) : null;
             report["commit_us_p99"] = percentiles.Length > 0 ? Math.Round(percentiles[1], 1) : null;
+            report["failure"] = era.FailureReason;
         }
         return report;
     }

@@ -31,6 +31,7 @@ internal static class InvalidateTool
             throw new MetadataException($"--written-since {sinceText}: not an era (a whole number from 0 to {uint.MaxValue})");
         // A live volume's daemon holds an exclusive lock; its metadata snapshot is safe to read beside it.
         using var device = MetadataInput.OpenForReading(path, useSnapshot ? DeviceLock.None : DeviceLock.Shared);
+        StrictRead.EnsureClean(device, useSnapshot);
         var reader = EraMetadataReader.Open(device, useSnapshot);
         using var output = new OutputFile(outputPath);
         var writer = new InvalidateXmlWriter(output.Writer);

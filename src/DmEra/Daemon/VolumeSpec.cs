@@ -57,7 +57,7 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
     public static uint ParseBlockSize(string text, string context)
     {
         if (!uint.TryParse(text, out var sectors) || sectors == 0 || sectors % 8 != 0)
-            throw new ConfigurationException($"{context}: block-size '{text}' must be a multiple of 8 sectors (4 KiB), e.g. 128 for 64 KiB");
+            throw new ConfigurationException($"{context}: block-size '{text}' must be a positive multiple of 8 sectors (4 KiB), e.g. 128 for 64 KiB");
         return sectors;
     }
 

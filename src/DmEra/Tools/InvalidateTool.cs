@@ -33,6 +33,10 @@ internal static class InvalidateTool
         using var device = MetadataInput.OpenForReading(path, useSnapshot ? DeviceLock.None : DeviceLock.Shared);
         StrictRead.EnsureClean(device, useSnapshot);
         var reader = EraMetadataReader.Open(device, useSnapshot);
+        // No era past the current one has begun: an empty list would read as "nothing changed" (era_invalidate
+        // prints one), which a backup script would take for a clean incremental.
+        if (since > reader.CurrentEra)
+            throw new MetadataException($"--written-since {since} is beyond the current era {reader.CurrentEra} of {path}: that era has not begun");
         using var output = new OutputFile(outputPath);
         var writer = new InvalidateXmlWriter(output.Writer);
         WrittenSince.Find(reader, since, (begin, end) => writer.AddRange(begin, end));

@@ -34,7 +34,6 @@ public sealed class EraToolCliTests
     [InlineData("three-writesets", 0)]
     [InlineData("three-writesets", 2)]
     [InlineData("three-writesets", 3)]
-    [InlineData("three-writesets", 6)]
     [InlineData("odd-block-size", 20)]
     [InlineData("odd-block-size", 38)]
     [InlineData("odd-block-size", 39)]

@@ -6,6 +6,10 @@ public sealed class MemoryOriginDevice(long sizeBytes) : IOriginDevice
     private readonly byte[] _data = new byte[checked((int)sizeBytes)];
 
     public long SizeBytes => _data.LongLength;
+
+    /// <summary>What the origin holds now (specs compare a backup view's reads with it).</summary>
+    public ReadOnlySpan<byte> Contents => _data;
+
     public ValueTask ReadAsync(long offset, Memory<byte> buffer)
     {
         _data.AsSpan(checked((int)offset), buffer.Length).CopyTo(buffer.Span);

@@ -69,6 +69,20 @@ public sealed class EraMetadata : IDisposable
     public void VisitEras(uint begin, uint end, BlockErasVisitor visit) =>
         BlockEras.Visit(_eraArray, _eraArrayRoot, ArchivedWritesets(), begin, end, visit);
 
+    /// <summary>
+    /// The same answer as of a held metadata snapshot (a backup view's instant): its current writeset was
+    /// archived when it was taken, so its era array and archived writesets are the whole answer.
+    /// </summary>
+    public void VisitSnapshotEras(long heldRoot, uint begin, uint end, BlockErasVisitor visit)
+    {
+        var sb = EraSuperblock.Unpack(_tm.Read(heldRoot, BlockKind.Superblock));
+        if (end > sb.NrBlocks)
+            throw new ArgumentOutOfRangeException(nameof(end), $"blocks [{begin}, {end}) are outside the snapshot's {sb.NrBlocks} blocks");
+        var writesets = new List<Writeset>();
+        _writesetTree.Walk(sb.WritesetTreeRoot, (key, value) => writesets.Add(new Writeset(_bitset, (uint)key, WritesetRoot.Unpack(value))));
+        BlockEras.Visit(_eraArray, sb.EraArrayRoot, writesets, begin, end, visit);
+    }
+
     /// <summary>Archived writesets wait to be folded into the era array.</summary>
     public bool HasDigestWork => _digest is not null || !IsTreeEmpty(_writesetTreeRoot);
 

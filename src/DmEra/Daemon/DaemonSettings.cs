@@ -24,6 +24,7 @@ public sealed record DaemonSettings
     public int AdminListenBacklog { get; init; } = 16;
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(180);
     public InlineWriteSettings InlineWrites { get; init; } = new();
+    public double BackupLimitFraction { get; init; } = 0.25;
 
     public static DaemonSettings FromConfig(Config config)
     {
@@ -47,6 +48,8 @@ public sealed record DaemonSettings
                 ReadOnly = readOnly.Contains(name),
                 AllowShrink = o.GetKey("allow-shrink") is { } shrink && VolumeSpec.ParseYes(shrink.GetString(), "allow-shrink", $"volume {name}"),
                 Format = o.GetKey("format") is { } format && VolumeSpec.ParseYes(format.GetString(), "format", $"volume {name}"),
+                BackupStorePath = o.GetKey("backup-store")?.GetString() is { Length: > 0 } store ? store : null,
+                BackupLimitBytes = o.GetKey("backup-limit")?.GetString() is { } limit ? VolumeSpec.ParseBackupLimit(limit, $"volume {name}") : 0,
             });
         }
         var unix = daemon.GetString("unix-socket", "");
@@ -68,6 +71,9 @@ public sealed record DaemonSettings
                 FirstBackoff = storage.GetTimeSpan("inline-write-first-backoff"),
                 MaxBackoff = storage.GetTimeSpan("inline-write-max-backoff"),
             },
+            BackupLimitFraction = scalars.GetDouble("backup-limit-fraction") is var f && f > 0 && f <= 1
+                ? f
+                : throw new ConfigurationException("dmera.daemon.backup-limit-fraction must be in (0, 1]"),
         };
     }
 

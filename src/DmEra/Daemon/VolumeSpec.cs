@@ -20,6 +20,13 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
 
     /// <summary>format=yes: metadata that is not zeroed but holds no valid era superblock is formatted, not refused.</summary>
     public bool Format { get; init; }
+    /// <summary>The backup view's saved-copy file; null = beside the metadata, <c>METADATA.backup</c>.</summary>
+    public string? BackupStorePath { get; init; }
+
+    /// <summary>Most bytes the saved copy may hold; 0 = dmera.daemon.backup-limit-fraction of the origin.</summary>
+    public long BackupLimitBytes { get; init; }
+
+    public string ResolvedBackupStorePath => BackupStorePath ?? MetadataPath + ".backup";
 
     /// <summary>Parses the --volume form; errors say which key is wrong.</summary>
     public static VolumeSpec Parse(string text)
@@ -30,8 +37,8 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
             var eq = part.IndexOf('=');
             if (eq <= 0) throw new ConfigurationException($"--volume '{text}': '{part}' is not key=value");
             var key = part[..eq].Trim();
-            if (key is not ("name" or "origin" or "metadata" or "block-size" or "allow-shrink" or "format"))
-                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size, allow-shrink, format)");
+            if (key is not ("name" or "origin" or "metadata" or "block-size" or "allow-shrink" or "format" or "backup-store" or "backup-limit"))
+                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size, allow-shrink, format, backup-store, backup-limit)");
             if (!fields.TryAdd(key, part[(eq + 1)..].Trim()))
                 throw new ConfigurationException($"--volume '{text}': '{key}' given twice");
         }
@@ -43,6 +50,8 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
         {
             AllowShrink = fields.TryGetValue("allow-shrink", out var shrink) && ParseYes(shrink, "allow-shrink", text),
             Format = fields.TryGetValue("format", out var format) && ParseYes(format, "format", text),
+            BackupStorePath = fields.TryGetValue("backup-store", out var store) && store.Length > 0 ? store : null,
+            BackupLimitBytes = fields.TryGetValue("backup-limit", out var limit) ? ParseBackupLimit(limit, text) : 0,
         };
     }
 
@@ -53,6 +62,11 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
         "no" => false,
         _ => throw new ConfigurationException($"{context}: {key} must be yes or no, not '{value}'"),
     };
+
+    public static long ParseBackupLimit(string text, string context) =>
+        long.TryParse(text, out var bytes) && bytes > 0
+            ? bytes
+            : throw new ConfigurationException($"{context}: backup-limit '{text}' must be a positive number of bytes");
 
     public static uint ParseBlockSize(string text, string context)
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DmEra.Admin;
+using DmEra.Backup;
 using DmEra.Daemon;
 using DmEra.Tools;
 
@@ -22,5 +23,6 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     InvalidateTool.Create(),
     RestoreTool.Create(),
     MapTool.Create(),
+    BackupCommands.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -27,7 +27,9 @@ public sealed class EraVolumeExport : INbdExport
         PreferredBlockSize = BitOperations.IsPow2(blockBytes) && blockBytes <= 32 << 20 ? (int)blockBytes : 4096;
         Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.MultiConn |
                        (served.Spec.ReadOnly ? NbdExportCapabilities.ReadOnly : NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes);
-        Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks";
+        // The tracking id lets a backup client tell this volume's history from a reset or another volume's.
+        Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks" +
+                      (_volume is EraVolume era ? $", tracking id {era.TrackingId}" : "");
     }
 
     public long Size => _volume.SizeBytes;

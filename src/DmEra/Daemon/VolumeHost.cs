@@ -186,6 +186,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         }
         if (v.Volume is EraVolume era)
         {
+            report["tracking_id"] = era.TrackingId;
             var counters = era.Counters;
             report["commits"] = counters.Commits;
             report["first_writes"] = counters.FirstWrites;

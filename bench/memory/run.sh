@@ -180,7 +180,7 @@ big_load() { # each phase, stopping at the first that leaves the daemon dead or 
   done
   phase big-map
   local ctx start n
-  for ctx in dm-era:written-since:1 dm-era:era; do
+  for ctx in x-dm-era:written-since:1 x-dm-era:era; do
     start=$(date +%s.%N)
     n=$(nbdinfo --map="$ctx" "$(uri big)" | wc -l)
     echo "    nbdinfo --map=$ctx over 1 TiB: $n extents in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s" >&2

@@ -34,7 +34,7 @@ public sealed class EraVolume : IEraVolume
         VolumeActor = volumeActor;
         _started = started;
         Counters = counters;
-        _router = new IoRouter(name, geometry, origin, started.Tracker, started.Writer, settings.MaxPendingFirstWrites);
+        _router = new IoRouter(name, geometry, origin, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views);
     }
 
     /// <summary>
@@ -153,6 +153,53 @@ public sealed class EraVolume : IEraVolume
         var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _started.Snapshots.Tell(new MetadataSnapshot.Drop(reply));
         return reply.Task;
+    }
+
+    public Backup.BackupView? BackupView => _started.Views.Current;
+
+    public Task<Backup.BackupView> TakeBackupSnapAsync(uint? sinceEra, string storePath, long limitBytes, Action<string>? onBroken = null)
+    {
+        var current = CurrentEra;
+        if (sinceEra > current)
+            throw new EraMessageException($"since era {sinceEra} is after the current era {current}");
+        if (limitBytes <= 0) throw new ArgumentOutOfRangeException(nameof(limitBytes), "the saved-copy limit must be positive");
+        var file = Backup.SavedCopyFile.Create(storePath);
+        var view = new Backup.BackupView(_router.Geometry, _origin.ReadAsync, file, limitBytes, sinceEra, onBroken);
+        var reply = new TaskCompletionSource<Backup.BackupView>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Snapshots.Tell(new BackupSnapshot.Take(view, reply));
+        return reply.Task;
+    }
+
+    public Task DropBackupSnapAsync()
+    {
+        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Snapshots.Tell(new BackupSnapshot.Drop(reply));
+        return reply.Task;
+    }
+
+    public Task<uint[]> GetViewErasAsync(Backup.BackupView view, uint firstBlock, int count)
+    {
+        var reply = new TaskCompletionSource<uint[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _started.Writer.Tell(new MetadataWriter.QueryHeldEras(view.HeldRoot, firstBlock, count, reply));
+        return reply.Task;
+    }
+
+    /// <summary>
+    /// After a start: a saved-copy file at <paramref name="storePath"/> means the volume stopped or crashed
+    /// with a view held. The view is gone (its saved copies only lived for the process); the metadata snapshot
+    /// its header names is dropped if it is still held, and the file is removed. Returns what was done, or null.
+    /// </summary>
+    public async Task<string?> DiscardStaleBackupViewAsync(string storePath)
+    {
+        if (Backup.SavedCopyFile.ReadHeldRoot(storePath) is not { } root) return null;
+        var fields = (await StatusAsync().ConfigureAwait(false)).Split(' ');
+        var held = fields.Length == 4 && long.TryParse(fields[3], out var h) ? h : 0;
+        var dropped = root != 0 && root == held;
+        if (dropped) await DropMetadataSnapAsync().ConfigureAwait(false);
+        File.Delete(storePath);
+        return dropped
+            ? $"a backup view was held when the volume last stopped: it is gone; dropped its metadata snapshot (held root {root}) and removed {storePath}"
+            : $"removed a stale saved-copy file {storePath} (its view is gone{(held != 0 ? $"; held root {held} is not the view's and stays" : "")})";
     }
 
     public Task<string> StatusAsync()

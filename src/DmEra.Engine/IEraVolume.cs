@@ -41,6 +41,19 @@ public interface IEraVolume : IAsyncDisposable
     /// <summary>The kernel's <c>take_metadata_snap</c>; returns the held root.</summary>
     Task<long> TakeMetadataSnapAsync();
     Task DropMetadataSnapAsync();
+    /// <summary>The held backup view, or null.</summary>
+    Backup.BackupView? BackupView { get; }
+    /// <summary>
+    /// <c>take_backup_snap</c>: checkpoint + metadata snapshot at one instant, then copy-before-write into a
+    /// saved-copy file at <paramref name="storePath"/> of at most <paramref name="limitBytes"/>. The caller holds
+    /// writes while it runs (the instant is where no write is in flight).
+    /// </summary>
+    Task<Backup.BackupView> TakeBackupSnapAsync(uint? sinceEra, string storePath, long limitBytes, Action<string>? onBroken = null);
+    Task DropBackupSnapAsync();
+    /// <summary>The era of each block as of the view's instant.</summary>
+    Task<uint[]> GetViewErasAsync(Backup.BackupView view, uint firstBlock, int count);
+    /// <summary>Cleans up after a view held when the volume last stopped; returns what was done, or null.</summary>
+    Task<string?> DiscardStaleBackupViewAsync(string storePath);
     /// <summary><c>8 used/total era held|-</c>, or <c>Fail</c> after a metadata failure.</summary>
     Task<string> StatusAsync();
     /// <summary>A device-mapper message, case-insensitive; unknown ones throw the kernel's <c>unsupported message '&lt;x&gt;'</c>.</summary>

@@ -20,6 +20,7 @@ internal sealed class IoRouter
     private readonly IOriginDevice _origin;
     private readonly EraTracker _tracker;
     private readonly IActorRef _writer;
+    private readonly Backup.BackupViewSlot _views;
     // Back-pressure: at most this many first-writes wait for commits; more callers wait here, in their own
     // async flow, instead of growing the writer's mailbox without bound.
     private readonly SemaphoreSlim _firstWriteSlots;
@@ -27,8 +28,10 @@ internal sealed class IoRouter
     private int _inFlight;
     private int _stopping;   // 0/1; set with a full fence (see StopAndDrainAsync)
 
-    public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites)
+    public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
+        Backup.BackupViewSlot? views = null)
     {
+        _views = views ?? new Backup.BackupViewSlot();
         _name = name;
         Geometry = geometry;
         _origin = origin;
@@ -170,6 +173,10 @@ internal sealed class IoRouter
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SlowMarkAsync(uint first, uint last)
     {
+        // A held backup view: the first write to a block since the instant reaches the origin only after the
+        // block's old contents are in the saved copy. Done before the mark, so once a block's in-core bit is
+        // set (the fast path skips it) its old contents are saved. Later eras find it saved and skip.
+        if (_views.Current is { } view) await view.CopyBeforeWriteAsync(first, last).ConfigureAwait(false);
         await _firstWriteSlots.WaitAsync().ConfigureAwait(false);
         try
         {

@@ -92,12 +92,12 @@ public interface INbdExport
     /// The metadata context names this export offers that match <paramref name="query"/>, for
     /// NBD_OPT_LIST_META_CONTEXT. An empty query means all of them; a query ending in ':' means every context
     /// under that prefix; otherwise the query is a full name. Parameterised families may be listed by their
-    /// prefix (e.g. "dm-era:written-since:") when enumerating them is not possible.
+    /// prefix (e.g. "x-dm-era:written-since:") when enumerating them is not possible.
     /// </summary>
     IEnumerable<string> ListMetaContexts(string query);
 
     /// <summary>
-    /// Resolves a full context name (e.g. "base:allocation" or "dm-era:written-since:5") for
+    /// Resolves a full context name (e.g. "base:allocation" or "x-dm-era:written-since:5") for
     /// NBD_OPT_SET_META_CONTEXT, or returns null when the export does not offer it.
     /// </summary>
     INbdMetaContext? ResolveMetaContext(string name);

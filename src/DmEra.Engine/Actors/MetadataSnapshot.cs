@@ -16,6 +16,6 @@ public static class MetadataSnapshot
 
     public sealed record Drop(TaskCompletionSource Reply) : ICommand;
 
-    public static Props Props(IActorRef writer, IActorRef eraManager) =>
-        Akka.Actor.Props.Create(() => new SnapshotActor(writer, eraManager));
+    public static Props Props(IActorRef writer, IActorRef eraManager, Backup.BackupViewSlot views) =>
+        Akka.Actor.Props.Create(() => new SnapshotActor(writer, eraManager, views));
 }

@@ -52,6 +52,9 @@ public static class MetadataWriter
     /// <summary>The era each block of [First, First + Count) was last written in (0 = never in a digested era).</summary>
     public sealed record QueryEras(uint First, int Count, TaskCompletionSource<uint[]> Reply) : ICommand;
 
+    /// <summary>The same, as of the metadata snapshot held at <paramref name="HeldRoot"/> (a backup view's instant).</summary>
+    public sealed record QueryHeldEras(long HeldRoot, uint First, int Count, TaskCompletionSource<uint[]> Reply) : ICommand;
+
     /// <summary>Whether archived writesets still wait for the digest (tests and the admin console watch it drain).</summary>
     public sealed record GetDigestPending(TaskCompletionSource<bool> Reply) : ICommand;
 

@@ -67,6 +67,19 @@ internal sealed class MetadataWriterActor : ReceiveActor
         Receive<DigestStep>(HandleDigestStep);
         Receive<GetStatus>(g => g.Reply.TrySetResult(Md.Status.ToString()));
         Receive<QueryEras>(HandleQueryEras);
+        Receive<QueryHeldEras>(q =>
+        {
+            try
+            {
+                if (q.Count < 0 || q.Count > _settings.MaxQueryBlocks) throw new ArgumentOutOfRangeException(nameof(q), "above max-query-blocks");
+                if (Md.MetadataSnap != q.HeldRoot) throw new InvalidOperationException($"metadata snapshot {q.HeldRoot} is no longer held");
+                q.Reply.TrySetResult(EraQuery.ErasOfSnapshot(Md, q.HeldRoot, q.First, q.Count));
+            }
+            catch (Exception e)
+            {
+                q.Reply.TrySetException(e);
+            }
+        });
         Receive<GetDigestPending>(g => g.Reply.TrySetResult(Md.HasDigestWork));
         Receive<Shutdown>(HandleShutdown);
     }
@@ -78,6 +91,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         Receive<CommitNow>(_ => { });
         Receive<GetStatus>(g => g.Reply.TrySetResult("Fail"));
         Receive<QueryEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
+        Receive<QueryHeldEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
         Receive<Shutdown>(s =>
         {
             // No final commit: the in-memory transaction may be half applied; the last good commit stands.
@@ -345,6 +359,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
             case FirstWrite fw: FirstWriteRelease.Fail([fw], e); break;
             case GetStatus g: g.Reply.TrySetException(e); break;
             case QueryEras q: q.Reply.TrySetException(e); break;
+            case QueryHeldEras q: q.Reply.TrySetException(e); break;
             case GetDigestPending g: g.Reply.TrySetException(e); break;
             case Shutdown s: s.ReplyTo.Tell(new ShutdownComplete(null)); break;
             case IRequest r: r.ReplyTo.Tell(new OperationFailed(r, e)); break;

@@ -14,7 +14,11 @@ public static class Volume
     public interface ICommand;
 
     public sealed record Start(TaskCompletionSource<Started> Reply) : ICommand;
-    public sealed record Started(IActorRef Writer, IActorRef EraManager, IActorRef Snapshots, EraTracker Tracker, uint Era);
+    public sealed record Started(IActorRef Writer, IActorRef EraManager, IActorRef Snapshots, EraTracker Tracker, uint Era)
+    {
+        /// <summary>The backup view the request path copies before writes for (set by the snapshot actor only).</summary>
+        public Backup.BackupViewSlot Views { get; init; } = new();
+    }
 
     /// <summary>Completes with the error of the final commit, or null when the metadata was closed cleanly.</summary>
     public sealed record Stop(TaskCompletionSource<Exception?> Reply) : ICommand;

@@ -13,6 +13,7 @@ internal sealed class VolumeActor : ReceiveActor
     private readonly IActorRef _writer;
     private readonly IActorRef _eraManager;
     private readonly IActorRef _snapshots;
+    private readonly Backup.BackupViewSlot _views = new();
     private EraTracker? _tracker;
     private bool _writerStopped;
 
@@ -20,7 +21,7 @@ internal sealed class VolumeActor : ReceiveActor
     {
         _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters), "metadata-writer");
         _eraManager = Context.ActorOf(EraManager.Props(_writer), "era-manager");
-        _snapshots = Context.ActorOf(MetadataSnapshot.Props(_writer, _eraManager), "metadata-snapshot");
+        _snapshots = Context.ActorOf(MetadataSnapshot.Props(_writer, _eraManager, _views), "metadata-snapshot");
         Context.Watch(_writer);
         Receive<Start>(s =>
         {
@@ -43,7 +44,7 @@ internal sealed class VolumeActor : ReceiveActor
             _tracker = a.Tracker;
             _eraManager.Tell(EraManager.KickDigest.Instance);   // a crash may have left archived writesets
             Become(Running);
-            reply.TrySetResult(new Started(_writer, _eraManager, _snapshots, a.Tracker, a.Era));
+            reply.TrySetResult(new Started(_writer, _eraManager, _snapshots, a.Tracker, a.Era) { Views = _views });
         });
         Receive<MetadataWriter.OperationFailed>(f =>
         {

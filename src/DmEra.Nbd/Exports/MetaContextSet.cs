@@ -3,7 +3,7 @@ namespace DmEra.Nbd.Exports;
 
 /// <summary>
 /// A fixed set of contexts with fixed names, for exports whose contexts are not parameterised. Exports with
-/// parameterised families (dm-era:written-since:N) implement the two lookups themselves.
+/// parameterised families (x-dm-era:written-since:N) implement the two lookups themselves.
 /// </summary>
 public sealed class MetaContextSet
 {

@@ -13,18 +13,24 @@ internal static class AdminCommands
     public static Command Message()
     {
         var socket = AdminSocketOption();
-        var group = new Option<string>("--group") { Description = "checkpoint several volumes at one instant: VOL1,VOL2,...", HelpName = "volumes" };
-        var words = new Argument<string[]>("volume-and-message") { Description = "VOLUME checkpoint|take_metadata_snap|drop_metadata_snap (with --group: just checkpoint)", Arity = ArgumentArity.OneOrMore };
+        var group = new Option<string>("--group") { Description = "checkpoint (or take_backup_snap) several volumes at one instant: VOL1,VOL2,...", HelpName = "volumes" };
+        var words = new Argument<string[]>("volume-and-message") { Description = "VOLUME checkpoint|take_metadata_snap|drop_metadata_snap|take_backup_snap [SINCE]|drop_backup_snap (with --group: checkpoint or take_backup_snap [SINCE])", Arity = ArgumentArity.OneOrMore };
         var command = new Command("message", "Send a dm-era message to a volume of the running daemon (prints the new era, or the held root)") { socket, group, words };
         command.SetAction((parse, ct) =>
         {
             var w = parse.GetValue(words)!;
             var g = parse.GetValue(group);
             if (g is not null)
-                return w is ["checkpoint"] or ["Checkpoint"] or ["CHECKPOINT"]
-                    ? SendAsync(parse.GetValue(socket)!, $"group-checkpoint {g}", ct)
-                    : Fail("--group takes one message: checkpoint");
-            return w.Length == 2 ? SendAsync(parse.GetValue(socket)!, $"message {w[0]} {w[1]}", ct) : Fail("usage: dmera message VOLUME MESSAGE");
+                return w switch
+                {
+                    ["checkpoint"] or ["Checkpoint"] or ["CHECKPOINT"] => SendAsync(parse.GetValue(socket)!, $"group-checkpoint {g}", ct),
+                    [var take, ..] when take.Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase) && w.Length <= 2 =>
+                        SendAsync(parse.GetValue(socket)!, $"group-backup {g} {string.Join(' ', w[1..])}".TrimEnd(), ct),
+                    _ => Fail("--group takes one message: checkpoint, or take_backup_snap [SINCE_ERA]"),
+                };
+            return w.Length == 2 || (w.Length == 3 && w[1].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase))
+                ? SendAsync(parse.GetValue(socket)!, $"message {string.Join(' ', w)}", ct)
+                : Fail("usage: dmera message VOLUME MESSAGE");
         });
         return command;
     }

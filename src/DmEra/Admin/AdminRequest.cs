@@ -12,18 +12,23 @@ public abstract record AdminRequest
 
     public sealed record Message(string Volume, string Text) : AdminRequest;
     public sealed record GroupCheckpoint(IReadOnlyList<string> Names) : AdminRequest;
+    /// <summary>take_backup_snap [SINCE] on several volumes at one instant.</summary>
+    public sealed record GroupBackup(IReadOnlyList<string> Names, string[] Words) : AdminRequest;
     public sealed record Status(string? Volume, bool Json) : AdminRequest;
     public sealed record ListVolumes : AdminRequest;
     public sealed record Help : AdminRequest;
 
-    public static readonly string[] Verbs = ["message", "group-checkpoint", "status", "status-json", "volumes", "help"];
-    public static readonly string[] Messages = ["checkpoint", "take_metadata_snap", "drop_metadata_snap"];
+    public static readonly string[] Verbs = ["message", "group-checkpoint", "group-backup", "status", "status-json", "volumes", "help"];
+    public static readonly string[] Messages = ["checkpoint", "take_metadata_snap", "drop_metadata_snap", "take_backup_snap", "drop_backup_snap"];
 
     public static readonly string HelpText = """
         message VOLUME checkpoint            start a new era (prints the new era)
         message VOLUME take_metadata_snap    hold a read-only copy of the metadata (prints the held root)
         message VOLUME drop_metadata_snap    release it
+        message VOLUME take_backup_snap [SINCE]  freeze the volume at this instant as export VOLUME@backup (prints its era)
+        message VOLUME drop_backup_snap      end the backup view, free its saved copies
         group-checkpoint VOL1,VOL2,...       one era boundary for several volumes at the same instant
+        group-backup VOL1,VOL2,... [SINCE]   take_backup_snap on several volumes at the same instant
         status [VOLUME]                      the kernel's status line: <md block size> <used>/<total> <era> <held root|->
         status-json [VOLUME]                 the same, as JSON
         volumes                              the volumes served
@@ -39,10 +44,16 @@ public abstract record AdminRequest
         return verb switch
         {
             "message" when words.Length == 3 => new Message(words[1], words[2]),
+            "message" when words.Length == 4 && words[2].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase) =>
+                new Message(words[1], words[2] + " " + words[3]),
             "message" => throw new FormatException("usage: message VOLUME checkpoint|take_metadata_snap|drop_metadata_snap (the kernel takes exactly one message argument)"),
             "group-checkpoint" when words.Length == 2 =>
                 new GroupCheckpoint(words[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList()),
             "group-checkpoint" => throw new FormatException("usage: group-checkpoint VOL1,VOL2,..."),
+            "group-backup" when words.Length is 2 or 3 =>
+                new GroupBackup(words[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList(),
+                    ["take_backup_snap", .. words[2..]]),
+            "group-backup" => throw new FormatException("usage: group-backup VOL1,VOL2,... [SINCE_ERA]"),
             "status" or "status-json" when words.Length <= 2 => new Status(words.Length == 2 ? words[1] : null, verb == "status-json"),
             "status" or "status-json" => throw new FormatException($"usage: {verb} [VOLUME]"),
             "volumes" when words.Length == 1 => new ListVolumes(),

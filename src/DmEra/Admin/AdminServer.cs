@@ -128,6 +128,7 @@ public sealed class AdminServer : IAsyncDisposable
             {
                 AdminRequest.Message m => await _target.MessageAsync(m.Volume, m.Text, timeout.Token).ConfigureAwait(false),
                 AdminRequest.GroupCheckpoint g => await _target.GroupCheckpointAsync(g.Names, timeout.Token).ConfigureAwait(false),
+                AdminRequest.GroupBackup g => await _target.TakeBackupAsync(g.Names, g.Words, timeout.Token).ConfigureAwait(false),
                 AdminRequest.Status s => await _target.StatusAsync(s.Volume, s.Json, timeout.Token).ConfigureAwait(false),
                 AdminRequest.ListVolumes => _target.VolumeNames,
                 AdminRequest.Help => AdminRequest.HelpText.Split('\n'),

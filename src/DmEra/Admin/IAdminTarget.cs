@@ -11,5 +11,8 @@ public interface IAdminTarget
     /// <summary>One era boundary across several volumes; returns a line per volume with its new era.</summary>
     Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> volumes, CancellationToken ct);
 
+    /// <summary>take_backup_snap [SINCE] on several volumes at one instant; a line per volume.</summary>
+    Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> volumes, string[] words, CancellationToken ct);
+
     Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct);
 }

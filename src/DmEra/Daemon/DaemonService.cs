@@ -34,10 +34,13 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
                 : "no volume could start: " + string.Join("; ", _volumes.Failures));
 
         var catalog = new NbdExportCatalog();
+        _volumes.BackupLimitFraction = settings.BackupLimitFraction;
+        _volumes.AttachExports(catalog);
         foreach (var v in _volumes.Served.OrderBy(v => v.Spec.Name, StringComparer.Ordinal))
         {
             var allocation = OriginAllocationContext.TryOpen(v.Spec.OriginPath, v.Volume.SizeBytes);
             if (allocation is not null) _allocationContexts.Add(allocation);
+            v.Allocation = allocation;
             catalog.Add(v.Spec.Name, new EraVolumeExport(v, allocation));
         }
         _nbd = new NbdServer(catalog, limits, tls, log);

@@ -18,6 +18,7 @@ public sealed record DaemonSettings
     public bool TlsRequired { get; init; }
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(10);
     public double MetadataWarnFraction { get; init; } = 0.8;
+    public double BackupLimitFraction { get; init; } = 0.25;
 
     public static DaemonSettings FromConfig(Config config)
     {
@@ -35,6 +36,8 @@ public sealed record DaemonSettings
                 CreateOriginBytes = o.GetKey("create-origin-bytes")?.GetLong() ?? 0,
                 CreateMetadataBytes = o.GetKey("create-metadata-bytes")?.GetLong() ?? 0,
                 ReadOnly = readOnly.Contains(name),
+                BackupStorePath = o.GetKey("backup-store")?.GetString() is { Length: > 0 } store ? store : null,
+                BackupLimitBytes = o.GetKey("backup-limit")?.GetString() is { } limit ? VolumeSpec.ParseBackupLimit(limit, $"volume {name}") : 0,
             });
         }
         var unix = daemon.GetString("unix-socket", "");
@@ -46,6 +49,9 @@ public sealed record DaemonSettings
             AdminSocket = daemon.GetString("admin-socket", "var/admin.sock"),
             HealthInterval = daemon.GetTimeSpan("health-interval", TimeSpan.FromSeconds(10)),
             MetadataWarnFraction = daemon.GetDouble("metadata-warn-fraction", 0.8),
+            BackupLimitFraction = daemon.GetDouble("backup-limit-fraction", 0.25) is var f && f > 0 && f <= 1
+                ? f
+                : throw new ConfigurationException("dmera.daemon.backup-limit-fraction must be in (0, 1]"),
         };
     }
 

@@ -7,13 +7,13 @@ namespace DmEra.Daemon;
 /// <summary>
 /// An era volume as an NBD export: I/O goes to the engine (which keeps the tracking promise) through the
 /// volume's write gate; block status offers the origin's <c>base:allocation</c> and two era contexts no
-/// other NBD server has: <c>dm-era:written-since:N</c> (flag 1 = written in era ≥ N, era_invalidate's set
-/// plus the current era's writes) and <c>dm-era:era</c> (flags = the era a block was last written in).
+/// other NBD server has: <c>x-dm-era:written-since:N</c> (flag 1 = written in era ≥ N, era_invalidate's set
+/// plus the current era's writes) and <c>x-dm-era:era</c> (flags = the era a block was last written in).
 /// </summary>
 public sealed class EraVolumeExport : INbdExport
 {
-    public const string EraContext = "dm-era:era";
-    public const string WrittenSincePrefix = "dm-era:written-since:";
+    public const string EraContext = "x-dm-era:era";
+    public const string WrittenSincePrefix = "x-dm-era:written-since:";
     private readonly ServedVolume _served;
     private readonly IEraVolume _volume;
     private readonly INbdMetaContext? _allocation;

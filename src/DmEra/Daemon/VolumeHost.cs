@@ -2,9 +2,12 @@ using System.Text.Json;
 using Akka.Actor;
 using DmEra.Admin;
 using DmEra.Engine;
+using DmEra.Engine.Backup;
 using DmEra.Engine.Origin;
 using DmEra.Metadata;
+using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;
+using DmEra.Nbd;
 using Microsoft.Extensions.Logging;
 
 namespace DmEra.Daemon;
@@ -19,6 +22,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     private readonly Dictionary<string, ServedVolume> _volumes;
     private readonly SemaphoreSlim _groupLock = new(1, 1);
     private readonly ILogger _log;
+    private NbdExportCatalog? _exports;
 
     private VolumeHost(Dictionary<string, ServedVolume> volumes, IReadOnlyList<string> failures, ILogger log)
     {
@@ -30,6 +34,12 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     public IReadOnlyList<string> Failures { get; }
     public IReadOnlyCollection<ServedVolume> Served => _volumes.Values;
     public IReadOnlyList<string> VolumeNames => _volumes.Keys.Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The saved-copy limit of a volume that sets none: this fraction of its origin (dmera.daemon.backup-limit-fraction).</summary>
+    public double BackupLimitFraction { get; set; } = 0.25;
+
+    /// <summary>Where backup views appear as <c>VOLUME@backup</c> while they are held.</summary>
+    public void AttachExports(NbdExportCatalog exports) => _exports = exports;
 
     public static async Task<VolumeHost> StartAsync(ActorSystem system, IReadOnlyList<VolumeSpec> specs, ILogger log, CancellationToken ct)
     {
@@ -46,6 +56,15 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             {
                 var volume = await StartOneAsync(system, spec, log, ct).ConfigureAwait(false);
                 volumes.Add(spec.Name, new ServedVolume(spec, volume));
+                try
+                {
+                    if (await volume.DiscardStaleBackupViewAsync(spec.ResolvedBackupStorePath).ConfigureAwait(false) is { } cleaned)
+                        log.LogWarning("volume {Name}: {Cleaned}", spec.Name, cleaned);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or EraMessageException)
+                {
+                    log.LogWarning("volume {Name}: could not clean up after an old backup view: {Message}", spec.Name, e.Message);
+                }
                 var status = await volume.StatusAsync().ConfigureAwait(false);
                 log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
                     spec.Name, volume.SizeBytes, spec.OriginPath, volume.NrBlocks, volume.BlockSizeSectors, spec.MetadataPath, status,
@@ -102,6 +121,14 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
 
     public async Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct)
     {
+        var words = message.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length > 0 && words[0].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase))
+            return await TakeBackupAsync([volume], words, ct).ConfigureAwait(false);
+        if (words is [var drop] && drop.Equals("drop_backup_snap", StringComparison.OrdinalIgnoreCase))
+        {
+            await DropBackupAsync(Get(volume), ct).ConfigureAwait(false);
+            return [];
+        }
         var v = Get(volume).Volume;
         switch (message.ToLowerInvariant())
         {
@@ -146,6 +173,81 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// take_backup_snap [SINCE] on one volume or a group: under the group checkpoint's write hold (gates closed in
+    /// name order, writes in flight drained) each volume takes its view; then the exports appear and the gates
+    /// open. Writes acknowledged before the reply are in the views, later ones are not. All or none: a volume
+    /// that refuses drops the views the others took.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> names, string[] words, CancellationToken ct)
+    {
+        if (names.Count == 0) throw new AdminCommandException("take_backup_snap needs at least one volume");
+        uint? since = words.Length switch
+        {
+            1 => null,
+            2 when uint.TryParse(words[1], out var e) => e,
+            _ => throw new AdminCommandException("usage: take_backup_snap [SINCE_ERA]"),
+        };
+        var group = names.Order(StringComparer.Ordinal).Select(Get).ToList();
+        await _groupLock.WaitAsync(ct).ConfigureAwait(false);
+        var closed = new List<ServedVolume>();
+        var taken = new List<(ServedVolume Served, BackupView View)>();
+        try
+        {
+            foreach (var v in group)
+            {
+                closed.Add(v);
+                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+            }
+            try
+            {
+                foreach (var v in group)
+                {
+                    var name = v.Spec.Name;
+                    var limit = v.Spec.BackupLimitBytes > 0 ? v.Spec.BackupLimitBytes : Math.Max(v.Volume.BlockSizeBytes, (long)(v.Volume.SizeBytes * BackupLimitFraction));
+                    var view = await v.Volume.TakeBackupSnapAsync(since, v.Spec.ResolvedBackupStorePath, limit,
+                        reason => _log.LogWarning("volume {Name}: backup view broken: {Reason}; its readers get errors, the volume's writes go on", name, reason))
+                        .WaitAsync(ct).ConfigureAwait(false);
+                    taken.Add((v, view));
+                }
+            }
+            catch (Exception e) when (taken.Count > 0)
+            {
+                foreach (var (v, _) in taken)
+                {
+                    try { await v.Volume.DropBackupSnapAsync().ConfigureAwait(false); }
+                    catch (Exception drop) { _log.LogError("volume {Name}: dropping a half-taken group view failed: {Message}", v.Spec.Name, drop.Message); }
+                }
+                throw new AdminCommandException($"{(group.Count > 1 ? "group " : "")}take_backup_snap failed, no view kept: {e.Message}");
+            }
+            foreach (var (v, view) in taken)
+            {
+                var export = BackupViewExport.ExportName(v.Spec.Name);
+                _exports?.Remove(export);
+                _exports?.Add(export, new BackupViewExport(v.Volume, view, v.Allocation));
+            }
+        }
+        finally
+        {
+            foreach (var v in closed) v.Gate.Open();
+            _groupLock.Release();
+        }
+        _log.LogInformation("backup view taken: {Views}", string.Join(", ", taken.Select(t => $"{t.Served.Spec.Name} era {t.View.Era}")));
+        return taken.Select(t => (group.Count > 1 ? t.Served.Spec.Name + " " : "") + DescribeView(t.Served, t.View)).ToList();
+    }
+
+    private static string DescribeView(ServedVolume v, BackupView view) =>
+        $"era {view.Era} export {BackupViewExport.ExportName(v.Spec.Name)}" +
+        (view.SinceEra is { } since ? $" bitmap {BackupViewExport.BitmapName(since)}" : "");
+
+    private async Task DropBackupAsync(ServedVolume v, CancellationToken ct)
+    {
+        if (v.Volume.BackupView is null) throw new AdminCommandException("no backup view to drop");
+        _exports?.Remove(BackupViewExport.ExportName(v.Spec.Name));
+        await v.Volume.DropBackupSnapAsync().WaitAsync(ct).ConfigureAwait(false);
+        _log.LogInformation("volume {Name}: backup view dropped", v.Spec.Name);
+    }
+
     public async Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct)
     {
         var targets = volume is null ? _volumes.Values.OrderBy(v => v.Spec.Name, StringComparer.Ordinal).ToList() : [Get(volume)];
@@ -184,6 +286,18 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["current_era"] = uint.Parse(fields[2]);
             report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
         }
+        report["view"] = v.Volume.BackupView is { } view
+            ? new Dictionary<string, object?>
+            {
+                ["era"] = view.Era,
+                ["export"] = BackupViewExport.ExportName(v.Spec.Name),
+                ["since"] = view.SinceEra,
+                ["saved_bytes"] = view.SavedBytes,
+                ["limit_bytes"] = view.LimitBytes,
+                ["store_path"] = Path.GetFullPath(view.StorePath),
+                ["broken"] = view.BrokenReason,
+            }
+            : null;
         if (v.Volume is EraVolume era)
         {
             report["tracking_id"] = era.TrackingId;
@@ -220,4 +334,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
 public sealed record ServedVolume(VolumeSpec Spec, IEraVolume Volume)
 {
     public WriteGate Gate { get; } = new();
+
+    /// <summary>The origin's base:allocation, when it can be asked (a backup view's export builds on it).</summary>
+    public INbdMetaContext? Allocation { get; set; }
 }

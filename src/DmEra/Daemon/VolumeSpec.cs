@@ -14,6 +14,14 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
 
     public bool ReadOnly { get; init; }
 
+    /// <summary>The backup view's saved-copy file; null = beside the metadata, <c>METADATA.backup</c>.</summary>
+    public string? BackupStorePath { get; init; }
+
+    /// <summary>Most bytes the saved copy may hold; 0 = dmera.daemon.backup-limit-fraction of the origin.</summary>
+    public long BackupLimitBytes { get; init; }
+
+    public string ResolvedBackupStorePath => BackupStorePath ?? MetadataPath + ".backup";
+
     /// <summary>Parses the --volume form; errors say which key is wrong.</summary>
     public static VolumeSpec Parse(string text)
     {
@@ -23,8 +31,8 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
             var eq = part.IndexOf('=');
             if (eq <= 0) throw new ConfigurationException($"--volume '{text}': '{part}' is not key=value");
             var key = part[..eq].Trim();
-            if (key is not ("name" or "origin" or "metadata" or "block-size"))
-                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size)");
+            if (key is not ("name" or "origin" or "metadata" or "block-size" or "backup-store" or "backup-limit"))
+                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size, backup-store, backup-limit)");
             if (!fields.TryAdd(key, part[(eq + 1)..].Trim()))
                 throw new ConfigurationException($"--volume '{text}': '{key}' given twice");
         }
@@ -32,8 +40,17 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
             ? v
             : throw new ConfigurationException($"--volume '{text}': '{key}' is missing");
         var blockSize = fields.TryGetValue("block-size", out var bs) ? ParseBlockSize(bs, text) : 128u;
-        return new VolumeSpec(ValidateName(Need("name")), Need("origin"), Need("metadata"), blockSize);
+        return new VolumeSpec(ValidateName(Need("name")), Need("origin"), Need("metadata"), blockSize)
+        {
+            BackupStorePath = fields.TryGetValue("backup-store", out var store) && store.Length > 0 ? store : null,
+            BackupLimitBytes = fields.TryGetValue("backup-limit", out var limit) ? ParseBackupLimit(limit, text) : 0,
+        };
     }
+
+    public static long ParseBackupLimit(string text, string context) =>
+        long.TryParse(text, out var bytes) && bytes > 0
+            ? bytes
+            : throw new ConfigurationException($"{context}: backup-limit '{text}' must be a positive number of bytes");
 
     public static uint ParseBlockSize(string text, string context)
     {

@@ -66,8 +66,8 @@ public sealed class LibnbdToolTests
         var export = new SyntheticEraExport(4 << 20, 65536, block => (uint)(block % 8));
         server.Catalog.Add("vol", export);
 
-        var since = await ProcessRunner.RunAsync("nbdinfo", "--map=dm-era:written-since:5", server.TcpUri("vol"));
-        Assert.True(since.ExitCode == 0, since.Describe("nbdinfo --map=dm-era:written-since:5"));
+        var since = await ProcessRunner.RunAsync("nbdinfo", "--map=x-dm-era:written-since:5", server.TcpUri("vol"));
+        Assert.True(since.ExitCode == 0, since.Describe("nbdinfo --map=x-dm-era:written-since:5"));
         var expected = new List<(long, long, int)>();
         for (int group = 0; group < 8; group++)
         {
@@ -76,13 +76,13 @@ public sealed class LibnbdToolTests
         }
         Assert.Equal(expected, ParseMap(since.Stdout));
 
-        var eras = await ProcessRunner.RunAsync("nbdinfo", "--map=dm-era:era", server.UnixUri("vol"));
-        Assert.True(eras.ExitCode == 0, eras.Describe("nbdinfo --map=dm-era:era"));
+        var eras = await ProcessRunner.RunAsync("nbdinfo", "--map=x-dm-era:era", server.UnixUri("vol"));
+        Assert.True(eras.ExitCode == 0, eras.Describe("nbdinfo --map=x-dm-era:era"));
         Assert.Equal(Enumerable.Range(0, 64).Select(b => (b * 65536L, 65536L, b % 8)), ParseMap(eras.Stdout));
 
         var list = await ProcessRunner.RunAsync("nbdinfo", "--json", server.TcpUri("vol"));
         var contexts = JsonDocument.Parse(list.Stdout).RootElement.GetProperty("exports")[0].GetProperty("contexts").EnumerateArray().Select(c => c.GetString());
-        Assert.Contains("dm-era:era", contexts);
+        Assert.Contains("x-dm-era:era", contexts);
     }
 
     [Fact]

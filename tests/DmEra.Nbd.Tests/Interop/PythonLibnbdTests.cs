@@ -115,11 +115,11 @@ public sealed class PythonLibnbdTests
             h.set_export_name("vol")
             contexts = []
             h.opt_list_meta_context(lambda name: contexts.append(name))
-            assert "base:allocation" in contexts and "dm-era:era" in contexts, contexts
-            h.add_meta_context("dm-era:")
+            assert "base:allocation" in contexts and "x-dm-era:era" in contexts, contexts
+            h.add_meta_context("x-dm-era:")
             only = []
             h.opt_list_meta_context(lambda name: only.append(name))
-            assert all(c.startswith("dm-era:") for c in only) and "dm-era:era" in only, only
+            assert all(c.startswith("x-dm-era:") for c in only) and "x-dm-era:era" in only, only
             h.clear_meta_contexts()
             h.set_export_name("no-such-export")
             try:
@@ -128,22 +128,22 @@ public sealed class PythonLibnbdTests
             except nbd.Error as e:
                 assert e.errno in (errno.ENOENT, "ENOENT"), e.errno
             h.set_export_name("vol")
-            h.add_meta_context("dm-era:written-since:3")
+            h.add_meta_context("x-dm-era:written-since:3")
             h.add_meta_context("base:allocation")
             h.add_meta_context("x-unknown:thing")
             h.opt_go()
-            assert h.can_meta_context("dm-era:written-since:3")
+            assert h.can_meta_context("x-dm-era:written-since:3")
             assert h.can_meta_context("base:allocation")
             assert not h.can_meta_context("x-unknown:thing")
             seen = {}
             def cb(ctx, off, ents, err):
                 seen[ctx] = list(zip(ents[0::2], ents[1::2]))
             h.block_status(1 << 20, 0, cb)
-            assert seen["dm-era:written-since:3"] == [(3 * 65536, 0), (13 * 65536, 1)], seen
+            assert seen["x-dm-era:written-since:3"] == [(3 * 65536, 0), (13 * 65536, 1)], seen
             assert seen["base:allocation"] == [(1 << 20, 3)], seen
             one = {}
             h.block_status(100000, 65536, lambda ctx, off, ents, err: one.__setitem__(ctx, list(ents)), nbd.CMD_FLAG_REQ_ONE)
-            assert one["dm-era:written-since:3"] == [100000, 0], one
+            assert one["x-dm-era:written-since:3"] == [100000, 0], one
             assert one["base:allocation"] == [100000, 3], one
             h.shutdown()
             print("OK")

@@ -308,15 +308,15 @@ public sealed class TransmissionTests
     {
         var export = new SyntheticEraExport(1 << 20, 65536, block => (uint)block);
         await using var h = new SessionHarness(new NbdExportCatalog().Add("era", export));
-        var (_, _, ids) = await h.Client.GoAsync("era", true, "dm-era:written-since:10", "dm-era:era");
+        var (_, _, ids) = await h.Client.GoAsync("era", true, "x-dm-era:written-since:10", "x-dm-era:era");
         Assert.Equal(2, ids.Count);
         await h.Client.SendRequestAsync(BlockStatus, 1, 0, 1 << 20);
         var r = await h.Client.ReadReplyAsync();
         Assert.Equal(2, r.Chunks.Count);
         var byId = r.Chunks.ToDictionary(c => BinaryPrimitives.ReadUInt32BigEndian(c.Payload), c => Extents(c.Payload));
-        Assert.Equal([(10u * 65536, 0u), (6u * 65536, 1u)], byId[ids["dm-era:written-since:10"]]);
-        Assert.Equal(16, byId[ids["dm-era:era"]].Count);
-        Assert.Equal(Enumerable.Range(0, 16).Select(i => (65536u, (uint)i)), byId[ids["dm-era:era"]]);
+        Assert.Equal([(10u * 65536, 0u), (6u * 65536, 1u)], byId[ids["x-dm-era:written-since:10"]]);
+        Assert.Equal(16, byId[ids["x-dm-era:era"]].Count);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => (65536u, (uint)i)), byId[ids["x-dm-era:era"]]);
     }
 
     internal static List<(uint Length, uint Flags)> Extents(byte[] payload)

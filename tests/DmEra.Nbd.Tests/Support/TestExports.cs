@@ -52,13 +52,13 @@ internal sealed class GatedExport : INbdExport
 
 /// <summary>
 /// A memory export with a synthetic era map (one era per tracking block), offering the era contexts the
-/// engine will provide: <c>dm-era:era</c> (flags = era of the block) and <c>dm-era:written-since:N</c>
+/// engine will provide: <c>x-dm-era:era</c> (flags = era of the block) and <c>x-dm-era:written-since:N</c>
 /// (flag 1 when the block's era ≥ N). Stands in for the engine in interop tests.
 /// </summary>
 internal sealed class SyntheticEraExport : INbdExport
 {
-    public const string EraContext = "dm-era:era";
-    public const string WrittenSincePrefix = "dm-era:written-since:";
+    public const string EraContext = "x-dm-era:era";
+    public const string WrittenSincePrefix = "x-dm-era:written-since:";
 
     private readonly MemoryExport _data;
     private readonly uint[] _eras;

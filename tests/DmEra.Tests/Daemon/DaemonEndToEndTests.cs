@@ -71,7 +71,7 @@ public sealed class DaemonEndToEndTests
         Assert.Equal(Invalidated(real.StdOut), Invalidated(ours.StdOut));
 
         // The same answer over NBD, no metadata access needed: flag 1 = written since the era.
-        var map = Run("nbdinfo", $"--map=dm-era:written-since:{era}", d.Uri("vm"));
+        var map = Run("nbdinfo", $"--map=x-dm-era:written-since:{era}", d.Uri("vm"));
         Assert.True(map.ExitCode == 0, map.ToString());
         var flagged = map.StdOut.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Where(f => f.Length >= 3 && f[2] == "1").Select(f => (long.Parse(f[0]) / BlockBytes, (long.Parse(f[0]) + long.Parse(f[1])) / BlockBytes)).ToList();
@@ -100,7 +100,7 @@ public sealed class DaemonEndToEndTests
         QemuIo(d, "v", "write 0 64k");
         var era2 = uint.Parse(d.Admin("message", "v", "checkpoint").StdOut.Trim());
         QemuIo(d, "v", "write 128k 64k");
-        var map = Run("nbdinfo", "--map=dm-era:era", d.Uri("v"));
+        var map = Run("nbdinfo", "--map=x-dm-era:era", d.Uri("v"));
         Assert.True(map.ExitCode == 0, map.ToString());
         var lines = map.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
         Assert.Equal(("0", "65536", (era2 - 1).ToString()), (lines[0][0], lines[0][1], lines[0][2]));

@@ -1,0 +1,116 @@
+using DmEra.Engine.Backup;
+using DmEra.Engine.Tracking;
+using DmEra.Metadata.Era;
+
+namespace DmEra.Engine.Tests.Backup;
+
+/// <summary>take_backup_snap / drop_backup_snap through the real actors on in-memory devices.</summary>
+public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(output)
+{
+    private const int B = 4096;
+    private readonly string _dir = Directory.CreateTempSubdirectory("dmera-viewspec-").FullName;
+    private string Store => Path.Combine(_dir, "v.backup");
+
+    [Fact]
+    public async Task The_view_holds_the_instant_while_the_volume_moves_on()
+    {
+        var origin = new MemoryOriginDevice(64 * B);
+        var volume = await StartAsync(Memory(), origin);
+        await Bounded(volume.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 8 * B).ToArray()));
+        var since = volume.CurrentEra;
+        var view = await Bounded(volume.TakeBackupSnapAsync(since, Store, 64 * B));
+
+        Assert.Equal(since, view.Era);
+        Assert.Equal(since + 1, volume.CurrentEra);
+        Assert.Matches($@"^8 \d+/1024 {since + 1} {view.HeldRoot}$", await Bounded(volume.StatusAsync()));
+        await Bounded(volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xBB, 2 * B).ToArray()));
+        await Bounded(volume.TrimAsync(5 * B, B));
+        await Bounded(volume.CheckpointAsync());                       // a later era finds the blocks saved
+        await Bounded(volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xCC, B).ToArray()));
+
+        var copy = new byte[8 * B];
+        await Bounded(view.ReadAsync(0, copy));
+        Assert.All(copy, b => Assert.Equal(0xAA, b));
+        Assert.Equal(0xCC, origin.Contents[2 * B]);
+        Assert.Equal(3L * B, view.SavedBytes);
+
+        // Era answers are the instant's: the writes after it are not in them.
+        var eras = await Bounded(volume.GetViewErasAsync(view, 0, 16));
+        Assert.Equal(Enumerable.Repeat(since, 8).Concat(Enumerable.Repeat(0u, 8)), eras);
+        var live = await Bounded(volume.GetBlockErasAsync(2, 1));
+        Assert.Equal(volume.CurrentEra, live[0]);
+
+        await Bounded(volume.DropBackupSnapAsync());
+        Assert.Null(volume.BackupView);
+        Assert.False(File.Exists(Store));
+        Assert.Matches(@" -$", await Bounded(volume.StatusAsync()));
+        await Assert.ThrowsAsync<BackupViewBrokenException>(() => view.ReadAsync(0, new byte[B]).AsTask());
+        await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_second_view_a_view_beside_a_metadata_snapshot_and_a_drop_of_nothing_are_refused()
+    {
+        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
+        var second = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.TakeBackupSnapAsync(null, Path.Combine(_dir, "other"), 64 * B)));
+        Assert.Equal("backup view already exists", second.Message);
+        Assert.False(File.Exists(Path.Combine(_dir, "other")));
+        var metadataSnap = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.TakeMetadataSnapAsync()));
+        Assert.Equal("metadata snapshot already exists", metadataSnap.Message);
+        var dropUnder = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.DropMetadataSnapAsync()));
+        Assert.Contains("use drop_backup_snap", dropUnder.Message);
+        Assert.Same(view, volume.BackupView);
+
+        await Bounded(volume.DropBackupSnapAsync());
+        var none = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.DropBackupSnapAsync()));
+        Assert.Equal("no backup view to drop", none.Message);
+
+        await Bounded(volume.TakeMetadataSnapAsync());
+        var beside = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B)));
+        Assert.Equal("metadata snapshot already exists", beside.Message);
+        Assert.False(File.Exists(Store));
+        await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.TakeBackupSnapAsync(volume.CurrentEra + 1, Store, 64 * B)));
+        Assert.Equal(VolumeState.Running, volume.State);
+        await Bounded(volume.StopAsync());
+    }
+
+    [Fact]
+    public async Task After_a_stop_with_a_view_held_the_next_start_drops_its_snapshot_and_file()
+    {
+        var metadata = Memory();
+        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
+        await Bounded(volume.StopAsync());
+        Assert.True(File.Exists(Store));
+
+        var again = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        Assert.Matches($@" {view.HeldRoot}$", await Bounded(again.StatusAsync()));
+        var cleaned = await Bounded(again.DiscardStaleBackupViewAsync(Store));
+        Assert.Contains($"held root {view.HeldRoot}", cleaned);
+        Assert.False(File.Exists(Store));
+        Assert.Matches(@" -$", await Bounded(again.StatusAsync()));
+        Assert.Null(await Bounded(again.DiscardStaleBackupViewAsync(Store)));
+        await Bounded(again.TakeBackupSnapAsync(null, Store, 64 * B));
+        await Bounded(again.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_stale_file_never_drops_a_metadata_snapshot_that_is_not_the_views()
+    {
+        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        SavedCopyFile.Create(Store).Dispose();   // a take that never got its snapshot: the header names none
+        var root = await Bounded(volume.TakeMetadataSnapAsync());
+        var cleaned = await Bounded(volume.DiscardStaleBackupViewAsync(Store));
+        Assert.Contains("stays", cleaned);
+        Assert.Matches($@" {root}$", await Bounded(volume.StatusAsync()));
+        Assert.False(File.Exists(Store));
+        await Bounded(volume.StopAsync());
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}

@@ -15,6 +15,9 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
 {
     public const string PartialSuffix = ".partial";
 
+    /// <summary>Called once the view is held, before the copy starts (tests write over the volume here).</summary>
+    internal Action<ViewInfo>? OnViewTaken { get; init; }
+
     public CreateSummary Run(string volume, string dir, bool forceFull, bool quiet, Action<string> say, CancellationToken ct)
     {
         if (volume.Length == 0 || volume.Contains('@') || volume.Contains('/'))
@@ -59,6 +62,7 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         var after = admin.Status(volume, ct);
         if (after.TrackingId != status.TrackingId)
             throw new BackupException($"volume {volume}'s tracking history changed while the backup started; run create again");
+        OnViewTaken?.Invoke(view);
         var viewUri = NbdUri.WithExport(uri, view.Export);
         var dirty = decision.Full ? null : view.Bitmap;
         using var primary = PointCopier.Connect(viewUri, dirty);

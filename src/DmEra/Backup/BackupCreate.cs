@@ -87,7 +87,7 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
                 copied = new PointCopier(viewUri, connections).Copy(primary, dirty, writer, progress, ct);
                 writer.Finish();
             }
-            var sha = FileChecksum.Sha256(partial, ct);
+            var sum = FileChecksum.Of(partial, ct);
             File.Move(partial, path);
             DirectorySync.Sync(dir);
             return new BackupPoint
@@ -102,7 +102,7 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
                 SizeBytes = status.SizeBytes,
                 ClusterSize = 1 << clusterBits,
                 Backing = backing,
-                Sha256 = sha,
+                Checksum = sum,
                 Created = DateTimeOffset.UtcNow,
             };
         }

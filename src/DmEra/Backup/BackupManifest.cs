@@ -23,7 +23,7 @@ public sealed record BackupPoint
     /// <summary>The point's backing file (relative), null for a full point.</summary>
     public string? Backing { get; init; }
     /// <summary>SHA-256 of the whole qcow2 file, as written.</summary>
-    public string Sha256 { get; init; } = "";
+    public string Checksum { get; init; } = "";
     public DateTimeOffset Created { get; init; }
 
     [JsonIgnore] public bool IsFull => Kind == BackupManifest.Full;

@@ -22,9 +22,9 @@ public static class BackupVerify
                 problems.Add($"point {p.Point}: {p.File} is missing");
                 continue;
             }
-            var sha = FileChecksum.Sha256(path, ct);
-            if (sha != p.Sha256)
-                problems.Add($"point {p.Point}: {p.File} has changed since it was written (sha256 {sha}, the manifest says {p.Sha256})");
+            var sum = FileChecksum.Of(path, ct);
+            if (sum != p.Checksum)
+                problems.Add($"point {p.Point}: {p.File} has changed since it was written (checksum {sum}, the manifest says {p.Checksum})");
             try
             {
                 using var image = Qcow2Image.Open(path);

@@ -8,7 +8,7 @@ public sealed class BackupManifestTests
 {
     private static BackupPoint Point(int n, string kind, string? backing) => new()
     {
-        Point = n, File = $"v.{n:D4}.{kind}.qcow2", Kind = kind, Era = (uint)(n + 1), Backing = backing, TrackingId = "ab", SizeBytes = 1 << 20, Sha256 = "00",
+        Point = n, File = $"v.{n:D4}.{kind}.qcow2", Kind = kind, Era = (uint)(n + 1), Backing = backing, TrackingId = "ab", SizeBytes = 1 << 20, Checksum = "00",
     };
 
     private static BackupManifest Chain() =>

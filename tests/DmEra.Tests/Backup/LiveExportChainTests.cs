@@ -29,7 +29,7 @@ public sealed class LiveExportChainTests
         return new BackupPoint
         {
             Point = n, File = file, Kind = kind, Era = era, SinceEra = since, Bytes = copied.BytesCopied, TrackingId = "t",
-            SizeBytes = primary.Size, ClusterSize = 1 << 16, Backing = backing, Sha256 = FileChecksum.Sha256(chainDir.File(file)),
+            SizeBytes = primary.Size, ClusterSize = 1 << 16, Backing = backing, Checksum = FileChecksum.Of(chainDir.File(file)),
         };
     }
 

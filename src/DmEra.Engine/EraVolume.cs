@@ -97,6 +97,8 @@ public sealed class EraVolume : IEraVolume
     public long BlockSizeBytes => _router.Geometry.BlockBytes;
     public uint NrBlocks => (uint)_router.Geometry.NrBlocks;
     public uint CurrentEra => _started.Tracker.CurrentEra;
+    /// <summary>The tracking history's identity, 32 lowercase hex digits (the superblock uuid).</summary>
+    public string TrackingId => Convert.ToHexStringLower(_started.Tracker.TrackingId);
     public VolumeCounters Counters { get; }
 
     /// <summary>Why the volume is in <see cref="VolumeState.Failed"/> (the metadata error), or null.</summary>

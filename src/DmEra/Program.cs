@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DmEra.Admin;
+using DmEra.Backup;
 using DmEra.Daemon;
 using DmEra.Tools;
 
@@ -23,5 +24,6 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     RestoreTool.Create(),
     MapTool.Create(),
     MetadataSizeTool.Create(),
+    BackupCommands.Create(),
 };
 return await root.Parse(args).InvokeAsync();

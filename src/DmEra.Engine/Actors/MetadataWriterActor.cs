@@ -120,7 +120,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
             // A writeset left by a crash is archived under its era before the new era starts (fix de89afc1).
             _md.Rollover();
             _md.Commit();
-            _tracker = new EraTracker(nrBlocks, _md.CurrentEra);
+            _tracker = new EraTracker(nrBlocks, _md.CurrentEra) { TrackingId = _md.TrackingId };
             Become(Active);
             a.ReplyTo.Tell(new Activated(_tracker, _md.CurrentEra, _md.HasDigestWork));
         }

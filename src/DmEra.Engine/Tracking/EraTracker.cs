@@ -20,6 +20,9 @@ public sealed class EraTracker
         _currentEra = currentEra;
     }
 
+    /// <summary>The tracking history's identity (<c>EraMetadata.TrackingId</c>), fixed while the volume runs.</summary>
+    public byte[] TrackingId { get; init; } = new byte[16];
+
     /// <summary>The current era's bits. Read once per request: the reference can change between two reads.</summary>
     public InCoreWriteset Current => Volatile.Read(ref _current);
 

@@ -37,6 +37,9 @@ public sealed class EraMetadata : IDisposable
         _eraArrayRoot = sb.EraArrayRoot;
         MetadataSnap = sb.MetadataSnap;
         LastCommitted = sb;
+        // The kernel blanks the superblock uuid on every commit and era_restore writes zeros: a zero id
+        // means "history unknown", so this opening starts a new identity (persisted at the next commit).
+        TrackingId = sb.Uuid.AsSpan().IndexOfAnyExcept((byte)0) < 0 ? NewTrackingId() : sb.Uuid.ToArray();
     }
 
     public uint BlockSize { get; }
@@ -49,6 +52,15 @@ public sealed class EraMetadata : IDisposable
     public long WritesetTreeRoot => _writesetTreeRoot;
     public long EraArrayRoot => _eraArrayRoot;
     public EraSuperblock LastCommitted { get; private set; }
+
+    /// <summary>
+    /// The identity of this tracking history (the superblock's 16-byte uuid field): random when the
+    /// metadata is formatted or opened with a zero uuid, kept by every commit. A backup client that finds
+    /// another id than its chain's knows the eras it remembers mean nothing here and takes a full backup.
+    /// </summary>
+    public byte[] TrackingId { get; }
+
+    private static byte[] NewTrackingId() => System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
     public TransactionManager Transactions => _tm;
 
     /// <summary>The era array's entries (read them at <see cref="EraArrayRoot"/>).</summary>
@@ -351,6 +363,7 @@ public sealed class EraMetadata : IDisposable
         var sb = new EraSuperblock
         {
             SpaceMapRoot = smRoot,
+            Uuid = TrackingId,
             DataBlockSize = BlockSize,
             NrBlocks = NrBlocks,
             CurrentEra = CurrentEra,

@@ -35,7 +35,9 @@ public sealed class EraVolumeExport : INbdExport
         Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.MultiConn |
                        (readahead is null ? 0 : NbdExportCapabilities.Cache) |
                        (served.Spec.ReadOnly ? NbdExportCapabilities.ReadOnly : NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes);
-        Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks";
+        // The tracking id lets a backup client tell this volume's history from a reset or another volume's.
+        Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks" +
+                      (_volume is EraVolume era ? $", tracking id {era.TrackingId}" : "");
     }
 
     public long Size => _volume.SizeBytes;

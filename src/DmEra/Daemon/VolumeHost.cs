@@ -343,6 +343,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["origin_sync_error"] = era.OriginSyncFailure;
             report["refused_writes"] = v.RefusedWrites.Count("writes");
             report["refused_flushes"] = v.RefusedWrites.Count("flushes");
+            report["tracking_id"] = era.TrackingId;
             var counters = era.Counters;
             report["commits"] = counters.Commits;
             report["first_writes"] = counters.FirstWrites;

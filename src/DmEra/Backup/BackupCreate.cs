@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace DmEra.Backup;
+
+/// <summary>What <c>backup create</c> did, for the summary line and <c>--json</c>.</summary>
+public sealed record CreateSummary(BackupPoint Point, string? FullReason, double Seconds, string? Warning);
+
+/// <summary>
+/// <c>dmera backup create</c>: decide full or incremental, take a view, copy it into the next point,
+/// record the point, end the view. The manifest changes only after the point's file is complete and
+/// synced, so an interrupted create leaves the chain as it was (and a partial file the next one removes).
+/// </summary>
+public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int connections = 4)
+{
+    public const string PartialSuffix = ".partial";
+
+    /// <summary>Called once the view is held, before the copy starts (tests write over the volume here).</summary>
+    internal Action<ViewInfo>? OnViewTaken { get; init; }
+
+    public CreateSummary Run(string volume, string dir, bool forceFull, bool quiet, Action<string> say, CancellationToken ct)
+    {
+        if (volume.Length == 0 || volume.Contains('@') || volume.Contains('/'))
+            throw new BackupException($"'{volume}' is not a volume name");
+        Directory.CreateDirectory(dir);
+        var manifest = BackupManifest.TryLoad(dir);
+        if (manifest is null && Directory.EnumerateFileSystemEntries(dir).Any(e => !IsOurLeftover(e)))
+            throw new BackupException($"{dir} is not empty and holds no backup chain ({BackupManifest.FileName}): give an empty or new directory");
+        manifest ??= new BackupManifest { Volume = volume };
+        if (manifest.Volume != volume)
+            throw new BackupException($"{dir} holds the backups of volume {manifest.Volume}, not {volume}");
+
+        if (ViewLease.RecoverInterrupted(admin, dir) is { } recovered) say(recovered);
+        foreach (var partial in Directory.EnumerateFiles(dir, "*" + PartialSuffix)) File.Delete(partial);
+
+        var clock = Stopwatch.StartNew();
+        var status = admin.Status(volume, ct);
+        var decision = ChainDecision.For(manifest.Last, status, forceFull);
+        if (decision.Reason is { } why) say($"full backup: {why}");
+
+        var lease = ViewLease.Take(admin, volume, decision.SinceEra, dir, ct);
+        BackupPoint point;
+        try
+        {
+            point = CopyPoint(volume, dir, manifest, status, decision, lease.View, quiet, ct);
+        }
+        finally
+        {
+            lease.Dispose();
+        }
+        manifest.With(point).Save(dir);
+        var warning = lease.DropFailure is { } f ? $"the view could not be dropped ({f}); the next create ends it" : null;
+        return new CreateSummary(point, decision.Reason, clock.Elapsed.TotalSeconds, warning);
+    }
+
+    private BackupPoint CopyPoint(string volume, string dir, BackupManifest manifest, VolumeStatus status, ChainDecision decision,
+        ViewInfo view, bool quiet, CancellationToken ct)
+    {
+        if (!decision.Full && view.Bitmap is null)
+            throw new BackupException($"take_backup_snap {decision.SinceEra} answered without a dirty bitmap");
+        // The identity at the view's instant: a reset between status and take would show here.
+        var after = admin.Status(volume, ct);
+        if (after.TrackingId != status.TrackingId)
+            throw new BackupException($"volume {volume}'s tracking history changed while the backup started; run create again");
+        OnViewTaken?.Invoke(view);
+        var viewUri = NbdUri.WithExport(uri, view.Export);
+        var dirty = decision.Full ? null : view.Bitmap;
+        using var primary = PointCopier.Connect(viewUri, dirty);
+        if (primary.Size != status.SizeBytes)
+            throw new BackupException($"{view.Export} is {primary.Size} bytes, volume {volume} {status.SizeBytes}");
+        if (TrackingIdIn(primary.Description) is { } id && id != status.TrackingId)
+            throw new BackupException($"{view.Export} describes tracking id {id}, the daemon's status {status.TrackingId}");
+
+        var n = manifest.Points.Count;
+        var kind = decision.Full ? BackupManifest.Full : BackupManifest.Incremental;
+        var file = $"{volume}.{n:D4}.{kind}.qcow2";
+        var path = Path.Combine(dir, file);
+        var partial = path + PartialSuffix;
+        var clusterBits = Qcow2Layout.ClusterBitsFor(status.BlockSizeSectors * 512L);
+        var backing = decision.Full ? null : manifest.Last!.File;
+        try
+        {
+            CopyResult copied;
+            using (var progress = BackupProgress.Start($"point {n} ({kind})", primary.Size, quiet))
+            using (var writer = new Qcow2PointWriter(partial, primary.Size, clusterBits, backing))
+            {
+                copied = new PointCopier(viewUri, connections).Copy(primary, dirty, writer, progress, ct);
+                writer.Finish();
+            }
+            var sum = FileChecksum.Of(partial, ct);
+            File.Move(partial, path);
+            DirectorySync.Sync(dir);
+            return new BackupPoint
+            {
+                Point = n,
+                File = file,
+                Kind = kind,
+                Era = view.Era,
+                SinceEra = decision.SinceEra,
+                Bytes = copied.BytesCopied,
+                TrackingId = status.TrackingId,
+                SizeBytes = status.SizeBytes,
+                ClusterSize = 1 << clusterBits,
+                Backing = backing,
+                Checksum = sum,
+                Created = DateTimeOffset.UtcNow,
+            };
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+
+    /// <summary>The id a DmEra export's description carries (<c>..., tracking id HEX</c>), or null.</summary>
+    public static string? TrackingIdIn(string? description) =>
+        description is not null && TrackingIdPattern().Match(description) is { Success: true } m ? m.Groups[1].Value : null;
+
+    [GeneratedRegex("tracking id ([0-9a-f]{32})")]
+    private static partial Regex TrackingIdPattern();
+
+    private static bool IsOurLeftover(string entry)
+    {
+        var name = Path.GetFileName(entry);
+        return name.StartsWith(ViewLease.MarkerName, StringComparison.Ordinal) || name.EndsWith(PartialSuffix, StringComparison.Ordinal);
+    }
+}

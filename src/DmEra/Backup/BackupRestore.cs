@@ -1,0 +1,66 @@
+namespace DmEra.Backup;
+
+/// <summary>
+/// <c>dmera backup restore</c>: writes the volume as of one point (its chain from the last full point)
+/// to a file, a block device or an NBD export. A new or regular file gets only the data (zeros stay
+/// holes); a device or an export gets every byte, zeros written as zeros.
+/// </summary>
+public static class BackupRestore
+{
+    private const int Batch = 2 << 20;
+
+    public static long Run(string dir, int? pointNumber, string target, bool quiet, CancellationToken ct)
+    {
+        var manifest = BackupManifest.Load(dir);
+        var n = pointNumber ?? manifest.Points.Count - 1;
+        var points = manifest.ChainTo(n);
+        foreach (var p in points)
+            if (!File.Exists(Path.Combine(dir, p.File))) throw new BackupException($"point {p.Point}: {p.File} is missing from {dir}");
+        using var chain = new Qcow2Chain(points.Select(p => Path.Combine(dir, p.File)));
+        if (chain.VirtualSize != points[^1].SizeBytes)
+            throw new BackupException($"point {n}: {points[^1].File} is {chain.VirtualSize} bytes, the manifest says {points[^1].SizeBytes}");
+        using var sink = RestoreSink.Open(target, chain.VirtualSize);
+        using var progress = BackupProgress.Start($"restore point {n}", chain.VirtualSize, quiet);
+        var buffer = new byte[Math.Max(Batch, chain.Unit)];
+        var unit = chain.Unit;
+        long runStart = 0, runLength = 0;    // pending data in buffer
+        long zeroStart = 0, zeroLength = 0;  // pending zeros
+        for (long offset = 0; offset < chain.VirtualSize; offset += unit)
+        {
+            ct.ThrowIfCancellationRequested();
+            var length = (int)Math.Min(unit, chain.VirtualSize - offset);
+            if (runLength + length > buffer.Length) Flush();
+            if (chain.Read(offset, buffer.AsSpan((int)runLength, length)))
+            {
+                if (zeroLength > 0) FlushZeros();
+                if (runLength == 0) runStart = offset;
+                runLength += length;
+            }
+            else
+            {
+                if (runLength > 0) Flush();
+                if (zeroLength == 0) zeroStart = offset;
+                zeroLength += length;
+            }
+            progress?.Report(offset + length);
+        }
+        Flush();
+        FlushZeros();
+        sink.Finish();
+        return chain.VirtualSize;
+
+        void Flush()
+        {
+            if (runLength == 0) return;
+            sink.Write(runStart, buffer.AsSpan(0, (int)runLength));
+            runLength = 0;
+        }
+
+        void FlushZeros()
+        {
+            if (zeroLength == 0) return;
+            sink.Zero(zeroStart, zeroLength);
+            zeroLength = 0;
+        }
+    }
+}

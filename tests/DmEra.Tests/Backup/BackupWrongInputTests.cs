@@ -37,7 +37,7 @@ public sealed class BackupWrongInputTests
         AssertOneLineError(Create("v", chain.Path, "http://example.invalid/"), "not an NBD URI");
         AssertOneLineError(
             DmeraProcess.Dmera("backup", "create", "v", chain.Path, "--admin-socket", dir.File("no.sock"), "--uri", d.Uri("v")),
-            "cannot reach the dmera daemon");
+            "no dmera daemon listens on the admin socket");
         // A view someone else holds: refused, and theirs is left alone.
         Assert.Equal(0, d.Admin("message", "v", "take_backup_snap").ExitCode);
         var held = Create("v", chain.Path);

@@ -172,7 +172,7 @@ public sealed class BackupViewTests
         using var dir = new TempDir();
         await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "vm"));
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x11 0 1M");
-        var since = uint.Parse(d.Admin("message", "vm", "checkpoint").StdOut.Trim());
+        var since = uint.Parse(d.Admin("message", "vm", "checkpoint").StdOut.Trim()["era ".Length..]);
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x22 2M 128k");
         var era = Take(d, "vm", since);
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x33 4M 64k", "write -P 0x34 0 64k");   // after the instant
@@ -288,7 +288,7 @@ public sealed class BackupViewTests
     {
         using var dir = new TempDir();
         await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "a"), "--volume", Volume(dir, "b"));
-        var era = uint.Parse(d.Admin("message", "a", "checkpoint").StdOut.Trim());
+        var era = uint.Parse(d.Admin("message", "a", "checkpoint").StdOut.Trim()["era ".Length..]);
         void Refused(string expected, params string[] args)
         {
             var r = d.Admin(args);

@@ -42,7 +42,7 @@ public sealed class VolumeSafetyTests
         await using (var d = await DaemonProcess.StartAsync(dir, "--volume", Spec(dir, "v.origin")))
         {
             QemuIo(d, "v", $"write -P 0x11 0 4k", $"write -P 0x22 {100 * Block} 4k");
-            era = uint.Parse(d.Admin("message", "v", "checkpoint").StdOut.Trim());
+            era = uint.Parse(d.Admin("message", "v", "checkpoint").StdOut.Trim().Replace("era ", ""));
             QemuIo(d, "v", $"write -P 0x33 {120 * Block} 4k");
             Assert.Equal(0, await d.StopAsync());
         }

@@ -13,6 +13,8 @@ public sealed record DaemonSettings
     public IReadOnlyList<EndPoint> Listen { get; init; } = [];
     public string? UnixSocket { get; init; }
     public string AdminSocket { get; init; } = "var/admin.sock";
+    public int AdminMaxConnections { get; init; } = 16;
+    public TimeSpan AdminIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
     public string? TlsCertificate { get; init; }
     public string? TlsKey { get; init; }
     public bool TlsRequired { get; init; }
@@ -44,6 +46,8 @@ public sealed record DaemonSettings
             Listen = daemon.GetStringList("listen", []).Select(ParseEndPoint).ToList(),
             UnixSocket = unix.Length == 0 ? null : unix,
             AdminSocket = daemon.GetString("admin-socket", "var/admin.sock"),
+            AdminMaxConnections = Math.Max(1, daemon.GetInt("admin-max-connections", 16)),
+            AdminIdleTimeout = daemon.GetTimeSpan("admin-idle-timeout", TimeSpan.FromMinutes(10)),
             HealthInterval = daemon.GetTimeSpan("health-interval", TimeSpan.FromSeconds(10)),
             MetadataWarnFraction = daemon.GetDouble("metadata-warn-fraction", 0.8),
         };

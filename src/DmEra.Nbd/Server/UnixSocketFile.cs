@@ -12,12 +12,14 @@ public sealed class UnixSocketFile
     private readonly string _path;
     private readonly ulong _device;
     private readonly ulong _inode;
+    private readonly (long Seconds, long Nanoseconds) _changed;
 
-    private UnixSocketFile(string path, ulong device, ulong inode)
+    private UnixSocketFile(string path, Stat stat)
     {
         _path = path;
-        _device = device;
-        _inode = inode;
+        _device = stat.st_dev;
+        _inode = stat.st_ino;
+        _changed = (stat.st_ctime, stat.st_ctime_nsec);
     }
 
     /// <summary>
@@ -39,13 +41,18 @@ public sealed class UnixSocketFile
     {
         if (Syscall.lstat(path, out var stat) != 0)
             throw new IOException($"{path}: the socket just bound is gone ({Stdlib.GetLastError()})");
-        return new UnixSocketFile(path, stat.st_dev, stat.st_ino);
+        return new UnixSocketFile(path, stat);
     }
 
-    /// <summary>Deletes the socket file if it is still the one this process bound.</summary>
+    /// <summary>
+    /// Deletes the socket file if it is still the one this process bound: same device, inode and change time,
+    /// and, since a freed inode number is often handed straight to the next file made within the same clock
+    /// tick, nobody answers there (call it after closing the listener).
+    /// </summary>
     public void DeleteIfStillOurs()
     {
-        if (Syscall.lstat(_path, out var stat) == 0 && stat.st_dev == _device && stat.st_ino == _inode)
+        if (Syscall.lstat(_path, out var stat) == 0 && stat.st_dev == _device && stat.st_ino == _inode
+            && (stat.st_ctime, stat.st_ctime_nsec) == _changed && !Answers(_path))
             Syscall.unlink(_path);
     }
 

@@ -4,8 +4,10 @@ using Mono.Unix.Native;
 namespace DmEra.Nbd;
 
 /// <summary>
-/// The file of a listening Unix socket: a path another server still answers on is never taken over, and at
-/// stop only the socket this process bound is removed (by inode), never one another daemon made there since.
+/// The file of a listening Unix socket: a path another server still answers on is never taken over (a second
+/// daemon used to delete the first's live socket and bind its own), and at stop the file is removed only if
+/// it is still the one bound here and nobody answers on it. Note: .NET's Socket.Dispose also unlinks the path
+/// a listener bound, so a socket someone re-created there after deleting ours is still lost at our stop.
 /// </summary>
 public sealed class UnixSocketFile
 {

@@ -36,6 +36,16 @@ public sealed record NbdServerLimits
     public int MaxConnections { get; init; } = 100;
 
     /// <summary>
+    /// Connections still in the handshake at once, a budget of their own inside <see cref="MaxConnections"/> (keep
+    /// it below that).
+    /// When it is full, a new connection closes the one that has waited longest in the handshake: a real
+    /// client finishes its handshake in milliseconds, so idle sockets can only ever delay it, never lock it
+    /// out (with one shared budget, 100 idle sockets refused every client until the handshake timeout; qemu-nbd
+    /// has that weakness).
+    /// </summary>
+    public int MaxHandshakingConnections { get; init; } = 16;
+
+    /// <summary>
     /// Requests of one connection being worked on at once; the server stops reading the socket at this many
     /// (back-pressure). nbdcopy keeps 64 in flight per connection.
     /// </summary>
@@ -85,6 +95,7 @@ public sealed record NbdServerLimits
         Require(MaxOptionsPerHandshake >= 4, nameof(MaxOptionsPerHandshake));
         Require(HandshakeTimeout > TimeSpan.Zero, nameof(HandshakeTimeout));
         Require(MaxConnections >= 1, nameof(MaxConnections));
+        Require(MaxHandshakingConnections >= 1, nameof(MaxHandshakingConnections));
         Require(MaxInFlightRequests >= 1, nameof(MaxInFlightRequests));
         Require(MaxBufferedBytesPerConnection >= 4096, nameof(MaxBufferedBytesPerConnection));
         Require(MaxSkippedWriteBytes >= 0, nameof(MaxSkippedWriteBytes));

@@ -35,9 +35,10 @@ public sealed class NbdSession
     /// <summary>
     /// As <see cref="RunAsync(Stream, string, CancellationToken)"/>, plus a graceful stop: when
     /// <paramref name="drain"/> fires, a handshake in progress is closed and transmission stops reading new
-    /// requests but finishes and answers those in flight before closing.
+    /// requests but finishes and answers those in flight before closing. <paramref name="negotiatedCallback"/>
+    /// runs once the handshake has succeeded (the server's handshake budget ends there).
     /// </summary>
-    public async Task RunAsync(Stream stream, string peer, CancellationToken drain, CancellationToken cancellationToken)
+    public async Task RunAsync(Stream stream, string peer, CancellationToken drain, CancellationToken cancellationToken, Action? negotiatedCallback = null)
     {
         var handshake = new Handshake(stream, _catalog, _limits, _tls, _log, peer);
         try
@@ -61,6 +62,7 @@ public sealed class NbdSession
                 }
             }
             if (negotiated is null) return;
+            negotiatedCallback?.Invoke();
             _log.LogDebug("NBD client {Peer} opened export '{Export}' (structured replies: {Structured}, contexts: {Contexts})",
                 peer, negotiated.ExportName, negotiated.StructuredReplies, negotiated.Contexts.Count);
             await new Transmission(negotiated, _limits, _log, peer).RunAsync(drain, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Numerics;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -24,14 +25,17 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<(Socket Socket, Task Loop, UnixSocketFile? UnixPath)> _listeners = new();
     private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly HandshakeBudget _handshaking;
     private long _nextConnection;
     private int _active;
+    private long _evictions;
 
     public NbdServer(INbdExportCatalog exports, NbdServerLimits? limits = null, NbdTlsSettings? tls = null, ILogger? logger = null)
     {
         _limits = limits ?? new NbdServerLimits();
         _log = logger ?? NullLogger.Instance;
         _session = new NbdSession(exports, _limits, tls, _log);
+        _handshaking = new HandshakeBudget(_limits.MaxHandshakingConnections);
     }
 
     /// <summary>Connections being served now.</summary>
@@ -122,26 +126,57 @@ public sealed class NbdServer : IAsyncDisposable
                 await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
+            long id = Interlocked.Increment(ref _nextConnection);
+            var connection = new Connection(this);
+            // Connections still in the handshake have a budget of their own: when it is full the one waiting
+            // longest is closed (and stops counting at once), so idle sockets never hold max-connections.
+            // Logged at 1, 2, 4, 8... evictions: a flood of idle sockets must not flood the log too.
+            if (_handshaking.Enter(id, connection.Evict) && BitOperations.IsPow2(Interlocked.Increment(ref _evictions)))
+                _log.LogWarning("NBD: {Max} connections were still in the handshake; closed the one waiting longest to admit a new one ({Count} so far)",
+                    _limits.MaxHandshakingConnections, _evictions);
             if (Interlocked.Increment(ref _active) > _limits.MaxConnections)
             {
-                Interlocked.Decrement(ref _active);
+                _handshaking.Leave(id);
+                connection.Release();
                 _log.LogWarning("NBD connection refused: {Max} connections already open", _limits.MaxConnections);
                 client.Dispose();
+                connection.Handshake.Dispose();
                 continue;
             }
-            long id = Interlocked.Increment(ref _nextConnection);
-            _connections[id] = ServeAsync(id, client);
+            _connections[id] = ServeAsync(id, client, connection);
         }
     }
 
-    private async Task ServeAsync(long id, Socket client)
+    /// <summary>One accepted connection: its handshake eviction token, and its place in the count, given back once.</summary>
+    private sealed class Connection(NbdServer server)
+    {
+        private int _released;
+        public CancellationTokenSource Handshake { get; } = new();
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) Interlocked.Decrement(ref server._active);
+        }
+
+        public void Evict()
+        {
+            Release();
+            try { Handshake.Cancel(); }
+            catch (ObjectDisposedException) { }   // it ended meanwhile
+        }
+    }
+
+    private async Task ServeAsync(long id, Socket client, Connection connection)
     {
         await Task.Yield();
         string peer = client.RemoteEndPoint?.ToString() is { Length: > 0 } ep ? ep : $"unix#{id}";
         try
         {
             if (client.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) client.NoDelay = true;
-            await _session.RunAsync(new NetworkStream(client, ownsSocket: true), peer, _draining.Token, _stopping.Token).ConfigureAwait(false);
+            // Closed from the handshake budget, a connection ends as if the server drained it (silently).
+            using var drain = CancellationTokenSource.CreateLinkedTokenSource(_draining.Token, connection.Handshake.Token);
+            await _session.RunAsync(new NetworkStream(client, ownsSocket: true), peer, drain.Token, _stopping.Token,
+                () => _handshaking.Leave(id)).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -149,8 +184,10 @@ public sealed class NbdServer : IAsyncDisposable
         }
         finally
         {
+            _handshaking.Leave(id);
             client.Dispose();
-            Interlocked.Decrement(ref _active);
+            connection.Release();
+            connection.Handshake.Dispose();
             _connections.TryRemove(id, out _);
         }
     }

@@ -4,20 +4,24 @@ using Mono.Unix.Native;
 namespace DmEra.Nbd;
 
 /// <summary>
-/// The file of a listening Unix socket: a path another server still answers on is never taken over, and at
-/// stop only the socket this process bound is removed (by inode), never one another daemon made there since.
+/// The file of a listening Unix socket: a path another server still answers on is never taken over (a second
+/// daemon used to delete the first's live socket and bind its own), and at stop the file is removed only if
+/// it is still the one bound here and nobody answers on it. Note: .NET's Socket.Dispose also unlinks the path
+/// a listener bound, so a socket someone re-created there after deleting ours is still lost at our stop.
 /// </summary>
 public sealed class UnixSocketFile
 {
     private readonly string _path;
     private readonly ulong _device;
     private readonly ulong _inode;
+    private readonly (long Seconds, long Nanoseconds) _changed;
 
-    private UnixSocketFile(string path, ulong device, ulong inode)
+    private UnixSocketFile(string path, Stat stat)
     {
         _path = path;
-        _device = device;
-        _inode = inode;
+        _device = stat.st_dev;
+        _inode = stat.st_ino;
+        _changed = (stat.st_ctime, stat.st_ctime_nsec);
     }
 
     /// <summary>
@@ -39,13 +43,18 @@ public sealed class UnixSocketFile
     {
         if (Syscall.lstat(path, out var stat) != 0)
             throw new IOException($"{path}: the socket just bound is gone ({Stdlib.GetLastError()})");
-        return new UnixSocketFile(path, stat.st_dev, stat.st_ino);
+        return new UnixSocketFile(path, stat);
     }
 
-    /// <summary>Deletes the socket file if it is still the one this process bound.</summary>
+    /// <summary>
+    /// Deletes the socket file if it is still the one this process bound: same device, inode and change time,
+    /// and, since a freed inode number is often handed straight to the next file made within the same clock
+    /// tick, nobody answers there (call it after closing the listener).
+    /// </summary>
     public void DeleteIfStillOurs()
     {
-        if (Syscall.lstat(_path, out var stat) == 0 && stat.st_dev == _device && stat.st_ino == _inode)
+        if (Syscall.lstat(_path, out var stat) == 0 && stat.st_dev == _device && stat.st_ino == _inode
+            && (stat.st_ctime, stat.st_ctime_nsec) == _changed && !Answers(_path))
             Syscall.unlink(_path);
     }
 

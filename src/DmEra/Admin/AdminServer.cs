@@ -21,9 +21,14 @@ public sealed class AdminServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
     private readonly TimeSpan _commandTimeout;
+    private readonly TimeSpan _idleTimeout;
+    private readonly AdminConnections _connections;
 
-    private AdminServer(UnixSocketFile file, IAdminTarget target, ILogger log, Socket listener, TimeSpan commandTimeout)
+    private AdminServer(UnixSocketFile file, IAdminTarget target, ILogger log, Socket listener, TimeSpan commandTimeout,
+        int maxConnections, TimeSpan idleTimeout)
     {
+        _idleTimeout = idleTimeout;
+        _connections = new AdminConnections(maxConnections);
         _file = file;
         _target = target;
         _log = log;
@@ -32,7 +37,12 @@ public sealed class AdminServer : IAsyncDisposable
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
-    public static AdminServer Start(string path, IAdminTarget target, ILogger log, TimeSpan commandTimeout, int backlog)
+    /// <summary>
+    /// Listens at <paramref name="path"/>. At most <paramref name="maxConnections"/> connections are open (a new
+    /// one closes the one idle longest); one that sends no command for <paramref name="idleTimeout"/> is closed.
+    /// </summary>
+    public static AdminServer Start(string path, IAdminTarget target, ILogger log, TimeSpan commandTimeout, int backlog,
+        int maxConnections, TimeSpan idleTimeout)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
@@ -52,7 +62,7 @@ public sealed class AdminServer : IAsyncDisposable
         if (Syscall.chmod(path, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR) != 0)
             log.LogWarning("admin socket {Path}: chmod 0600 failed: {Errno}", path, Stdlib.GetLastError());
         listener.Listen(backlog);
-        return new AdminServer(file, target, log, listener, commandTimeout);
+        return new AdminServer(file, target, log, listener, commandTimeout, maxConnections, idleTimeout);
     }
 
     private async Task AcceptLoopAsync()
@@ -86,24 +96,50 @@ public sealed class AdminServer : IAsyncDisposable
             return;
         }
         await using var stream = new NetworkStream(client, ownsSocket: false);
+        if (_connections.Admit(client, out var closedIdle) is not { } id)
+        {
+            _log.LogWarning("admin socket: refused a connection: every admin connection is running a command");
+            await TrySendAsync(stream, AdminWire.Reply([], "too many admin connections are running commands; try again"));
+            return;
+        }
+        if (closedIdle) _log.LogInformation("admin socket: closed the connection idle longest to admit a new one");
         var buffer = new byte[AdminRequest.MaxLineBytes];
         try
         {
             while (!_stop.IsCancellationRequested)
             {
-                var line = await AdminWire.ReadLineAsync(stream, buffer, AdminRequest.MaxLineBytes, _stop.Token).ConfigureAwait(false);
+                string? line;
+                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+                {
+                    idle.CancelAfter(_idleTimeout);
+                    try
+                    {
+                        line = await AdminWire.ReadLineAsync(stream, buffer, AdminRequest.MaxLineBytes, idle.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+                    {
+                        await TrySendAsync(stream, AdminWire.Reply([], $"closed: no command for {_idleTimeout.TotalSeconds:0}s"));
+                        return;
+                    }
+                }
                 if (line is null) return;
+                _connections.SetBusy(id, true);
                 var reply = await ExecuteAsync(line).ConfigureAwait(false);
                 await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(reply), _stop.Token).ConfigureAwait(false);
+                _connections.SetBusy(id, false);
             }
         }
         catch (InvalidDataException e)
         {
             await TrySendAsync(stream, AdminWire.Reply([], e.Message));
         }
-        catch (Exception e) when (e is IOException or EndOfStreamException or OperationCanceledException or SocketException)
+        catch (Exception e) when (e is IOException or EndOfStreamException or OperationCanceledException or SocketException or ObjectDisposedException)
         {
-            // The peer went away, or we are stopping: nothing to answer.
+            // The peer went away, it was closed to admit another, or we are stopping: nothing to answer.
+        }
+        finally
+        {
+            _connections.Remove(id);
         }
     }
 

@@ -76,7 +76,8 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
                 return new System.Net.Sockets.UnixDomainSocketEndPoint(unix);
             }));
         NbdEndPoints = bound;
-        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, settings.AdminCommandTimeout, settings.AdminListenBacklog);
+        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, settings.AdminCommandTimeout, settings.AdminListenBacklog,
+            settings.AdminMaxConnections, settings.AdminIdleTimeout);
         _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
         _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",

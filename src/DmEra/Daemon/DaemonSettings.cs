@@ -15,6 +15,8 @@ public sealed record DaemonSettings
     public IReadOnlyList<EndPoint> Listen { get; init; } = [];
     public string? UnixSocket { get; init; }
     public string AdminSocket { get; init; } = "var/admin.sock";
+    public int AdminMaxConnections { get; init; } = 16;
+    public TimeSpan AdminIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
     public string? TlsCertificate { get; init; }
     public string? TlsKey { get; init; }
     public bool TlsRequired { get; init; }
@@ -63,6 +65,8 @@ public sealed record DaemonSettings
             MetadataWarnFraction = scalars.GetDouble("metadata-warn-fraction"),
             AdminCommandTimeout = scalars.GetTimeSpan("admin-command-timeout"),
             AdminListenBacklog = scalars.GetInt("admin-listen-backlog"),
+            AdminMaxConnections = Math.Max(1, scalars.GetInt("admin-max-connections")),
+            AdminIdleTimeout = scalars.GetTimeSpan("admin-idle-timeout"),
             ShutdownTimeout = scalars.GetTimeSpan("shutdown-timeout"),
             InlineWrites = new InlineWriteSettings
             {

@@ -21,6 +21,7 @@ public static class NbdSettings
             MaxOptionsPerHandshake = Int("max-options-per-handshake", d.MaxOptionsPerHandshake),
             HandshakeTimeout = c.GetTimeSpan("handshake-timeout", d.HandshakeTimeout),
             MaxConnections = Int("max-connections", d.MaxConnections),
+            MaxHandshakingConnections = Int("max-handshaking-connections", d.MaxHandshakingConnections),
             MaxInFlightRequests = Int("max-in-flight-requests", d.MaxInFlightRequests),
             MaxBufferedBytesPerConnection = Bytes("max-buffered-bytes-per-connection", d.MaxBufferedBytesPerConnection),
             MaxSkippedWriteBytes = Bytes("max-skipped-write-bytes", d.MaxSkippedWriteBytes),

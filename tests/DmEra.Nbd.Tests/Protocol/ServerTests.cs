@@ -92,6 +92,31 @@ public sealed class ServerTests
     }
 
     [Fact]
+    public async Task A_live_unix_socket_is_refused_and_left_to_the_server_that_answers_on_it()
+    {
+        string dir = Directory.CreateTempSubdirectory("dmera-nbd-live-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "s.sock");
+            await using var first = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096)));
+            first.ListenUnix(path);
+            await using (var second = new NbdServer(new NbdExportCatalog().Add("d", new MemoryExport(4096))))
+            {
+                var e = Assert.Throws<NbdException>(() => second.ListenUnix(path));
+                Assert.Contains("another process answers", e.Message);
+            }
+            Assert.True(File.Exists(path));
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path)).WaitAsync(TimeSpan.FromSeconds(10));
+            await new RawNbdClient(new NetworkStream(socket)).ReadGreetingAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Listening_on_a_path_that_holds_a_regular_file_is_refused_and_the_file_kept()
     {
         string dir = Directory.CreateTempSubdirectory("dmera-nbd-path-").FullName;

@@ -12,7 +12,7 @@ public sealed class NbdSettingsTests
         var config = ConfigurationFactory.ParseString("""
             dmera.nbd {
               max-payload-bytes = 1048576, max-string-bytes = 512, max-option-bytes = 8192, max-options-per-handshake = 7
-              handshake-timeout = 3s, max-connections = 5, max-in-flight-requests = 9, max-buffered-bytes-per-connection = 2097152
+              handshake-timeout = 3s, max-connections = 5, max-handshaking-connections = 2, max-in-flight-requests = 9, max-buffered-bytes-per-connection = 2097152
               max-skipped-write-bytes = 4096, max-selected-meta-contexts = 3, max-extents-per-reply = 100, sparse-read-min-bytes = 65536
               listen-backlog = 11, stop-grace = 2s
             }
@@ -20,7 +20,7 @@ public sealed class NbdSettingsTests
         var expected = new NbdServerLimits
         {
             MaxPayloadBytes = 1 << 20, MaxStringBytes = 512, MaxOptionBytes = 8192, MaxOptionsPerHandshake = 7,
-            HandshakeTimeout = TimeSpan.FromSeconds(3), MaxConnections = 5, MaxInFlightRequests = 9, MaxBufferedBytesPerConnection = 2 << 20,
+            HandshakeTimeout = TimeSpan.FromSeconds(3), MaxConnections = 5, MaxHandshakingConnections = 2, MaxInFlightRequests = 9, MaxBufferedBytesPerConnection = 2 << 20,
             MaxSkippedWriteBytes = 4096, MaxSelectedMetaContexts = 3, MaxExtentsPerReply = 100, SparseReadMinBytes = 65536,
             ListenBacklog = 11, StopGrace = TimeSpan.FromSeconds(2),
         };

@@ -72,7 +72,7 @@ internal static class ConsoleCommand
         {
             [] => [.. AdminRequest.Verbs, "watch", "quit"],
             ["watch"] => ["status"],
-            ["message"] or ["status"] or ["status-json"] or ["watch", "status"] or ["group-checkpoint"] => volumes,
+            ["message"] or ["status"] or ["status-json"] or ["watch", "status"] or ["group-checkpoint"] or ["group-backup"] => volumes,
             ["message", _] => AdminRequest.Messages,
             _ => [],
         };

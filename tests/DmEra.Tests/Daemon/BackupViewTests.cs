@@ -261,9 +261,12 @@ public sealed class BackupViewTests
     public async Task A_full_saved_copy_breaks_the_view_and_the_volume_writes_on()
     {
         using var dir = new TempDir();
-        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "vm", extra: $",backup-limit={2 * BlockBytes}"));
+        var store = dir.File("elsewhere/vm.saved");
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "vm", extra: $",backup-limit={2 * BlockBytes},backup-store={store}"));
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x11 0 4M");
         Take(d, "vm");
+        Assert.Equal(store, View(d, "vm").GetProperty("store_path").GetString());
+        Assert.True(File.Exists(store));
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x22 0 1M");   // 16 blocks into room for 2: the writes still succeed
         DaemonEndToEndTests.QemuIo(d, "vm", "read -P 0x22 0 1M", "read -P 0x11 1M 3M");
 
@@ -276,11 +279,34 @@ public sealed class BackupViewTests
         Assert.Equal("8 ", d.Admin("status", "vm").StdOut[..2]);   // the status line stays the kernel's
 
         Drop(d, "vm");
-        Assert.False(File.Exists(dir.File("vm.meta.backup")));
+        Assert.False(File.Exists(store));
         Take(d, "vm");   // the next backup starts afresh
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x33 2M 64k");
         var again = Run("qemu-io", "-f", "raw", "-r", "-c", "read -P 0x11 2M 64k", BackupUri(d, "vm"));
         Assert.True(again.ExitCode == 0 && !again.StdOut.Contains("fail"), again.ToString());
+    }
+
+    [Fact]
+    public async Task The_saved_copy_path_and_limit_are_set_per_volume_in_akka_hocon()
+    {
+        using var dir = new TempDir();
+        DaemonEndToEndTests.Volume(dir, "cfg");
+        var hocon = dir.File("my.hocon");
+        File.WriteAllText(hocon, $$"""
+            dmera.daemon {
+              volumes = [ { name = cfg, origin = "{{dir.File("cfg.origin")}}", metadata = "{{dir.File("cfg.meta")}}", block-size = 128,
+                            backup-store = "{{dir.File("cfg.saved")}}", backup-limit = 1048576 } ]
+              listen = []
+            }
+            """);
+        await using var d = await DaemonProcess.StartAsync(dir, "--config", hocon);
+        Take(d, "cfg");
+        var view = View(d, "cfg");
+        Assert.Equal(dir.File("cfg.saved"), view.GetProperty("store_path").GetString());
+        Assert.Equal(1048576, view.GetProperty("limit_bytes").GetInt64());
+        DaemonEndToEndTests.QemuIo(d, "cfg", "write 0 128k");
+        Assert.Equal(2 * BlockBytes, View(d, "cfg").GetProperty("saved_bytes").GetInt64());
+        Assert.Equal(4096 + 2 * BlockBytes, new FileInfo(dir.File("cfg.saved")).Length);
     }
 
     [Fact]

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The cost of a held backup view, side by side in one run (issue 14's targets as ratios, not tests):
+#   1. 4k random writes at QD16 and QD1 with a view held and a reader copying it (nbdcopy of VOL@backup in a
+#      loop), against the same writes with no view. Both start in a fresh era (a checkpoint, or the take's
+#      own), so every first write to a block waits for its commit in both; the difference is the
+#      copy-before-write and the reader. Target: >= 0.7x at QD16.
+#   2. nbdcopy of the view against nbdcopy of the live volume, nothing writing. Target: >= 0.9x.
+# Usage: bench/view/run.sh [ROUNDS=3] [SECONDS=5]   (environment: BLOCK_SECTORS, default 128 = 64 KiB;
+#        READER=0 holds the view with nobody reading it, to separate the copy-before-write from the reader)
+# The saved copy may grow to the whole volume here (backup-limit = origin size), so a view never breaks
+# mid-sample. The server listens on a Unix socket only; everything it started is stopped by pid on exit.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+top="$(cd "$here/../.." && pwd)"
+rounds=${1:-3} seconds=${2:-5}
+bs=${BLOCK_SECTORS:-128}
+work="$(mktemp -d /tmp/dmera-bench-view.XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+dotnet build -c Release "$top/src/DmEra" -o "$work/dmera" > /dev/null
+dmera() { timeout 120 dotnet "$work/dmera/dmera.dll" "$@" --admin-socket "$work/admin.sock"; }
+truncate -s 1G "$work/v.img"; truncate -s 64M "$work/v.meta"
+dotnet "$work/dmera/dmera.dll" serve --volume "name=v,origin=$work/v.img,metadata=$work/v.meta,block-size=$bs,backup-limit=1073741824" \
+  --listen 127.0.0.1:0 --socket "$work/nbd.sock" --admin-socket "$work/admin.sock" > "$work/dmera.log" 2>&1 &
+pids+=($!)
+live="nbd+unix:///v?socket=$work/nbd.sock" view="nbd+unix:///v@backup?socket=$work/nbd.sock"
+for i in $(seq 1 300); do nbdinfo --size "$live" > /dev/null 2>&1 && break; sleep 0.1; done
+timeout 300 fio --name=fill --ioengine=nbd --uri="$live" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
+
+echo "dmera $(git -C "$top" rev-parse --short HEAD), ${bs}-sector tracking blocks, 1 GiB volume, $rounds rounds x ${seconds}s, Unix socket"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+samples="$work/samples"
+fio_iops() {   # QD: IOPS of 4k random writes for $seconds
+  timeout $((seconds + 60)) fio --name=w --ioengine=nbd --uri="$live" --rw=randwrite --bs=4k --iodepth="$1" --size=1G \
+    --time_based --runtime="$seconds" --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
+    python3 -c 'import json, sys; print(round(json.load(sys.stdin)["jobs"][0]["write"]["iops"]))'
+}
+for r in $(seq 1 "$rounds"); do
+  for qd in 16 1; do
+    order=(none view); (( r % 2 == 0 )) && order=(view none)
+    for mode in "${order[@]}"; do
+      sync
+      if [[ $mode == none ]]; then
+        dmera message v checkpoint > /dev/null
+        echo "$r $qd none $(fio_iops "$qd")" >> "$samples"
+      else
+        dmera message v take_backup_snap > /dev/null
+        reader=""
+        if [[ ${READER:-1} != 0 ]]; then
+          ( while true; do nbdcopy "$view" null: 2>/dev/null || true; done ) &
+          reader=$!; pids+=($reader)
+        fi
+        echo "$r $qd view $(fio_iops "$qd")" >> "$samples"
+        [[ -z $reader ]] || { kill "$reader" 2>/dev/null || true; wait "$reader" 2>/dev/null || true; }
+        saved=$(dmera status v --json | python3 -c 'import json, sys; v = json.load(sys.stdin)["view"]; print(v["saved_bytes"], v["broken"])')
+        echo "  round $r QD$qd: view saved ${saved% *} bytes, broken: ${saved#* }"
+        dmera message v drop_backup_snap > /dev/null
+      fi
+    done
+  done
+  # nbdcopy out: the view (held, nothing writing) and the live volume, alternating which goes first.
+  dmera message v take_backup_snap > /dev/null
+  order=(live view); (( r % 2 == 0 )) && order=(view live)
+  for what in "${order[@]}"; do
+    uri=$([[ $what == live ]] && echo "$live" || echo "$view")
+    t0=$(date +%s.%N); timeout 300 nbdcopy "$uri" null:; t1=$(date +%s.%N)
+    echo "$r copy $what $(python3 -c "print(round(1024 / ($t1 - $t0)))")" >> "$samples"
+  done
+  dmera message v drop_backup_snap > /dev/null
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$samples" "${READER:-1}" <<'PY'
+import statistics, sys
+held = "view held + reader" if sys.argv[2] != "0" else "view held, no reader"
+rows = [l.split() for l in open(sys.argv[1])]
+def med(kind, mode):
+    xs = [float(r[3]) for r in rows if r[1] == kind and r[2] == mode]
+    return statistics.median(xs), " ".join(str(int(x)) for x in xs)
+print(f"| job | no view (per round) | {held} (per round) | median ratio | target |")
+print("|---|---|---|---|---|")
+for qd, target in (("16", 0.7), ("1", None)):
+    (a, ar), (b, br) = med(qd, "none"), med(qd, "view")
+    print(f"| 4k randwrite QD{qd}, IOPS | {ar} | {br} | {b / a:.2f}x | {f'>= {target}x' if target else '-'} |")
+(a, ar), (b, br) = med("copy", "live"), med("copy", "view")
+print(f"| nbdcopy out, MiB/s (live / view) | {ar} | {br} | {b / a:.2f}x | >= 0.9x |")
+PY

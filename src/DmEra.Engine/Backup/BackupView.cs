@@ -241,20 +241,20 @@ public sealed class BackupView : IDisposable
         lock (_lock) BreakLocked(reason);
     }
 
-    private void BreakLocked(string reason)
+    private void BreakLocked(string reason, bool notify = true)
     {
         if (_broken is not null) return;
         _broken = reason;
         // Writes waiting for a reader of a block go on now; the reader's result is refused as broken.
         foreach (var r in _originReads) r.Done?.TrySetResult();
         try { _store.Release(); } catch (Exception) { /* the reason already says the store is unusable */ }
-        _onBroken?.Invoke(reason);
+        if (notify) _onBroken?.Invoke(reason);
     }
 
     /// <summary>Ends the view: its readers get errors and its saved copies are deleted.</summary>
     public void Drop()
     {
-        Break("the backup view was dropped");
+        lock (_lock) BreakLocked("the backup view was dropped", notify: false);
         _store.Delete();
     }
 

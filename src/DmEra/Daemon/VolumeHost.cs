@@ -211,14 +211,15 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
                     taken.Add((v, view));
                 }
             }
-            catch (Exception e) when (taken.Count > 0)
+            catch (Exception e)
             {
                 foreach (var (v, _) in taken)
                 {
                     try { await v.Volume.DropBackupSnapAsync().ConfigureAwait(false); }
                     catch (Exception drop) { _log.LogError("volume {Name}: dropping a half-taken group view failed: {Message}", v.Spec.Name, drop.Message); }
                 }
-                throw new AdminCommandException($"{(group.Count > 1 ? "group " : "")}take_backup_snap failed, no view kept: {e.Message}");
+                if (group.Count == 1 || e is OperationCanceledException) throw;
+                throw new AdminCommandException($"group take_backup_snap failed, no view kept: {e.Message}");
             }
             foreach (var (v, view) in taken)
             {

@@ -33,6 +33,9 @@ public sealed class RecordingOriginDevice : IOriginDevice
     /// <summary>Harness self-test: flushes are not recorded, so FLUSH and FUA make nothing durable.</summary>
     public bool FlushIsALie { get; init; }
 
+    /// <summary>Called before each write, trim or zeroing is submitted (a workload checks an ordering rule there).</summary>
+    public Action<long, long>? BeforeModify { get; set; }
+
     /// <summary>The origin grew or shrank (picked up by the volume at its next activation).</summary>
     public void Resize(long sizeBytes)
     {
@@ -56,6 +59,7 @@ public sealed class RecordingOriginDevice : IOriginDevice
 
     private async ValueTask ModifyAsync(OriginOp op, long offset, long length, byte[]? data)
     {
+        BeforeModify?.Invoke(offset, length);
         var cause = RequestContext.Current;
         var id = _trace.NewId();
         lock (_trace.Gate)

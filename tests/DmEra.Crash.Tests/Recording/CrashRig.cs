@@ -150,6 +150,24 @@ public sealed class CrashRig : IAsyncDisposable
         return 0u;
     });
 
+    /// <summary>take_backup_snap (the caller has let no request in flight, as the daemon's write hold does).</summary>
+    public async Task<DmEra.Engine.Backup.BackupView?> TakeBackupSnapAsync(string storePath, uint? since = null)
+    {
+        DmEra.Engine.Backup.BackupView? view = null;
+        await Admin("take_backup_snap", async () =>
+        {
+            view = await Volume.TakeBackupSnapAsync(since, storePath, Origin.SizeBytes);
+            return Volume.CurrentEra;
+        });
+        return view;
+    }
+
+    public Task<bool> DropBackupSnapAsync() => Admin("drop_backup_snap", async () =>
+    {
+        await Volume.DropBackupSnapAsync();
+        return 0u;
+    });
+
     /// <summary>A data request: issued with the era the client knows, replied ok or error (an error is an outcome, not a test failure).</summary>
     private async Task<bool> Request(OriginOp op, long offset, long length, bool fua, Func<ValueTask> call)
     {

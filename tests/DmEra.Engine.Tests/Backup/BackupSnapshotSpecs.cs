@@ -108,6 +108,60 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         await Bounded(volume.StopAsync());
     }
 
+    [Fact]
+    public async Task A_second_write_to_a_block_being_saved_waits_for_the_save_instead_of_taking_the_fast_path()
+    {
+        var origin = new StallingOrigin(64 * B);
+        var volume = await StartAsync(Memory(), origin);
+        await Bounded(volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xAA, B).ToArray()));
+        var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
+
+        origin.StallNextRead();
+        var first = volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xBB, 512).ToArray()).AsTask();
+        await origin.Stalled.WaitAsync(Limit);                        // its save is reading the old contents
+        var second = volume.WriteAsync(2 * B + 1024, Enumerable.Repeat((byte)0xCC, 512).ToArray()).AsTask();
+        await Task.Delay(200);
+        Assert.False(second.IsCompleted, "a write reached a block whose old contents were still being saved");
+        Assert.Equal(0xAA, origin.Inner.Contents[2 * B + 1024]);
+
+        origin.Release();
+        await Bounded(Task.WhenAll(first, second));
+        var copy = new byte[B];
+        await Bounded(view.ReadAsync(2 * B, copy));
+        Assert.All(copy, b => Assert.Equal(0xAA, b));
+        await Bounded(volume.StopAsync());
+    }
+
+    /// <summary>An in-memory origin whose next read can be held, to freeze a save halfway.</summary>
+    private sealed class StallingOrigin(long size) : IOriginDevice
+    {
+        private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _armed;
+
+        public MemoryOriginDevice Inner { get; } = new(size);
+        public Task Stalled => _stalled.Task;
+        public long SizeBytes => Inner.SizeBytes;
+        public void StallNextRead() => Volatile.Write(ref _armed, 1);
+        public void Release() => _release.TrySetResult();
+
+        public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 1)
+            {
+                _stalled.TrySetResult();
+                await _release.Task;
+            }
+            await Inner.ReadAsync(offset, buffer);
+        }
+
+        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => Inner.WriteAsync(offset, data);
+        public ValueTask TrimAsync(long offset, long length) => Inner.TrimAsync(offset, length);
+        public ValueTask WriteZeroesAsync(long offset, long length) => Inner.WriteZeroesAsync(offset, length);
+        public ValueTask FlushAsync() => Inner.FlushAsync();
+        public void Dispose() => Inner.Dispose();
+    }
+
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);

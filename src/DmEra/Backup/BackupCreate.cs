@@ -44,6 +44,11 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         {
             point = CopyPoint(volume, dir, manifest, status, decision, lease.View, quiet, ct);
         }
+        catch (BackupException e) when (BrokenView(volume) is { } reason)
+        {
+            // The view's readers only get EIO: say why it broke (its saved copy filled up, its disk failed).
+            throw new BackupException($"the backup view broke: {reason}", e);
+        }
         finally
         {
             lease.Dispose();
@@ -110,6 +115,18 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         {
             File.Delete(partial);
             throw;
+        }
+    }
+
+    private string? BrokenView(string volume)
+    {
+        try
+        {
+            return admin.Status(volume).ViewBroken;
+        }
+        catch (Exception e) when (e is BackupException or IOException)
+        {
+            return null;
         }
     }
 

@@ -4,7 +4,8 @@ using DmEra.Admin;
 namespace DmEra.Backup;
 
 /// <summary>What <c>status-json VOLUME</c> tells the backup client.</summary>
-public sealed record VolumeStatus(string Name, long SizeBytes, uint BlockSizeSectors, uint CurrentEra, string TrackingId, uint? ViewEra);
+public sealed record VolumeStatus(string Name, long SizeBytes, uint BlockSizeSectors, uint CurrentEra, string TrackingId, uint? ViewEra,
+    string? ViewBroken = null);
 
 /// <summary>What <c>take_backup_snap</c> answered: the era the view closes, its export, and its dirty bitmap when SINCE was given.</summary>
 public sealed record ViewInfo(uint Era, string Export, string? Bitmap)
@@ -42,14 +43,17 @@ public sealed class VolumeAdmin(string socket)
         if (lines.Count == 0) throw new BackupException($"the daemon said nothing about volume {volume}");
         using var doc = JsonDocument.Parse(lines[0]);
         var r = doc.RootElement;
-        uint? viewEra = r.TryGetProperty("view", out var v) && v.ValueKind == JsonValueKind.Object && v.TryGetProperty("era", out var e) ? e.GetUInt32() : null;
+        var hasView = r.TryGetProperty("view", out var v) && v.ValueKind == JsonValueKind.Object;
+        uint? viewEra = hasView && v.TryGetProperty("era", out var e) ? e.GetUInt32() : null;
+        var broken = hasView && v.TryGetProperty("broken", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
         return new VolumeStatus(
             volume,
             r.GetProperty("size_bytes").GetInt64(),
             r.GetProperty("block_size_sectors").GetUInt32(),
             r.TryGetProperty("current_era", out var ce) ? ce.GetUInt32() : throw new BackupException($"volume {volume} reports no era (state {r.GetProperty("state")})"),
             r.TryGetProperty("tracking_id", out var t) && t.GetString() is { } id ? id : "",
-            viewEra);
+            viewEra,
+            broken);
     }
 
     public ViewInfo TakeView(string volume, uint? sinceEra, CancellationToken ct = default)

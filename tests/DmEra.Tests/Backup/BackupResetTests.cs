@@ -42,6 +42,14 @@ public sealed class BackupResetTests
         var d = await Restart(null, dir, volumeArg);
         try
         {
+            // The id a client reads: status --json and the export's description (nbdinfo) agree.
+            var id = new VolumeAdmin(d.AdminSocket).Status("v").TrackingId;
+            Assert.Matches("^[0-9a-f]{32}$", id);
+            var info = DmeraProcess.Run("nbdinfo", "--json", d.Uri("v"));
+            Assert.True(info.ExitCode == 0, info.ToString());
+            Assert.Contains($"tracking id {id}", info.StdOut);
+            Assert.NotEqual(new string('0', 32), id);
+
             BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], [0, 3], 1);
             Assert.Equal("full", Create(d, chain.Path).GetProperty("kind").GetString());
 

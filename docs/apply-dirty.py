@@ -6,6 +6,7 @@
 VIEW_URI is the VOLUME@backup export of a view taken with `take_backup_snap N` (N = the era the previous
 copy's view closed); IMAGE is that previous copy, updated in place. Needs python3-libnbd.
 """
+import os
 import sys
 
 import nbd
@@ -44,6 +45,14 @@ def main():
     h.connect_uri(uri)
     if not h.can_meta_context(bitmap):
         sys.exit(f"{uri} does not offer {bitmap} (was the view taken with SINCE?)")
+    # The image must be the previous full copy of this volume: one of another size is the wrong file, and
+    # writing only the dirty ranges into it would leave a backup that looks complete and is not.
+    try:
+        image_size = os.stat(image).st_size
+    except OSError as e:
+        sys.exit(f"{image}: {e.strerror}")
+    if image_size != h.get_size():
+        sys.exit(f"{image} is {image_size} bytes, the view {h.get_size()}: it is not a copy of this volume")
     copied = ranges = 0
     with open(image, "r+b") as out:
         for start, length in dirty_ranges(h, bitmap):

@@ -36,6 +36,8 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         var clock = Stopwatch.StartNew();
         var status = admin.Status(volume, ct);
         var decision = ChainDecision.For(manifest.Last, status, forceFull);
+        if (!decision.Full && ChainProblem(dir, manifest, ct) is { } broken)
+            decision = new ChainDecision(true, null, $"the chain an incremental would extend is damaged ({broken}; 'dmera backup verify' lists every problem)");
         if (decision.Reason is { } why) say($"full backup: {why}");
 
         var lease = ViewLease.Take(admin, volume, decision.SinceEra, dir, ct);
@@ -57,6 +59,15 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         var warning = lease.DropFailure is { } f ? $"the view could not be dropped ({f}); the next create ends it" : null;
         return new CreateSummary(point, decision.Reason, clock.Elapsed.TotalSeconds, warning);
     }
+
+    /// <summary>
+    /// The first problem of the points an incremental would stand on (missing, not qcow2, another size or
+    /// backing file), or null. Headers only: a checksum of a whole chain on every create would read it all.
+    /// </summary>
+    private static string? ChainProblem(string dir, BackupManifest manifest, CancellationToken ct) =>
+        BackupVerify.Check(dir, manifest.ChainTo(manifest.Points.Count - 1), withChecksums: false, progress: null, ct) is [var first, ..]
+            ? first
+            : null;
 
     private BackupPoint CopyPoint(string volume, string dir, BackupManifest manifest, VolumeStatus status, ChainDecision decision,
         ViewInfo view, bool quiet, CancellationToken ct)

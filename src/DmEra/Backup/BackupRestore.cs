@@ -14,8 +14,11 @@ public static class BackupRestore
         var manifest = BackupManifest.Load(dir);
         var n = pointNumber ?? manifest.Points.Count - 1;
         var points = manifest.ChainTo(n);
-        foreach (var p in points)
-            if (!File.Exists(Path.Combine(dir, p.File))) throw new BackupException($"point {p.Point}: {p.File} is missing from {dir}");
+        // Every point read is checked against its recorded checksum first: a point changed behind the manifest's
+        // back would otherwise restore wrong bytes without a word (qcow2 has no checksum of its own).
+        var problems = BackupVerify.Check(dir, points, withChecksums: true, progress: null, ct);
+        if (problems.Count > 0)
+            throw new BackupException($"{problems[0]}{(problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : "")}: point {n} cannot be restored as it was; 'dmera backup verify {dir}' lists every problem");
         using var chain = new Qcow2Chain(points.Select(p => Path.Combine(dir, p.File)));
         if (chain.VirtualSize != points[^1].SizeBytes)
             throw new BackupException($"point {n}: {points[^1].File} is {chain.VirtualSize} bytes, the manifest says {points[^1].SizeBytes}");

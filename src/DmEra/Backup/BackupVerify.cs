@@ -2,18 +2,24 @@ namespace DmEra.Backup;
 
 /// <summary>
 /// <c>dmera backup verify</c>: re-reads every point and checks it against the manifest: the file is
-/// there, its SHA-256 is the one recorded when it was written (so any change behind the manifest's back
+/// there, its checksum is the one recorded when it was written (so any change behind the manifest's back
 /// shows), it opens as qcow2 with the recorded size, and its backing file is the point before it.
+/// <c>restore</c> runs the same checks, checksums included, on the points it reads; <c>create</c> runs the
+/// cheap ones (no checksum) on the chain an incremental would extend.
 /// </summary>
 public static class BackupVerify
 {
     /// <summary>One line per problem; empty when the chain is sound.</summary>
-    public static IReadOnlyList<string> Run(string dir, IProgress<long>? progress, CancellationToken ct)
+    public static IReadOnlyList<string> Run(string dir, IProgress<long>? progress, CancellationToken ct) =>
+        Check(dir, BackupManifest.Load(dir).Points, withChecksums: true, progress, ct);
+
+    /// <summary>The problems of <paramref name="points"/>; checksums read every byte, the rest only headers.</summary>
+    public static IReadOnlyList<string> Check(string dir, IEnumerable<BackupPoint> points, bool withChecksums,
+        IProgress<long>? progress, CancellationToken ct)
     {
-        var manifest = BackupManifest.Load(dir);
         var problems = new List<string>();
         long done = 0;
-        foreach (var p in manifest.Points)
+        foreach (var p in points)
         {
             ct.ThrowIfCancellationRequested();
             var path = Path.Combine(dir, p.File);
@@ -22,9 +28,12 @@ public static class BackupVerify
                 problems.Add($"point {p.Point}: {p.File} is missing");
                 continue;
             }
-            var sum = FileChecksum.Of(path, ct);
-            if (sum != p.Checksum)
-                problems.Add($"point {p.Point}: {p.File} has changed since it was written (checksum {sum}, the manifest says {p.Checksum})");
+            if (withChecksums)
+            {
+                var sum = FileChecksum.Of(path, ct);
+                if (sum != p.Checksum)
+                    problems.Add($"point {p.Point}: {p.File} has changed since it was written (checksum {sum}, the manifest says {p.Checksum})");
+            }
             try
             {
                 using var image = Qcow2Image.Open(path);

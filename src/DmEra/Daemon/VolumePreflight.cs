@@ -24,6 +24,11 @@ internal static class VolumePreflight
     public static List<string> Check(VolumeSpec spec, IMetadataDevice metadata, long originBytes)
     {
         EraMetadata.ValidateBlockSize(spec.BlockSizeSectors);
+        // First, as activation would: every size below is computed from the block size, so another block size
+        // than the metadata's would otherwise be reported as a shrink or as metadata too small.
+        if (!EraMetadata.IsZeroed(metadata) && TryReadSuperblock(metadata) is { } existing && existing.DataBlockSize != spec.BlockSizeSectors)
+            throw new MetadataException(
+                $"metadata {spec.MetadataPath} was made with a block size of {existing.DataBlockSize} sectors, not {spec.BlockSizeSectors}: changing the data block size is not supported (give block-size={existing.DataBlockSize})");
         var events = new List<string>();
         var nrBlocks = MetadataSizing.TrackingBlocks(originBytes, spec.BlockSizeSectors);
         var minimum = MetadataSizing.MinimumBlocks(nrBlocks);
@@ -72,6 +77,18 @@ internal static class VolumePreflight
         if (smBlocks < Math.Min(metadata.BlockCount, SpaceMapBitmap.MaxMetadataBlocks))
             events.Add($"metadata grew from {smBlocks} to {Math.Min(metadata.BlockCount, SpaceMapBitmap.MaxMetadataBlocks)} blocks: the space map is extended");
         return events;
+    }
+
+    private static EraSuperblock? TryReadSuperblock(IMetadataDevice metadata)
+    {
+        try
+        {
+            return EraSuperblock.Read(metadata);
+        }
+        catch (MetadataException)
+        {
+            return null;   // damaged or foreign: the checks below say which
+        }
     }
 
     private static long? FirstNonZeroBlock(IMetadataDevice metadata)

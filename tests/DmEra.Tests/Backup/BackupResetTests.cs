@@ -98,4 +98,26 @@ public sealed class BackupResetTests
             await d.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task A_point_missing_from_the_chain_makes_the_next_create_full_instead_of_an_incremental_on_nothing()
+    {
+        using var dir = new TempDir();
+        using var chain = new TempDir();
+        await using var d = await Restart(null, dir, DaemonEndToEndTests.Volume(dir, "v", Size));
+        BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], [0, 3], 1);
+        Assert.Equal("full", Create(d, chain.Path).GetProperty("kind").GetString());
+        BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], [4], 2);
+        var second = Create(d, chain.Path);
+        Assert.Equal("incremental", second.GetProperty("kind").GetString());
+
+        File.Delete(Path.Combine(chain.Path, second.GetProperty("file").GetString()!));
+        BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], [5], 3);
+        var third = Create(d, chain.Path);
+        Assert.Equal("full", third.GetProperty("kind").GetString());
+        Assert.Contains("damaged", third.GetProperty("full_reason").GetString());
+        Assert.Contains("is missing", third.GetProperty("full_reason").GetString());
+        var restored = DmeraProcess.Dmera("backup", "restore", chain.Path, "--to", dir.File("r.raw"));
+        Assert.True(restored.ExitCode == 0, restored.ToString());
+    }
 }

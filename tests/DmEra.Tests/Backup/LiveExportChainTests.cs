@@ -125,6 +125,11 @@ public sealed class LiveExportChainTests
         var verify = DmeraProcess.Dmera("backup", "verify", chainDir.Path);
         Assert.Equal(1, verify.ExitCode);
         Assert.Contains("point 0: v.0000.full.qcow2 has changed since it was written", verify.StdErr);
+        // Restore reads that point: it refuses rather than write what the backup never held.
+        var changed = DmeraProcess.Dmera("backup", "restore", chainDir.Path, "--to", dir.File("changed.raw"));
+        Assert.Equal(1, changed.ExitCode);
+        Assert.Single(changed.StdErr.Trim().Split('\n'));
+        Assert.Contains("point 0: v.0000.full.qcow2 has changed since it was written", changed.StdErr);
 
         var noPoint = DmeraProcess.Dmera("backup", "restore", chainDir.Path, "--point", "4", "--to", dir.File("x.raw"));
         Assert.Equal(1, noPoint.ExitCode);

@@ -159,6 +159,13 @@ public sealed class BackupViewTests
         Assert.Equal(0, Run("nbdcopy", BackupUri(d, "vm"), fullOfSecond).ExitCode);
         Assert.NotEqual(0, Run("cmp", "-s", full, fullOfSecond).ExitCode);   // the incremental has work to do
 
+        // The wrong image (another size) is refused and left as it was.
+        var wrong = dir.File("wrong.img");
+        File.WriteAllBytes(wrong, [1, 2, 3]);
+        var refused = Run("/usr/bin/python3", RepoFile("docs/apply-dirty.py"), BackupUri(d, "vm"), "qemu:dirty-bitmap:since-" + era1, wrong);
+        Assert.True(refused.ExitCode == 1 && refused.StdErr.Contains("it is not a copy of this volume"), refused.ToString());
+        Assert.Equal(3, new FileInfo(wrong).Length);
+
         var apply = Run("/usr/bin/python3", RepoFile("docs/apply-dirty.py"), BackupUri(d, "vm"), "qemu:dirty-bitmap:since-" + era1, full);
         Assert.True(apply.ExitCode == 0 && apply.StdOut.StartsWith("copied "), apply.ToString());
         Drop(d, "vm");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using DmEra.Admin;
+using DmEra.Tools;
 
 namespace DmEra.Backup;
 
@@ -44,7 +45,7 @@ internal static class BackupCommands
                     seconds = Math.Round(s.Seconds, 3), full_reason = s.FullReason, warning = s.Warning,
                 }));
             else
-                Console.WriteLine($"point {p.Point}: {p.Kind}, era {p.Era}, {BackupProgress.Bytes(p.Bytes)} copied in {s.Seconds:0.0} s -> {p.File}");
+                Console.WriteLine($"point {p.Point}: {p.Kind}, era {p.Era}, {TerminalProgress.Bytes(p.Bytes)} copied in {s.Seconds:0.0} s -> {p.File}");
             return 0;
         }));
         return command;
@@ -66,7 +67,7 @@ internal static class BackupCommands
             Console.WriteLine($"volume {m.Volume}");
             Console.WriteLine("point  kind         era  since      bytes  created               file");
             foreach (var p in m.Points)
-                Console.WriteLine($"{p.Point,5}  {p.Kind,-11} {p.Era,4}  {(p.SinceEra is { } s ? s.ToString() : "-"),5}  {BackupProgress.Bytes(p.Bytes),9}  {p.Created:yyyy-MM-dd HH:mm:ss}Z  {p.File}");
+                Console.WriteLine($"{p.Point,5}  {p.Kind,-11} {p.Era,4}  {(p.SinceEra is { } s ? s.ToString() : "-"),5}  {TerminalProgress.Bytes(p.Bytes),9}  {p.Created:yyyy-MM-dd HH:mm:ss}Z  {p.File}");
             return 0;
         }));
         return command;
@@ -80,7 +81,7 @@ internal static class BackupCommands
         {
             var d = parse.GetValue(dir)!;
             var m = BackupManifest.Load(d);
-            using var progress = BackupProgress.Start("verify", m.Points.Sum(p => File.Exists(Path.Combine(d, p.File)) ? new FileInfo(Path.Combine(d, p.File)).Length : 0), quiet: false);
+            using var progress = TerminalProgress.Start("verify", m.Points.Sum(p => File.Exists(Path.Combine(d, p.File)) ? new FileInfo(Path.Combine(d, p.File)).Length : 0), quiet: false, bytes: true);
             var problems = BackupVerify.Run(d, progress, ct);
             progress?.Dispose();
             foreach (var problem in problems) Console.Error.WriteLine(problem);
@@ -100,7 +101,7 @@ internal static class BackupCommands
         command.SetAction(parse => Guarded(ct =>
         {
             var bytes = BackupRestore.Run(parse.GetValue(dir)!, parse.GetValue(point), parse.GetValue(to)!, quiet: false, ct);
-            Console.Error.WriteLine($"restored {BackupProgress.Bytes(bytes)} to {parse.GetValue(to)}");
+            Console.Error.WriteLine($"restored {TerminalProgress.Bytes(bytes)} to {parse.GetValue(to)}");
             return 0;
         }));
         return command;

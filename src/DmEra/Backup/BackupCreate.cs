@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using DmEra.Tools;
 
 namespace DmEra.Backup;
 
@@ -97,7 +98,7 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         try
         {
             CopyResult copied;
-            using (var progress = BackupProgress.Start($"point {n} ({kind})", primary.Size, quiet))
+            using (var progress = TerminalProgress.Start($"point {n} ({kind})", primary.Size, quiet, bytes: true))
             using (var writer = new Qcow2PointWriter(partial, primary.Size, clusterBits, backing))
             {
                 copied = new PointCopier(viewUri, connections).Copy(primary, dirty, writer, progress, ct);

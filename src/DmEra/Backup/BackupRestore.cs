@@ -1,3 +1,5 @@
+using DmEra.Tools;
+
 namespace DmEra.Backup;
 
 /// <summary>
@@ -23,7 +25,7 @@ public static class BackupRestore
         if (chain.VirtualSize != points[^1].SizeBytes)
             throw new BackupException($"point {n}: {points[^1].File} is {chain.VirtualSize} bytes, the manifest says {points[^1].SizeBytes}");
         using var sink = RestoreSink.Open(target, chain.VirtualSize);
-        using var progress = BackupProgress.Start($"restore point {n}", chain.VirtualSize, quiet);
+        using var progress = TerminalProgress.Start($"restore point {n}", chain.VirtualSize, quiet, bytes: true);
         var buffer = new byte[Math.Max(Batch, chain.Unit)];
         var unit = chain.Unit;
         long runStart = 0, runLength = 0;    // pending data in buffer

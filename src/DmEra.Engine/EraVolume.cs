@@ -2,7 +2,7 @@ using Akka;
 using Akka.Actor;
 using Akka.Event;
 using DmEra.Engine.Actors;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using DmEra.Engine.Actors;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine;

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Akka.Actor;
 using DmEra.Admin;
 using DmEra.Engine;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
 using DmEra.Storage;

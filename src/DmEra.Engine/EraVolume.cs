@@ -2,6 +2,7 @@ using Akka;
 using Akka.Actor;
 using Akka.Event;
 using DmEra.Engine.Actors;
+using DmEra.Engine.Origin;
 using DmEra.Storage.Devices;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata.Era;
@@ -18,6 +19,7 @@ public sealed class EraVolume : IEraVolume
 {
     private readonly EngineSettings _settings;
     private readonly IOriginDevice _origin;
+    private readonly OriginSyncLatch _latch;
     private readonly Volume.Started _started;
     private readonly IoRouter _router;
     private readonly object _stopLock = new();
@@ -29,11 +31,12 @@ public sealed class EraVolume : IEraVolume
     {
         Name = name;
         _settings = settings;
-        _origin = origin;
         VolumeActor = volumeActor;
         _started = started;
         Counters = counters;
-        _router = new IoRouter(name, geometry, origin, started.Tracker, started.Writer, settings.MaxPendingFirstWrites);
+        _latch = new OriginSyncLatch(name, origin);
+        _origin = _latch;
+        _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites);
     }
 
     /// <summary>
@@ -73,6 +76,8 @@ public sealed class EraVolume : IEraVolume
             CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, $"stop-era-volume-{volume.Path.Name}",
                 async () =>
                 {
+                    // A stop someone already asked for (dmera serve's) is theirs to report.
+                    if (era.StopRequested) return Done.Instance;
                     try { await era.StopAsync().ConfigureAwait(false); }
                     catch (Exception e) { system.Log.Error(e, "volume {0}: stop at shutdown failed", name); }
                     return Done.Instance;
@@ -94,6 +99,12 @@ public sealed class EraVolume : IEraVolume
     public uint NrBlocks => (uint)_router.Geometry.NrBlocks;
     public uint CurrentEra => _started.Tracker.CurrentEra;
     public VolumeCounters Counters { get; }
+
+    /// <summary>Why the volume is in <see cref="VolumeState.Failed"/> (the metadata error), or null.</summary>
+    public string? FailureReason => _started.Tracker.Failure?.Message;
+
+    /// <summary>Why every flush fails since an origin fdatasync failed (until a restart), or null.</summary>
+    public string? OriginSyncFailure => _latch.Failure;
 
     /// <summary>The root of this volume's actor tree (tests stop it to simulate a crash).</summary>
     internal IActorRef VolumeActor { get; }
@@ -171,6 +182,11 @@ public sealed class EraVolume : IEraVolume
             case "drop_metadata_snap": await DropMetadataSnapAsync().ConfigureAwait(false); break;
             default: throw new EraMessageException($"unsupported message '{args[0]}'");
         }
+    }
+
+    private bool StopRequested
+    {
+        get { lock (_stopLock) return _stopTask is not null; }
     }
 
     public Task StopAsync()

@@ -22,5 +22,6 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     InvalidateTool.Create(),
     RestoreTool.Create(),
     MapTool.Create(),
+    MetadataSizeTool.Create(),
 };
 return await root.Parse(args).InvokeAsync();

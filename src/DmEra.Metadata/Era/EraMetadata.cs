@@ -97,7 +97,8 @@ public sealed class EraMetadata : IDisposable
 
     /// <summary>
     /// Opens era metadata, formatting it when block 0 is all zeroes and <paramref name="mayFormat"/>
-    /// (the kernel's ctr). The block size must be the one it was made with (kernel fix c8e846ff).
+    /// (the kernel's ctr). The block size must be the one it was made with (kernel fix c8e846ff), and the
+    /// superblock must agree with the trees it points at (<see cref="SuperblockConsistency"/>).
     /// </summary>
     public static EraMetadata Open(IMetadataDevice device, uint blockSizeSectors, bool mayFormat = true)
     {
@@ -111,8 +112,12 @@ public sealed class EraMetadata : IDisposable
             throw new MetadataException(
                 $"changing the data block size (from {sb.DataBlockSize} to {blockSizeSectors}) is not supported");
         var blocks = new BlockManager(device);
-        var sm = MetadataSpaceMap.Load(blocks, sb.SpaceMapRoot, device.BlockCount);
-        return new EraMetadata(device, new TransactionManager(blocks, sm), sb);
+        // A device grown since the last start (a full volume fixed by growing its file) lends its new blocks
+        // to the space map; the next commit records them.
+        var sm = MetadataSpaceMap.Load(blocks, sb.SpaceMapRoot, device.BlockCount).Grow(device.BlockCount);
+        var tm = new TransactionManager(blocks, sm);
+        SuperblockConsistency.Check(tm, sb);
+        return new EraMetadata(device, tm, sb);
     }
 
     public static bool IsZeroed(IMetadataDevice device)
@@ -288,11 +293,37 @@ public sealed class EraMetadata : IDisposable
     {
         if (MetadataSnap == 0) throw new EraMessageException("no snap to drop");
         var location = MetadataSnap;
-        var clone = EraSuperblock.Unpack(_tm.Read(location, BlockKind.Superblock));
+        var clone = ReadSnapshotClone(location);
         MetadataSnap = 0;
         _writesetTree.Delete(clone.WritesetTreeRoot);
         _eraArray.Delete(clone.EraArrayRoot);
         _tm.Dec(location);
+    }
+
+    /// <summary>
+    /// The held snapshot's clone superblock, checked before anything is released: a garbage pointer (or a
+    /// clone whose roots are not btree nodes) is refused as the kernel refuses it ("couldn't read lock
+    /// superblock clone"), leaving the volume running and the pointer as it was.
+    /// </summary>
+    private EraSuperblock ReadSnapshotClone(long location)
+    {
+        try
+        {
+            if ((ulong)location >= (ulong)_tm.SpaceMap.NrBlocks || _tm.SpaceMap.GetCount(location) == 0)
+                throw new MetadataException($"block {(ulong)location} is not an allocated metadata block");
+            var clone = EraSuperblock.Unpack(_tm.Read(location, BlockKind.Superblock));
+            foreach (var root in new[] { clone.WritesetTreeRoot, clone.EraArrayRoot })
+            {
+                if (root <= 0 || root >= _tm.SpaceMap.NrBlocks || _tm.SpaceMap.GetCount(root) == 0)
+                    throw new MetadataException($"its tree root {(ulong)root} is not an allocated metadata block");
+                _tm.Read(root, BlockKind.BtreeNode);
+            }
+            return clone;
+        }
+        catch (MetadataException e)
+        {
+            throw new EraMessageException($"couldn't read lock superblock clone at {(ulong)location}: {e.Message}");
+        }
     }
 
     /// <summary>

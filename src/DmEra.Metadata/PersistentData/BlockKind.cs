@@ -93,8 +93,11 @@ public static class BlockValidator
     private static void CheckNodeShape(long location, ReadOnlySpan<byte> block)
     {
         var node = new BtreeNodeView(block);
-        if ((node.Flags & (BtreeNodeView.InternalFlag | BtreeNodeView.LeafFlag)) == 0)
-            throw new CorruptBlockException(location, "btree node", $"flags {node.Flags} mark it neither internal nor leaf");
+        // Exactly one of the two: the kernel's node_check only asks for at least one, but era_check and
+        // era_invalidate reject both at once or unknown bits, and nothing ever writes such a node.
+        if (node.Flags is not (BtreeNodeView.InternalFlag or BtreeNodeView.LeafFlag))
+            throw new CorruptBlockException(location, "btree node",
+                $"flags {node.Flags}: a node is either internal ({BtreeNodeView.InternalFlag}) or leaf ({BtreeNodeView.LeafFlag})");
         if ((long)BtreeNodeView.HeaderSize + (8L + node.ValueSize) * node.MaxEntries > MetadataBlock.Size)
             throw new CorruptBlockException(location, "btree node", $"max_entries {node.MaxEntries} with value size {node.ValueSize} overflows the block");
         if (node.NrEntries > node.MaxEntries)

@@ -106,6 +106,42 @@ public sealed class MetadataSpaceMap
         return sm;
     }
 
+    /// <summary>
+    /// The same space map over a device that has grown (the format allows it; the kernel's dm-era never
+    /// does it): the new blocks are free, the bitmaps they need are laid out by the next commit, and
+    /// nothing already counted moves. Capped at the format's 4,161,600 blocks.
+    /// </summary>
+    public MetadataSpaceMap Grow(long deviceBlocks)
+    {
+        var nrBlocks = Math.Min(deviceBlocks, SpaceMapBitmap.MaxMetadataBlocks);
+        if (nrBlocks <= _nrBlocks) return this;
+        var grown = new MetadataSpaceMap(nrBlocks)
+        {
+            _indexLocation = _indexLocation,
+            _refCountRoot = _refCountRoot,
+            _allocated = _allocated,
+            _unavailable = _unavailable,
+            _cursor = _cursor,
+            _onDiskHigh = new Dictionary<long, uint>(_onDiskHigh),
+            _indexRelocated = _indexRelocated,
+        };
+        Array.Copy(_counts, grown._counts, _nrBlocks);
+        Array.Copy(_committed, grown._committed, _committed.Length);
+        foreach (var (block, count) in _high) grown._high[block] = count;
+        foreach (var block in _touched) grown._touched.Add(block);
+        foreach (var bitmap in _relocatedBitmaps) grown._relocatedBitmaps.Add(bitmap);
+        for (var i = 0; i < _bitmapLocations.Length; i++)
+        {
+            grown._bitmapLocations[i] = _bitmapLocations[i];
+            grown._noneFreeBefore[i] = _noneFreeBefore[i];
+            grown._freePerBitmap[i] -= (int)Math.Min(SpaceMapBitmap.EntriesPerBlock, _nrBlocks - (long)i * SpaceMapBitmap.EntriesPerBlock) - _freePerBitmap[i];
+        }
+        foreach (var bitmap in _dirtyBitmaps) grown._dirtyBitmaps.Add(bitmap);
+        // The last old bitmap now covers more blocks (its free count changed) and the new ones exist only in memory.
+        for (var i = _bitmapLocations.Length - 1; i < grown._bitmapLocations.Length; i++) grown._dirtyBitmaps.Add(i);
+        return grown;
+    }
+
     private void LoadRefCounts(BlockManager blocks, long root)
     {
         CheckLocation(root, _nrBlocks, "space map ref-count btree");

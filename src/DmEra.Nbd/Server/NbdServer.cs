@@ -22,7 +22,7 @@ public sealed class NbdServer : IAsyncDisposable
 
     private readonly CancellationTokenSource _draining = new();
     private readonly CancellationTokenSource _stopping = new();
-    private readonly List<(Socket Socket, Task Loop, string? UnixPath)> _listeners = new();
+    private readonly List<(Socket Socket, Task Loop, UnixSocketFile? UnixPath)> _listeners = new();
     private readonly ConcurrentDictionary<long, Task> _connections = new();
     private long _nextConnection;
     private int _active;
@@ -37,13 +37,20 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>Connections being served now.</summary>
     public int ActiveConnections => Volatile.Read(ref _active);
 
-    /// <summary>Listens on TCP (TCP_NODELAY on every connection); returns the bound endpoint (port 0 picks a free one).</summary>
+    /// <summary>
+    /// Listens on TCP (TCP_NODELAY on every connection); returns the bound endpoint (port 0 picks a free one).
+    /// A port another listener holds is refused (<see cref="SocketException"/> AddressAlreadyInUse).
+    /// </summary>
     public IPEndPoint ListenTcp(IPEndPoint endpoint)
     {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR alone, so a restart binds past connections in TIME_WAIT. Not .NET's ReuseAddress
+            // option: on Linux it sets SO_REUSEPORT too, and a second daemon then shared the port with the
+            // first, each client landing on either one at random.
+            const int solSocket = 1, soReuseAddr = 2;
+            socket.SetRawSocketOption(solSocket, soReuseAddr, BitConverter.GetBytes(1));
             socket.Bind(endpoint);
             socket.Listen(_limits.ListenBacklog);
         }
@@ -58,19 +65,26 @@ public sealed class NbdServer : IAsyncDisposable
         return bound;
     }
 
-    /// <summary>Listens on a Unix socket at <paramref name="path"/> (a stale socket there is replaced; any other file is an error).</summary>
+    /// <summary>
+    /// Listens on a Unix socket at <paramref name="path"/>. A stale socket there (nobody answers) is replaced;
+    /// a socket that answers belongs to a live server and is refused, as is any other file.
+    /// </summary>
     public void ListenUnix(string path)
     {
-        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) == 0)
+        try
         {
-            if ((stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFSOCK)
-                throw new NbdException(NbdError.InvalidArgument, $"cannot listen on {path}: a file that is not a socket is in the way");
-            File.Delete(path);
+            UnixSocketFile.RemoveStale(path, "NBD socket");
+        }
+        catch (IOException e)
+        {
+            throw new NbdException(NbdError.InvalidArgument, e.Message, e);
         }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        UnixSocketFile file;
         try
         {
             socket.Bind(new UnixDomainSocketEndPoint(path));
+            file = UnixSocketFile.Bound(path);
             socket.Listen(_limits.ListenBacklog);
         }
         catch
@@ -78,11 +92,11 @@ public sealed class NbdServer : IAsyncDisposable
             socket.Dispose();
             throw;
         }
-        Start(socket, path);
+        Start(socket, file);
         _log.LogInformation("NBD server listening on unix:{Path}", path);
     }
 
-    private void Start(Socket listener, string? unixPath)
+    private void Start(Socket listener, UnixSocketFile? unixPath)
     {
         lock (_listeners) _listeners.Add((listener, Task.Run(() => AcceptLoopAsync(listener)), unixPath));
     }
@@ -149,7 +163,7 @@ public sealed class NbdServer : IAsyncDisposable
     public async Task StopAsync(TimeSpan? grace = null)
     {
         if (!_draining.IsCancellationRequested) _draining.Cancel();
-        (Socket Socket, Task Loop, string? UnixPath)[] listeners;
+        (Socket Socket, Task Loop, UnixSocketFile? UnixPath)[] listeners;
         lock (_listeners) listeners = _listeners.ToArray();
         foreach (var l in listeners) l.Socket.Dispose();
         await Task.WhenAll(listeners.Select(l => l.Loop)).ConfigureAwait(false);
@@ -160,8 +174,7 @@ public sealed class NbdServer : IAsyncDisposable
             if (!_stopping.IsCancellationRequested) _stopping.Cancel();
         }
         await all.ConfigureAwait(false);
-        foreach (var l in listeners)
-            if (l.UnixPath is { } path && File.Exists(path)) File.Delete(path);
+        foreach (var l in listeners) l.UnixPath?.DeleteIfStillOurs();
     }
 
     public async ValueTask DisposeAsync()

@@ -28,7 +28,8 @@ public sealed class AdminClient : IDisposable
         catch (SocketException e)
         {
             socket.Dispose();
-            throw new IOException($"cannot reach the dmera daemon at {path}: {e.Message} (is 'dmera serve' running? --admin-socket says where)", e);
+            var reason = File.Exists(path) ? e.Message : "no such socket";
+            throw new IOException($"no dmera daemon listens on the admin socket {Path.GetFullPath(path)} ({reason}): start 'dmera serve', or give the socket it uses with --admin-socket PATH", e);
         }
     }
 

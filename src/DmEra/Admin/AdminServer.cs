@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using DmEra.Nbd;
 using Mono.Unix.Native;
 
 namespace DmEra.Admin;
@@ -13,7 +14,7 @@ namespace DmEra.Admin;
 /// </summary>
 public sealed class AdminServer : IAsyncDisposable
 {
-    private readonly string _path;
+    private readonly UnixSocketFile _file;
     private readonly IAdminTarget _target;
     private readonly ILogger _log;
     private readonly Socket _listener;
@@ -21,9 +22,9 @@ public sealed class AdminServer : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly TimeSpan _commandTimeout;
 
-    private AdminServer(string path, IAdminTarget target, ILogger log, Socket listener, TimeSpan commandTimeout)
+    private AdminServer(UnixSocketFile file, IAdminTarget target, ILogger log, Socket listener, TimeSpan commandTimeout)
     {
-        _path = path;
+        _file = file;
         _target = target;
         _log = log;
         _listener = listener;
@@ -35,11 +36,13 @@ public sealed class AdminServer : IAsyncDisposable
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        if (File.Exists(path) && !IsLive(path)) File.Delete(path);   // a stale socket from a killed daemon
+        UnixSocketFile.RemoveStale(path, "admin socket");   // a stale socket from a killed daemon goes; a live one is refused
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        UnixSocketFile file;
         try
         {
             listener.Bind(new UnixDomainSocketEndPoint(path));
+            file = UnixSocketFile.Bound(path);
         }
         catch (SocketException e)
         {
@@ -49,21 +52,7 @@ public sealed class AdminServer : IAsyncDisposable
         if (Syscall.chmod(path, FilePermissions.S_IRUSR | FilePermissions.S_IWUSR) != 0)
             log.LogWarning("admin socket {Path}: chmod 0600 failed: {Errno}", path, Stdlib.GetLastError());
         listener.Listen(backlog);
-        return new AdminServer(path, target, log, listener, commandTimeout);
-    }
-
-    private static bool IsLive(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
+        return new AdminServer(file, target, log, listener, commandTimeout);
     }
 
     private async Task AcceptLoopAsync()
@@ -186,12 +175,6 @@ public sealed class AdminServer : IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
-        try
-        {
-            File.Delete(_path);
-        }
-        catch (IOException)
-        {
-        }
+        _file.DeleteIfStillOurs();   // never another daemon's socket made at this path since
     }
 }

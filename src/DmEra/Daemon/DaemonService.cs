@@ -21,11 +21,31 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     private AdminServer? _admin;
     private VolumeHealthLog? _health;
     private readonly List<OriginAllocationContext> _allocationContexts = new();
+    private readonly List<OriginReadahead> _readaheads = new();
+
+    /// <summary>Volumes whose stop failed (last commit or origin flush), one line each naming the volume: serve then exits 1.</summary>
+    public IReadOnlyList<string> StopFailures => _volumes?.StopFailures ?? [];
 
     public IReadOnlyList<EndPoint> NbdEndPoints { get; private set; } = [];
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await StartCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The host does not stop a service that failed to start: volumes already started still get
+            // their clean stop (archive and commit), listeners already bound are closed.
+            await StopAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        VolumeSpecChecks.Validate(settings.Volumes);
         _volumes = await VolumeHost.StartAsync(system, settings.Volumes, settings.InlineWrites, log, cancellationToken).ConfigureAwait(false);
         if (_volumes.Served.Count == 0)
             throw new ConfigurationException(settings.Volumes.Count == 0
@@ -37,24 +57,44 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         {
             var allocation = OriginAllocationContext.TryOpen(v.Spec.OriginPath, v.Volume.SizeBytes);
             if (allocation is not null) _allocationContexts.Add(allocation);
-            catalog.Add(v.Spec.Name, new EraVolumeExport(v, allocation));
+            var readahead = OriginReadahead.TryOpen(v.Spec.OriginPath);
+            if (readahead is not null) _readaheads.Add(readahead);
+            catalog.Add(v.Spec.Name, new EraVolumeExport(v, allocation, readahead, log));
         }
         _nbd = new NbdServer(catalog, limits, tls, log);
         var bound = new List<EndPoint>();
         foreach (var endpoint in settings.Listen)
             foreach (var ip in await Resolve(endpoint).ConfigureAwait(false))
-                bound.Add(_nbd.ListenTcp(ip));
+                bound.Add(Listen(ip.ToString(), () => _nbd.ListenTcp(ip)));
         if (settings.UnixSocket is { } unix)
-        {
-            _nbd.ListenUnix(unix);
-            bound.Add(new System.Net.Sockets.UnixDomainSocketEndPoint(unix));
-        }
+            bound.Add(Listen(unix, () =>
+            {
+                _nbd.ListenUnix(unix);
+                return new System.Net.Sockets.UnixDomainSocketEndPoint(unix);
+            }));
         NbdEndPoints = bound;
         _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, settings.AdminCommandTimeout, settings.AdminListenBacklog);
         _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
         _health.Start();
         log.LogInformation("dmera serving {Volumes} on {EndPoints}; admin socket {Admin}",
             string.Join(", ", _volumes.VolumeNames), string.Join(", ", bound), settings.AdminSocket);
+    }
+
+    /// <summary>A listener that cannot start stops the daemon with the reason, never a stack trace.</summary>
+    private static EndPoint Listen(string where, Func<EndPoint> listen)
+    {
+        try
+        {
+            return listen();
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            throw new ConfigurationException($"cannot listen on {where}: the address is in use (another dmera serve, or another server, listens there); stop it or pick another with --listen HOST:PORT or --socket PATH");
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or NbdException or IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigurationException(e.Message.StartsWith("cannot listen", StringComparison.Ordinal) ? e.Message : $"cannot listen on {where}: {e.Message}");
+        }
     }
 
     private static async Task<IPEndPoint[]> Resolve(EndPoint endpoint) => endpoint switch
@@ -74,5 +114,6 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
         foreach (var allocation in _allocationContexts) allocation.Dispose();
+        foreach (var readahead in _readaheads) readahead.Dispose();
     }
 }

@@ -45,6 +45,8 @@ public sealed record DaemonSettings
                 CreateOriginBytes = o.GetKey("create-origin-bytes")?.GetLong() ?? 0,
                 CreateMetadataBytes = o.GetKey("create-metadata-bytes")?.GetLong() ?? 0,
                 ReadOnly = readOnly.Contains(name),
+                AllowShrink = o.GetKey("allow-shrink") is { } shrink && VolumeSpec.ParseYes(shrink.GetString(), "allow-shrink", $"volume {name}"),
+                Format = o.GetKey("format") is { } format && VolumeSpec.ParseYes(format.GetString(), "format", $"volume {name}"),
             });
         }
         var unix = daemon.GetString("unix-socket", "");

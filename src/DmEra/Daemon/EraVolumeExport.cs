@@ -1,6 +1,9 @@
 using System.Numerics;
 using DmEra.Engine;
+using DmEra.Engine.Origin;
 using DmEra.Nbd;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DmEra.Daemon;
 
@@ -17,15 +20,20 @@ public sealed class EraVolumeExport : INbdExport
     private readonly ServedVolume _served;
     private readonly IEraVolume _volume;
     private readonly INbdMetaContext? _allocation;
+    private readonly OriginReadahead? _readahead;
+    private readonly ILogger _log;
 
-    public EraVolumeExport(ServedVolume served, INbdMetaContext? allocation = null)
+    public EraVolumeExport(ServedVolume served, INbdMetaContext? allocation = null, OriginReadahead? readahead = null, ILogger? log = null)
     {
         _served = served;
         _volume = served.Volume;
         _allocation = allocation;
+        _readahead = readahead;
+        _log = log ?? NullLogger.Instance;
         var blockBytes = _volume.BlockSizeBytes;
         PreferredBlockSize = BitOperations.IsPow2(blockBytes) && blockBytes <= 32 << 20 ? (int)blockBytes : 4096;
         Capabilities = NbdExportCapabilities.Flush | NbdExportCapabilities.MultiConn |
+                       (readahead is null ? 0 : NbdExportCapabilities.Cache) |
                        (served.Spec.ReadOnly ? NbdExportCapabilities.ReadOnly : NbdExportCapabilities.Trim | NbdExportCapabilities.WriteZeroes);
         Description = $"dm-era volume {served.Spec.Name}: {_volume.BlockSizeSectors}-sector tracking blocks";
     }
@@ -50,9 +58,9 @@ public sealed class EraVolumeExport : INbdExport
     /// <summary>A stopping volume answers ESHUTDOWN, as the spec asks of a server going away; the rest is EIO.</summary>
     private static NbdException Stopping(VolumeStoppingException e) => new(NbdError.Shutdown, e.Message, e);
 
-    private static ValueTask Mapped(ValueTask operation) => operation.IsCompletedSuccessfully ? operation : MapAsync(operation);
+    private ValueTask Mapped(ValueTask operation) => operation.IsCompletedSuccessfully ? operation : MapAsync(operation);
 
-    private static async ValueTask MapAsync(ValueTask operation)
+    private async ValueTask MapAsync(ValueTask operation)
     {
         try
         {
@@ -62,6 +70,20 @@ public sealed class EraVolumeExport : INbdExport
         {
             throw Stopping(e);
         }
+        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
+        {
+            throw Refused(e);
+        }
+    }
+
+    /// <summary>
+    /// A failed volume's refusal: EIO to the client, the cause logged once and then counted (an export error
+    /// would be logged with its stack trace per request).
+    /// </summary>
+    private NbdException Refused(Exception e)
+    {
+        _served.RefusedWrites.Record(e is OriginSyncFailedException ? "flushes" : "writes", e, _log, _served.Spec.Name);
+        return new NbdException(NbdError.IoError, e.Message, e);
     }
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
@@ -74,6 +96,10 @@ public sealed class EraVolumeExport : INbdExport
         catch (VolumeStoppingException e)
         {
             throw Stopping(e);
+        }
+        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
+        {
+            throw Refused(e);
         }
         finally
         {
@@ -104,6 +130,10 @@ public sealed class EraVolumeExport : INbdExport
         {
             throw Stopping(e);
         }
+        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
+        {
+            throw Refused(e);
+        }
         finally
         {
             _served.Gate.Leave();
@@ -121,13 +151,22 @@ public sealed class EraVolumeExport : INbdExport
         {
             throw Stopping(e);
         }
+        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
+        {
+            throw Refused(e);
+        }
         finally
         {
             _served.Gate.Leave();
         }
     }
 
-    public ValueTask CacheAsync(long offset, long length, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    /// <summary>NBD_CMD_CACHE: a readahead hint for the range (the spec lets a server treat it as advice).</summary>
+    public ValueTask CacheAsync(long offset, long length, CancellationToken cancellationToken)
+    {
+        _readahead?.WillNeed(offset, Math.Min(length, _volume.SizeBytes - offset));
+        return ValueTask.CompletedTask;
+    }
 
     public IEnumerable<string> ListMetaContexts(string query)
     {

@@ -127,6 +127,9 @@ internal static class ServeCommand
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
+        // The host logs a service that fails to start or stop with its stack trace; dmera says why in one line
+        // itself (below, and in the daemon's own log lines).
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(NbdSettings.FromConfig(hocon));
@@ -147,15 +150,25 @@ internal static class ServeCommand
         });
         builder.Services.AddHostedService<DaemonService>();
         using var host = builder.Build();
+        // Resolved now: RunAsync disposes the host's services when it returns.
+        var daemon = host.Services.GetServices<IHostedService>().OfType<DaemonService>().Single();
         try
         {
             await host.RunAsync(ct);
-            return 0;
         }
         catch (Exception e) when (e is ConfigurationException or IOException or Metadata.MetadataException)
         {
             Console.Error.WriteLine($"dmera serve: {e.Message}");
             return 1;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Console.Error.WriteLine($"dmera serve: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+        // A volume whose last commit (or origin flush) failed at stop may have lost tracking or data: say which.
+        var failures = daemon.StopFailures;
+        foreach (var failure in failures) Console.Error.WriteLine($"dmera serve: {failure}");
+        return failures.Count == 0 ? 0 : 1;
     }
 }

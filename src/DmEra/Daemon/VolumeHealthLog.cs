@@ -31,6 +31,7 @@ public sealed class VolumeHealthLog(VolumeHost volumes, ILogger log, TimeSpan in
 
     private async Task ReportAsync(ServedVolume v, Dictionary<string, (long Commits, long FirstWrites)> last)
     {
+        v.RefusedWrites.LogSinceLastReport(log, v.Spec.Name);
         string status;
         try
         {

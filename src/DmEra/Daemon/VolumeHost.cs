@@ -46,8 +46,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             try
             {
-                var volume = await StartOneAsync(system, spec, inlineWrites, log, ct).ConfigureAwait(false);
+                var (volume, events) = await StartOneAsync(system, spec, inlineWrites, log, ct).ConfigureAwait(false);
                 volumes.Add(spec.Name, new ServedVolume(spec, volume));
+                foreach (var e in events) log.LogInformation("volume {Name}: {Event}", spec.Name, e);
                 var status = await volume.StatusAsync().ConfigureAwait(false);
                 log.LogInformation("volume {Name}: {Size} bytes from {Origin}, {Blocks} blocks of {BlockSize} sectors, metadata {Metadata}, status {Status}{ReadOnly}",
                     spec.Name, volume.SizeBytes, spec.OriginPath, volume.NrBlocks, volume.BlockSizeSectors, spec.MetadataPath, status,
@@ -63,8 +64,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         return new VolumeHost(volumes, failures, log);
     }
 
-    private static async Task<IEraVolume> StartOneAsync(ActorSystem system, VolumeSpec spec, InlineWriteSettings inlineWrites,
-        ILogger log, CancellationToken ct)
+    private static async Task<(IEraVolume Volume, List<string> Events)> StartOneAsync(ActorSystem system, VolumeSpec spec,
+        InlineWriteSettings inlineWrites, ILogger log, CancellationToken ct)
     {
         CreateIfAsked(spec.OriginPath, spec.CreateOriginBytes);
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
@@ -72,12 +73,10 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             throw new ConfigurationException($"origin {spec.OriginPath} does not exist");
         var metadata = FileMetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
         IOriginDevice origin;
+        List<string> events;
+        uint? uncleanEra;
         try
         {
-            var allocated = metadata.AllocateHoles();
-            if (allocated > 0)
-                log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
-                    spec.Name, allocated, spec.MetadataPath);
             origin = FileOriginDevice.Open(spec.OriginPath, inlineWrites);
         }
         catch
@@ -85,7 +84,26 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             metadata.Dispose();
             throw;
         }
-        return await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false);
+        try
+        {
+            events = VolumePreflight.Check(spec, metadata, origin.SizeBytes);
+            uncleanEra = UncleanStop.EraLeftOpen(metadata);
+            var allocated = metadata.AllocateHoles();
+            if (allocated > 0)
+                log.LogInformation("volume {Name}: allocated {Bytes} bytes of holes in metadata {Metadata}, so that commits only overwrite",
+                    spec.Name, allocated, spec.MetadataPath);
+        }
+        catch
+        {
+            metadata.Dispose();
+            origin.Dispose();
+            throw;
+        }
+        var volume = await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false);
+        if (uncleanEra is { } era)
+            log.LogWarning("volume {Name}: recovered after an unclean stop: the writeset of era {Era}, committed before the stop, is archived; era {Current} begins",
+                spec.Name, era, volume.CurrentEra);
+        return (volume, events);
     }
 
     private static void CreateIfAsked(string path, long bytes)
@@ -106,16 +124,29 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     public async Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct)
     {
         var v = Get(volume).Volume;
-        switch (message.ToLowerInvariant())
+        try
         {
-            case "checkpoint":
-                return [(await v.CheckpointAsync().WaitAsync(ct).ConfigureAwait(false)).ToString()];
-            case "take_metadata_snap":
-                return [(await v.TakeMetadataSnapAsync().WaitAsync(ct).ConfigureAwait(false)).ToString()];
-            default:
-                // drop_metadata_snap, and anything else for the kernel's own refusal text.
-                await v.SendMessageAsync(message).WaitAsync(ct).ConfigureAwait(false);
-                return [];
+            switch (message.ToLowerInvariant())
+            {
+                case "checkpoint":
+                    var era = await v.CheckpointAsync().WaitAsync(ct).ConfigureAwait(false);
+                    _log.LogInformation("volume {Name}: checkpoint: era {Era} begins", volume, era);
+                    return [$"era {era}"];
+                case "take_metadata_snap":
+                    var root = await v.TakeMetadataSnapAsync().WaitAsync(ct).ConfigureAwait(false);
+                    _log.LogInformation("volume {Name}: take_metadata_snap: held root {Root}, era {Era} begins", volume, root, v.CurrentEra);
+                    return [$"held root {root}"];
+                default:
+                    // drop_metadata_snap, and anything else for the kernel's own refusal text.
+                    await v.SendMessageAsync(message).WaitAsync(ct).ConfigureAwait(false);
+                    _log.LogInformation("volume {Name}: {Message}", volume, message.Trim());
+                    return [];
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _log.LogWarning("volume {Name}: message '{Message}' refused: {Reason}", volume, message.Trim(), e.Message);
+            throw;
         }
     }
 
@@ -140,7 +171,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             var eras = await Task.WhenAll(group.Select(v => v.Volume.CheckpointAsync())).WaitAsync(ct).ConfigureAwait(false);
             _log.LogInformation("group checkpoint: {Volumes}", string.Join(", ", group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}")));
-            return group.Select((v, i) => $"{v.Spec.Name} {eras[i]}").ToList();
+            return group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}").ToList();
         }
         finally
         {
@@ -158,7 +189,12 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         {
             var status = await v.Volume.StatusAsync().WaitAsync(ct).ConfigureAwait(false);
             if (json) reports.Add(StatusJson(v, status));
-            else lines.Add(volume is null ? $"{v.Spec.Name}: {status}" : status);
+            else
+            {
+                // The kernel's line stays as it is; why a volume refuses flushes follows it in parentheses.
+                var line = (v.Volume as EraVolume)?.OriginSyncFailure is { } sync ? $"{status} ({sync})" : status;
+                lines.Add(volume is null ? $"{v.Spec.Name}: {line}" : line);
+            }
         }
         if (json) lines.Add(JsonSerializer.Serialize(volume is null ? reports : reports[0]));
         return lines;
@@ -185,10 +221,13 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             report["metadata_used"] = long.Parse(used);
             report["metadata_total"] = long.Parse(total);
             report["current_era"] = uint.Parse(fields[2]);
-            report["held_root"] = fields[3] == "-" ? null : long.Parse(fields[3]);
+            report["held_root"] = fields[3] == "-" ? null : ulong.Parse(fields[3]);
         }
         if (v.Volume is EraVolume era)
         {
+            report["origin_sync_error"] = era.OriginSyncFailure;
+            report["refused_writes"] = v.RefusedWrites.Count("writes");
+            report["refused_flushes"] = v.RefusedWrites.Count("flushes");
             var counters = era.Counters;
             report["commits"] = counters.Commits;
             report["first_writes"] = counters.FirstWrites;
@@ -196,9 +235,18 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             var percentiles = counters.CommitMicrosPercentiles(50, 99);
             report["commit_us_p50"] = percentiles.Length > 0 ? Math.Round(percentiles[0], 1) : null;
             report["commit_us_p99"] = percentiles.Length > 0 ? Math.Round(percentiles[1], 1) : null;
+            report["failure"] = era.FailureReason;
         }
         return report;
     }
+
+    /// <summary>Volumes whose stop failed (their last commit or origin flush), one line each naming the volume.</summary>
+    public IReadOnlyList<string> StopFailures
+    {
+        get { lock (_stopFailures) return _stopFailures.ToList(); }
+    }
+
+    private readonly List<string> _stopFailures = new();
 
     /// <summary>postsuspend for every volume: finish in-flight requests, archive, drain the digest, commit.</summary>
     public async ValueTask DisposeAsync()
@@ -212,14 +260,22 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             catch (Exception e)
             {
-                _log.LogError("volume {Name}: stop failed: {Message}", v.Spec.Name, e.Message);
+                var prefix = $"volume {v.Spec.Name}";
+                var line = e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message : $"{prefix}: stop failed: {e.Message}";
+                lock (_stopFailures) _stopFailures.Add(line);
+                _log.LogError("{Failure}", line);
+            }
+            finally
+            {
+                v.RefusedWrites.LogTotal(_log, v.Spec.Name);
             }
         })).ConfigureAwait(false);
     }
 }
 
-/// <summary>A started volume, its settings and its write gate.</summary>
+/// <summary>A started volume, its settings, its write gate and the count of writes it refused.</summary>
 public sealed record ServedVolume(VolumeSpec Spec, IEraVolume Volume)
 {
     public WriteGate Gate { get; } = new();
+    public RefusalLog RefusedWrites { get; } = new();
 }

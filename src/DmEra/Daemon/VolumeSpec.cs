@@ -1,7 +1,8 @@
 namespace DmEra.Daemon;
 
 /// <summary>
-/// One volume to serve: <c>name=NAME,origin=PATH,metadata=PATH,block-size=SECTORS</c>. The embedded
+/// One volume to serve: <c>name=NAME,origin=PATH,metadata=PATH,block-size=SECTORS</c>, optionally
+/// <c>allow-shrink=yes</c> and <c>format=yes</c> (<see cref="VolumePreflight"/>). The embedded
 /// default also says what to create when the files are missing (a sparse origin, zeroed metadata).
 /// </summary>
 public sealed record VolumeSpec(string Name, string OriginPath, string MetadataPath, uint BlockSizeSectors)
@@ -14,6 +15,12 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
 
     public bool ReadOnly { get; init; }
 
+    /// <summary>allow-shrink=yes: an origin smaller than the metadata tracks is applied (the era array is cut), not refused.</summary>
+    public bool AllowShrink { get; init; }
+
+    /// <summary>format=yes: metadata that is not zeroed but holds no valid era superblock is formatted, not refused.</summary>
+    public bool Format { get; init; }
+
     /// <summary>Parses the --volume form; errors say which key is wrong.</summary>
     public static VolumeSpec Parse(string text)
     {
@@ -23,8 +30,8 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
             var eq = part.IndexOf('=');
             if (eq <= 0) throw new ConfigurationException($"--volume '{text}': '{part}' is not key=value");
             var key = part[..eq].Trim();
-            if (key is not ("name" or "origin" or "metadata" or "block-size"))
-                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size)");
+            if (key is not ("name" or "origin" or "metadata" or "block-size" or "allow-shrink" or "format"))
+                throw new ConfigurationException($"--volume '{text}': unknown key '{key}' (expected name, origin, metadata, block-size, allow-shrink, format)");
             if (!fields.TryAdd(key, part[(eq + 1)..].Trim()))
                 throw new ConfigurationException($"--volume '{text}': '{key}' given twice");
         }
@@ -32,13 +39,25 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
             ? v
             : throw new ConfigurationException($"--volume '{text}': '{key}' is missing");
         var blockSize = fields.TryGetValue("block-size", out var bs) ? ParseBlockSize(bs, text) : 128u;
-        return new VolumeSpec(ValidateName(Need("name")), Need("origin"), Need("metadata"), blockSize);
+        return new VolumeSpec(ValidateName(Need("name")), Need("origin"), Need("metadata"), blockSize)
+        {
+            AllowShrink = fields.TryGetValue("allow-shrink", out var shrink) && ParseYes(shrink, "allow-shrink", text),
+            Format = fields.TryGetValue("format", out var format) && ParseYes(format, "format", text),
+        };
     }
+
+    /// <summary>An explicit override is spelled out: yes or no, nothing that could be a typo of either.</summary>
+    public static bool ParseYes(string value, string key, string context) => value switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => throw new ConfigurationException($"{context}: {key} must be yes or no, not '{value}'"),
+    };
 
     public static uint ParseBlockSize(string text, string context)
     {
         if (!uint.TryParse(text, out var sectors) || sectors == 0 || sectors % 8 != 0)
-            throw new ConfigurationException($"{context}: block-size '{text}' must be a multiple of 8 sectors (4 KiB), e.g. 128 for 64 KiB");
+            throw new ConfigurationException($"{context}: block-size '{text}' must be a positive multiple of 8 sectors (4 KiB), e.g. 128 for 64 KiB");
         return sectors;
     }
 

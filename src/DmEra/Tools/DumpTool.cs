@@ -2,6 +2,7 @@ using System.CommandLine;
 using DmEra.Metadata;
 using DmEra.Metadata.Era.Tools;
 using DmEra.Metadata.Era.Xml;
+using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Tools;
 
@@ -13,17 +14,20 @@ internal static class DumpTool
         var output = new Option<string>("--output", "-o") { Description = "Write the XML here instead of stdout", HelpName = "xml file" };
         var repair = new Option<bool>("--repair") { Description = "Dump what can be read of damaged metadata" };
         var logical = new Option<bool>("--logical") { Description = "Fold unprocessed writesets into the era array: one era per block" };
+        var snapshot = new Option<bool>("--metadata-snapshot") { Description = "Dump the held metadata snapshot (works on live metadata)" };
         var input = new Argument<string>("device|file") { Description = "Metadata device or file" };
-        var command = new Command("dump", "Dump era metadata as XML (era_dump)") { output, repair, logical, input };
+        var command = new Command("dump", "Dump era metadata as XML (era_dump)") { output, repair, logical, snapshot, input };
         command.SetAction(parse => ToolRun.Guarded(() =>
-            Run(parse.GetValue(input)!, parse.GetValue(output), parse.GetValue(logical), parse.GetValue(repair))));
+            Run(parse.GetValue(input)!, parse.GetValue(output), parse.GetValue(logical), parse.GetValue(repair), parse.GetValue(snapshot))));
         return command;
     }
 
-    private static int Run(string path, string? outputPath, bool logical, bool repair)
+    private static int Run(string path, string? outputPath, bool logical, bool repair, bool useSnapshot)
     {
-        using var device = MetadataInput.OpenForReading(path);
-        var reader = EraMetadataReader.Open(device);
+        // A live volume's daemon holds an exclusive lock; its metadata snapshot is safe to read beside it.
+        using var device = MetadataInput.OpenForReading(path, useSnapshot ? DeviceLock.None : DeviceLock.Shared);
+        if (!repair) StrictRead.EnsureClean(device, useSnapshot, "\nperhaps you wanted to run with --repair ?");
+        var reader = EraMetadataReader.Open(device, useSnapshot);
         using var output = new OutputFile(outputPath);
         try
         {

@@ -31,7 +31,12 @@ internal static class InvalidateTool
             throw new MetadataException($"--written-since {sinceText}: not an era (a whole number from 0 to {uint.MaxValue})");
         // A live volume's daemon holds an exclusive lock; its metadata snapshot is safe to read beside it.
         using var device = MetadataInput.OpenForReading(path, useSnapshot ? DeviceLock.None : DeviceLock.Shared);
+        StrictRead.EnsureClean(device, useSnapshot);
         var reader = EraMetadataReader.Open(device, useSnapshot);
+        // No era past the current one has begun: an empty list would read as "nothing changed" (era_invalidate
+        // prints one), which a backup script would take for a clean incremental.
+        if (since > reader.CurrentEra)
+            throw new MetadataException($"--written-since {since} is beyond the current era {reader.CurrentEra} of {path}: that era has not begun");
         using var output = new OutputFile(outputPath);
         var writer = new InvalidateXmlWriter(output.Writer);
         WrittenSince.Find(reader, since, (begin, end) => writer.AddRange(begin, end));

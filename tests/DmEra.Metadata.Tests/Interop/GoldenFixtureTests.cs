@@ -77,7 +77,7 @@ public sealed class GoldenFixtureTests
             Assert.Equal(golden, InvalidatedAccordingToDump(name, era));
             var ours = EraXmlFiles.WriteInvalidate(golden);
             Assert.Equal(golden, EraXmlFiles.Blocks(ours));
-            Assert.Equal(File.ReadAllText(GoldenFixtures.PathOf($"{name}.invalidate-{era}.xml")).Replace("\" end = \"", "\" end=\""), ours);
+            Assert.Equal(File.ReadAllText(GoldenFixtures.PathOf($"{name}.invalidate-{era}.xml")), ours);
         }
     }
 

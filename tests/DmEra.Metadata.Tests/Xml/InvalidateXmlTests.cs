@@ -28,9 +28,9 @@ public sealed class InvalidateXmlTests
         Assert.Equal(
             "<blocks>\n" +
             "  <block block=\"1\"/>\n" +
-            "  <range begin=\"3\" end=\"5\"/>\n" +
+            "  <range begin=\"3\" end = \"5\"/>\n" +
             "  <block block=\"7\"/>\n" +
-            "  <range begin=\"10\" end=\"20\"/>\n" +
+            "  <range begin=\"10\" end = \"20\"/>\n" +
             "</blocks>\n", xml);
     }
 
@@ -45,7 +45,7 @@ public sealed class InvalidateXmlTests
             w.AddRange(6, 6); // empty: ignored
             w.AddRange(6, 9);
         });
-        Assert.Equal("<blocks>\n  <range begin=\"0\" end=\"9\"/>\n</blocks>\n", xml);
+        Assert.Equal("<blocks>\n  <range begin=\"0\" end = \"9\"/>\n</blocks>\n", xml);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class InvalidateXmlTests
     public void Writer_can_end_a_range_one_past_the_largest_block_number()
     {
         var xml = Write(w => w.AddRange(uint.MaxValue - 1, (long)uint.MaxValue + 1));
-        Assert.Contains("<range begin=\"4294967294\" end=\"4294967296\"/>", xml);
+        Assert.Contains("<range begin=\"4294967294\" end = \"4294967296\"/>", xml);
     }
 
     [Fact]

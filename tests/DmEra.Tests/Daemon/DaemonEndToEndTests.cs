@@ -55,13 +55,15 @@ public sealed class DaemonEndToEndTests
         QemuIo(d, "vm", "write -P 0x11 0 1M");
         var checkpoint = d.Admin("message", "vm", "checkpoint");
         Assert.True(checkpoint.ExitCode == 0, checkpoint.ToString());
-        var era = uint.Parse(checkpoint.StdOut.Trim());
+        Assert.Matches(@"^era \d+$", checkpoint.StdOut.Trim());
+        var era = uint.Parse(checkpoint.StdOut.Trim()["era ".Length..]);
 
         // Blocks 32-33, and an unaligned 4 KiB write straddling nothing but block 80.
         QemuIo(d, "vm", "write -P 0x22 2M 128k", "write -P 0x33 5246976 4k");
         var snap = d.Admin("message", "vm", "take_metadata_snap");
         Assert.True(snap.ExitCode == 0, snap.ToString());
-        Assert.EndsWith($" {snap.StdOut.Trim()}", d.Admin("status", "vm").StdOut.Trim());
+        Assert.Matches(@"^held root \d+$", snap.StdOut.Trim());
+        Assert.EndsWith($" {snap.StdOut.Trim()["held root ".Length..]}", d.Admin("status", "vm").StdOut.Trim());
 
         var meta = dir.File("vm.meta");
         var real = Run("era_invalidate", "--written-since", era.ToString(), "--metadata-snapshot", meta);
@@ -98,7 +100,7 @@ public sealed class DaemonEndToEndTests
         using var dir = new TempDir();
         await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "v"));
         QemuIo(d, "v", "write 0 64k");
-        var era2 = uint.Parse(d.Admin("message", "v", "checkpoint").StdOut.Trim());
+        var era2 = uint.Parse(d.Admin("message", "v", "checkpoint").StdOut.Trim()["era ".Length..]);
         QemuIo(d, "v", "write 128k 64k");
         var map = Run("nbdinfo", "--map=dm-era:era", d.Uri("v"));
         Assert.True(map.ExitCode == 0, map.ToString());
@@ -213,7 +215,7 @@ public sealed class DaemonEndToEndTests
         var before = d.Admin("status", "--json").StdOut;
         var r = d.Admin("message", "--group", "disk1,disk2", "checkpoint");
         Assert.True(r.ExitCode == 0, r.ToString());
-        Assert.Equal(["disk1 2", "disk2 2"], r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["disk1 era 2", "disk2 era 2"], r.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("\"current_era\":1", before);
         var unknown = d.Admin("message", "--group", "disk1,nosuch", "checkpoint");
         Assert.Equal(1, unknown.ExitCode);

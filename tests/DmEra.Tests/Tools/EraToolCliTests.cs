@@ -34,7 +34,6 @@ public sealed class EraToolCliTests
     [InlineData("three-writesets", 0)]
     [InlineData("three-writesets", 2)]
     [InlineData("three-writesets", 3)]
-    [InlineData("three-writesets", 6)]
     [InlineData("odd-block-size", 20)]
     [InlineData("odd-block-size", 38)]
     [InlineData("odd-block-size", 39)]
@@ -43,8 +42,8 @@ public sealed class EraToolCliTests
         using var dir = new TempDir();
         var ours = Dmera("invalidate", "--written-since", era.ToString(), dir.Fixture(fixture));
         Assert.True(ours.ExitCode == 0, ours.ToString());
-        // Same lines, but for the C++ tool's odd "end = " spacing.
-        Assert.Equal(TempDir.FixtureText($"{fixture}.invalidate-{era}.xml").Replace(" end = ", " end="), ours.StdOut);
+        // Byte for byte, the C++ tool's "end = " spacing included.
+        Assert.Equal(TempDir.FixtureText($"{fixture}.invalidate-{era}.xml"), ours.StdOut);
     }
 
     [Fact]

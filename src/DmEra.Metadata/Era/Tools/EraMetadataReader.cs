@@ -13,8 +13,9 @@ public sealed class EraMetadataReader
     private readonly PersistentBitset _bitset;
     private readonly Btree _writesetTree;
 
-    private EraMetadataReader(IMetadataDevice device, EraSuperblock live, long writesetTreeRoot, long eraArrayRoot)
+    private EraMetadataReader(IMetadataDevice device, EraSuperblock live, long writesetTreeRoot, long eraArrayRoot, EraSuperblock? snapshot = null)
     {
+        Header = snapshot ?? live;
         _tm = TransactionManager.ReadOnly(device);
         _eraArray = new EraArray(_tm);
         _bitset = new PersistentBitset(_tm);
@@ -25,6 +26,12 @@ public sealed class EraMetadataReader
     }
 
     public EraSuperblock Superblock { get; }
+
+    /// <summary>
+    /// What a dump's header describes: the live superblock, or the snapshot's clone, which is the live
+    /// superblock as committed when the snapshot was taken (so its era and size are the snapshot's).
+    /// </summary>
+    public EraSuperblock Header { get; }
     public long WritesetTreeRoot { get; }
     public long EraArrayRoot { get; }
     public uint NrBlocks => Superblock.NrBlocks;
@@ -40,7 +47,7 @@ public sealed class EraMetadataReader
         if (sb.MetadataSnap >= device.BlockCount)
             throw new MetadataException($"metadata snapshot location {sb.MetadataSnap} is beyond the end of the device");
         var clone = EraSuperblock.Read(device, sb.MetadataSnap);
-        return new EraMetadataReader(device, sb, clone.WritesetTreeRoot, clone.EraArrayRoot);
+        return new EraMetadataReader(device, sb, clone.WritesetTreeRoot, clone.EraArrayRoot, clone);
     }
 
     /// <summary>The archived writesets, oldest era first.</summary>

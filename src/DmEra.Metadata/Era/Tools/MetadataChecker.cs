@@ -28,6 +28,29 @@ public sealed class MetadataChecker
     public static CheckReport Check(IMetadataDevice device, bool superblockOnly = false, IProgress<long>? progress = null) =>
         new MetadataChecker(device, progress).Run(superblockOnly);
 
+    /// <summary>
+    /// Checks the held metadata snapshot only: the live superblock's fields, then the snapshot's trees.
+    /// A daemon may be writing the rest while this runs (the snapshot's blocks are never written while it
+    /// is held), so the live trees and the space map, which move under us, are not compared.
+    /// </summary>
+    public static CheckReport CheckSnapshot(IMetadataDevice device, IProgress<long>? progress = null) =>
+        new MetadataChecker(device, progress).RunSnapshot();
+
+    private CheckReport RunSnapshot()
+    {
+        var sb = EraSuperblock.Read(_device);
+        CheckSuperblockFields(sb);
+        if (!_report.IsClean) return _report;
+        if (sb.MetadataSnap == 0)
+        {
+            _report.Error("no metadata snapshot taken.");
+            return _report;
+        }
+        var walker = new ReferenceWalker(_blocks, _device.BlockCount, _progress);
+        Guard("metadata snapshot", () => WalkSnapshot(walker, sb));
+        return _report;
+    }
+
     private CheckReport Run(bool superblockOnly)
     {
         var sb = EraSuperblock.Read(_device);
@@ -72,8 +95,8 @@ public sealed class MetadataChecker
             _report.Error($"superblock: writeset tree and era array share root block {sb.WritesetTreeRoot}");
         foreach (var (name, root) in new[] { ("writeset tree root", sb.WritesetTreeRoot), ("era array root", sb.EraArrayRoot),
                      ("current writeset root", sb.CurrentWriteset.Root), ("metadata snapshot", sb.MetadataSnap) })
-            if (root >= _device.BlockCount)
-                _report.Error($"superblock: {name} {root} is beyond the end of the metadata device ({_device.BlockCount} blocks)");
+            if ((ulong)root >= (ulong)_device.BlockCount)   // a garbage u64 must not pass as a negative long
+                _report.Error($"superblock: {name} {(ulong)root} is beyond the end of the metadata device ({_device.BlockCount} blocks)");
         if (sb.DataBlockSize == 0)
             _report.Error("superblock: data block size is 0");
         else if (sb.DataBlockSize % 8 != 0)
@@ -134,6 +157,8 @@ public sealed class MetadataChecker
         var clone = EraSuperblock.Unpack(_blocks.Read(location, BlockKind.Superblock));
         if (clone.MagicValue != EraSuperblock.Magic)
             throw new CorruptBlockException(location, "superblock", "metadata snapshot has a bad magic number");
+        if (clone.NrBlocks > EraMetadata.MaxNrBlocks)
+            throw new CorruptBlockException(location, "superblock", $"metadata snapshot's nr_blocks {clone.NrBlocks} exceeds 2^31 - 1");
         WalkWritesetTree(walker, clone.WritesetTreeRoot, live.CurrentEra, "metadata snapshot's writeset tree");
         WalkEraArray(walker, clone.EraArrayRoot, clone.NrBlocks, live.CurrentEra, "metadata snapshot's era array");
     }

@@ -11,7 +11,7 @@ public static class MetadataDumper
 {
     public static void Dump(EraMetadataReader reader, IEraMetadataVisitor visitor, bool logical, bool repair = false)
     {
-        var sb = reader.Superblock;
+        var sb = reader.Header;
         visitor.SuperblockBegin("", sb.DataBlockSize, sb.NrBlocks, sb.CurrentEra);
         var writesets = ReadWritesets(reader, repair);
         if (!logical)

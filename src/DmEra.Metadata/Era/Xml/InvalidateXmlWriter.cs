@@ -2,14 +2,15 @@ namespace DmEra.Metadata.Era.Xml;
 
 /// <summary>
 /// Writes the <c>era_invalidate</c> result: <c>&lt;blocks&gt;</c> holding a
-/// <c>&lt;block block="N"/&gt;</c> per lone block and a <c>&lt;range begin="B" end="E"/&gt;</c>
-/// (half-open) per longer run, two-space indent, "\n" after every line.
+/// <c>&lt;block block="N"/&gt;</c> per lone block and a <c>&lt;range begin="B" end = "E"/&gt;</c>
+/// (half-open) per longer run, two-space indent, "\n" after every line: byte for byte what the
+/// installed era_invalidate (C++ 0.9.0) prints.
 /// </summary>
 /// <remarks>
 /// Blocks and ranges arrive in ascending order and adjacent ones are merged, so callers can feed
-/// single blocks from a bitmap walk and get era_invalidate's runs. C++ 0.9.0 prints
-/// <c>end = "E"</c> (blanks around '='); that is well-formed XML and means the same, but we write
-/// <c>end="E"</c> like the Rust tools. The header is written by the constructor and the footer
+/// single blocks from a bitmap walk and get era_invalidate's runs. The blanks around '=' in
+/// <c>end = "E"</c> are C++ 0.9.0's; we copy them so scripts that compare our output with the real
+/// tool's (or parse it with the same regex, as the device-mapper test suite does) see no difference. The header is written by the constructor and the footer
 /// by <see cref="Complete"/>; the caller owns the <see cref="TextWriter"/>.
 /// </remarks>
 public sealed class InvalidateXmlWriter
@@ -86,7 +87,7 @@ public sealed class InvalidateXmlWriter
         {
             n = Append(line, 0, "  <range begin=\"");
             n = Append(line, n, _runBegin);
-            n = Append(line, n, "\" end=\"");
+            n = Append(line, n, "\" end = \"");
             n = Append(line, n, _runEnd);
         }
         n = Append(line, n, "\"/>\n");

@@ -121,6 +121,9 @@ public sealed class EraVolume : IEraVolume
     public ValueTask WriteZeroesAsync(long offset, long length, bool fua = false) => _router.WriteZeroesAsync(offset, length, fua);
     public ValueTask FlushAsync() => _router.FlushAsync();
 
+    public Task HoldWritesAsync(CancellationToken cancellationToken) => _router.Gate.HoldWritesAsync(cancellationToken);
+    public void ReleaseWrites() => _router.Gate.ReleaseWrites();
+
     public Task<uint[]> GetBlockErasAsync(uint firstBlock, int count)
     {
         var reply = new TaskCompletionSource<uint[]>(TaskCreationOptions.RunContinuationsAsynchronously);

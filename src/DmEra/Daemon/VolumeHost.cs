@@ -165,9 +165,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         {
             foreach (var v in group)
             {
-                // Recorded before the wait: a cancelled drain must still reopen this gate below.
+                // Recorded before the wait: a cancelled drain must still release this volume's writes below.
                 closed.Add(v);
-                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+                await v.Volume.HoldWritesAsync(ct).ConfigureAwait(false);
             }
             var eras = await Task.WhenAll(group.Select(v => v.Volume.CheckpointAsync())).WaitAsync(ct).ConfigureAwait(false);
             _log.LogInformation("group checkpoint: {Volumes}", string.Join(", ", group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}")));
@@ -175,7 +175,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         }
         finally
         {
-            foreach (var v in closed) v.Gate.Open();
+            foreach (var v in closed) v.Volume.ReleaseWrites();
             _groupLock.Release();
         }
     }
@@ -273,9 +273,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     }
 }
 
-/// <summary>A started volume, its settings, its write gate and the count of writes it refused.</summary>
+/// <summary>A started volume, its settings and the count of writes it refused.</summary>
 public sealed record ServedVolume(VolumeSpec Spec, IEraVolume Volume)
 {
-    public WriteGate Gate { get; } = new();
     public RefusalLog RefusedWrites { get; } = new();
 }

@@ -3,7 +3,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using DmEra.Engine;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Metadata.PersistentData;
 
 const int BlockBytes = 4096;

@@ -3,6 +3,7 @@ using Akka.Actor;
 using Akka.Event;
 using DmEra.Engine.Actors;
 using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;
@@ -121,6 +122,9 @@ public sealed class EraVolume : IEraVolume
     public ValueTask TrimAsync(long offset, long length, bool fua = false) => _router.TrimAsync(offset, length, fua);
     public ValueTask WriteZeroesAsync(long offset, long length, bool fua = false) => _router.WriteZeroesAsync(offset, length, fua);
     public ValueTask FlushAsync() => _router.FlushAsync();
+
+    public Task HoldWritesAsync(CancellationToken cancellationToken) => _router.Gate.HoldWritesAsync(cancellationToken);
+    public void ReleaseWrites() => _router.Gate.ReleaseWrites();
 
     public Task<uint[]> GetBlockErasAsync(uint firstBlock, int count)
     {

@@ -58,6 +58,13 @@ public interface IEraVolume : IAsyncDisposable
     /// <summary>A device-mapper message, case-insensitive; unknown ones throw the kernel's <c>unsupported message '&lt;x&gt;'</c>.</summary>
     Task SendMessageAsync(string message);
 
+    /// <summary>
+    /// Holds new writes (reads go on) and completes when no request is in flight: the instant of a group
+    /// checkpoint. Pair with <see cref="ReleaseWrites"/>, also when cancelled.
+    /// </summary>
+    Task HoldWritesAsync(CancellationToken cancellationToken);
+    void ReleaseWrites();
+
     /// <summary>postsuspend: refuse new requests, finish in-flight ones, archive, drain the digest, commit, close both devices.</summary>
     Task StopAsync();
 }

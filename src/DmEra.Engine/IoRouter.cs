@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using Akka.Actor;
 using DmEra.Engine.Actors;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine;
@@ -11,7 +11,8 @@ namespace DmEra.Engine;
 /// flushes and writes whose blocks are all marked in the current era go straight to the origin (the
 /// lock-free in-core bits; never queued behind a commit). A write, trim or write-zeroes touching any
 /// unmarked block first sends a <see cref="MetadataWriter.FirstWrite"/> and waits for the durable commit.
-/// It also counts requests in flight, so a stop can refuse new ones and wait for the rest.
+/// Every request passes the volume's one <see cref="WriteGate"/> once: it counts what is in flight (for a stop)
+/// and holds writes for a group checkpoint.
 /// </summary>
 internal sealed class IoRouter
 {
@@ -23,9 +24,7 @@ internal sealed class IoRouter
     // Back-pressure: at most this many first-writes wait for commits; more callers wait here, in their own
     // async flow, instead of growing the writer's mailbox without bound.
     private readonly SemaphoreSlim _firstWriteSlots;
-    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _inFlight;
-    private int _stopping;   // 0/1; set with a full fence (see StopAndDrainAsync)
+    private readonly WriteGate _gate;
 
     public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
         Backup.BackupViewSlot? views = null)
@@ -37,10 +36,13 @@ internal sealed class IoRouter
         _tracker = tracker;
         _writer = writer;
         _firstWriteSlots = new SemaphoreSlim(maxPendingFirstWrites, maxPendingFirstWrites);
+        _gate = new WriteGate(name);
     }
 
+    public WriteGate Gate => _gate;
+
     public BlockGeometry Geometry { get; }
-    public bool IsStopping => Volatile.Read(ref _stopping) != 0;
+    public bool IsStopping => _gate.IsStopping;
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer)
     {
@@ -74,7 +76,7 @@ internal sealed class IoRouter
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
     {
         Geometry.CheckRange(offset, data.Length);
-        EnterWrite();
+        if (!TryEnterWrite()) return WriteWhenReleasedAsync(offset, data, fua);
         var exitHere = true;
         try
         {
@@ -99,6 +101,13 @@ internal sealed class IoRouter
         {
             if (exitHere) Exit();
         }
+    }
+
+    /// <summary>A write that found writes held (a group checkpoint): it enters once they are released.</summary>
+    private async ValueTask WriteWhenReleasedAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
+    {
+        await EnterWriteAsync().ConfigureAwait(false);
+        await AfterMarkWriteAsync(MarkAsync(offset, data.Length), offset, data, fua).ConfigureAwait(false);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
@@ -127,7 +136,7 @@ internal sealed class IoRouter
     public async ValueTask TrimAsync(long offset, long length, bool fua)
     {
         Geometry.CheckRange(offset, length);
-        EnterWrite();
+        await EnterWriteAsync().ConfigureAwait(false);
         try
         {
             await MarkAsync(offset, length).ConfigureAwait(false);
@@ -140,7 +149,7 @@ internal sealed class IoRouter
     public async ValueTask WriteZeroesAsync(long offset, long length, bool fua)
     {
         Geometry.CheckRange(offset, length);
-        EnterWrite();
+        await EnterWriteAsync().ConfigureAwait(false);
         try
         {
             await MarkAsync(offset, length).ConfigureAwait(false);
@@ -187,38 +196,30 @@ internal sealed class IoRouter
         finally { _firstWriteSlots.Release(); }
     }
 
-    private void EnterWrite()
+    /// <summary>Enters the gate for a write, or false when writes are held; refuses writes to failed metadata.</summary>
+    private bool TryEnterWrite()
     {
-        Enter();
+        if (!_gate.TryEnterWrite()) return false;
         if (_tracker.Failure is { } failure)
         {
-            Exit();
+            _gate.Leave();
             throw new VolumeFailedException($"volume {_name} has failed metadata and refuses writes: {failure.Message}", failure);
         }
+        return true;
     }
 
-    private void Enter()
+    private ValueTask EnterWriteAsync() => TryEnterWrite() ? ValueTask.CompletedTask : WaitThenEnterWriteAsync();
+
+    private async ValueTask WaitThenEnterWriteAsync()
     {
-        Interlocked.Increment(ref _inFlight);
-        if (Volatile.Read(ref _stopping) != 0)
-        {
-            Exit();
-            throw new VolumeStoppingException(_name);
-        }
+        do await _gate.WritesReleased.ConfigureAwait(false);
+        while (!TryEnterWrite());
     }
 
-    private void Exit()
-    {
-        if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _stopping) != 0) _drained.TrySetResult();
-    }
+    private void Enter() => _gate.EnterRead();
+
+    private void Exit() => _gate.Leave();
 
     /// <summary>Refuses new requests and completes when the ones in flight have finished.</summary>
-    public Task StopAndDrainAsync()
-    {
-        // Interlocked: the flag must be visible before the count is read (Enter does the mirror image),
-        // or a request and a stop could each miss the other.
-        Interlocked.Exchange(ref _stopping, 1);
-        if (Volatile.Read(ref _inFlight) == 0) _drained.TrySetResult();
-        return _drained.Task;
-    }
+    public Task StopAndDrainAsync() => _gate.StopAndDrainAsync();
 }

@@ -1,5 +1,5 @@
 using Akka.Configuration;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tests.Fakes;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata.Era;

@@ -1,4 +1,4 @@
 global using Xunit.Abstractions;
-global using DmEra.Engine.Origin;
+global using DmEra.Storage.Devices;
 global using DmEra.Engine.Tests.Fakes;
 global using DmEra.Engine;

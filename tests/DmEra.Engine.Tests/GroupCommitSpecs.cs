@@ -1,4 +1,4 @@
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Engine.Tests.Fakes;
 
 namespace DmEra.Engine.Tests;

@@ -8,7 +8,7 @@ public sealed class ArchitectureDocTests
     // A backticked path: starts at a top-level folder of the repository, or is a relative path inside the
     // engine's or the metadata project's folder as the page writes them (Actors/..., Era/...).
     private static readonly Regex Path_ = new(@"`((?:src|tests|bench|docs)/[^`\s]+|akka\.hocon)`");
-    private static readonly Regex EngineRelative = new(@"\b((?:Actors|Tracking|Origin)/[A-Za-z.]+\.cs)\b");
+    private static readonly Regex EngineRelative = new(@"\b((?:Actors|Tracking)/[A-Za-z.]+\.cs)\b");
     private static readonly Regex MetadataRelative = new(@"`(Era/[A-Za-z.]+\.cs)`");
 
     [Fact]

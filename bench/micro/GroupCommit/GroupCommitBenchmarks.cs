@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using BenchmarkDotNet.Attributes;
 using DmEra.Engine;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Micro.Bench.GroupCommit;

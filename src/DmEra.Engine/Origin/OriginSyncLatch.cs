@@ -1,3 +1,5 @@
+using DmEra.Storage.Devices;
+
 namespace DmEra.Engine.Origin;
 
 /// <summary>

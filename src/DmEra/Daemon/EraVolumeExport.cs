@@ -8,10 +8,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DmEra.Daemon;
 
 /// <summary>
-/// An era volume as an NBD export: I/O goes to the engine (which keeps the tracking promise) through the
-/// volume's write gate; block status offers the origin's <c>base:allocation</c> and two era contexts no
-/// other NBD server has: <c>x-dm-era:written-since:N</c> (flag 1 = written in era ≥ N, era_invalidate's set
-/// plus the current era's writes) and <c>x-dm-era:era</c> (flags = the era a block was last written in).
+/// An era volume as an NBD export: I/O goes to the engine (which keeps the tracking promise and counts and
+/// holds requests at its one gate), errors mapped to NBD's; block status offers the origin's
+/// <c>base:allocation</c> and two era contexts no other NBD server has: <c>x-dm-era:written-since:N</c>
+/// (flag 1 = written in era ≥ N, era_invalidate's set plus the current era's writes) and <c>x-dm-era:era</c>
+/// (flags = the era a block was last written in).
 /// </summary>
 public sealed class EraVolumeExport : INbdExport
 {
@@ -45,122 +46,58 @@ public sealed class EraVolumeExport : INbdExport
     public int PreferredBlockSize { get; }
     public string? Description { get; }
 
+    // The export only maps errors: the engine's gate counts and holds requests. Each call maps what the
+    // volume throws at once (Map) or later (Mapped), in the one place below.
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        try
-        {
-            return Mapped(_volume.ReadAsync(offset, buffer));
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
+        try { return Mapped(_volume.ReadAsync(offset, buffer)); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
     }
 
-    /// <summary>A stopping volume answers ESHUTDOWN, as the spec asks of a server going away; the rest is EIO.</summary>
-    private static NbdException Stopping(VolumeStoppingException e) => new(NbdError.Shutdown, e.Message, e);
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
+    {
+        try { return Mapped(_volume.WriteAsync(offset, data, fua)); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        try { return Mapped(_volume.FlushAsync()); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+    }
+
+    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
+    {
+        try { return Mapped(_volume.TrimAsync(offset, length, fua)); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+    }
+
+    public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken cancellationToken)
+    {
+        try { return Mapped(_volume.WriteZeroesAsync(offset, length, (flags & NbdZeroFlags.Fua) != 0)); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+    }
 
     private ValueTask Mapped(ValueTask operation) => operation.IsCompletedSuccessfully ? operation : MapAsync(operation);
 
     private async ValueTask MapAsync(ValueTask operation)
     {
-        try
-        {
-            await operation.ConfigureAwait(false);
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
-        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
-        {
-            throw Refused(e);
-        }
+        try { await operation.ConfigureAwait(false); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
     }
+
+    private static bool IsMapped(Exception e) => e is VolumeStoppingException or VolumeFailedException or OriginSyncFailedException;
 
     /// <summary>
-    /// A failed volume's refusal: EIO to the client, the cause logged once and then counted (an export error
-    /// would be logged with its stack trace per request).
+    /// A stopping volume answers ESHUTDOWN, as the spec asks of a server going away. A failed volume's
+    /// refusal is EIO to the client, the cause logged once and then counted (an export error would be logged
+    /// with its stack trace per request).
     /// </summary>
-    private NbdException Refused(Exception e)
+    private NbdException Map(Exception e)
     {
+        if (e is VolumeStoppingException) return new NbdException(NbdError.Shutdown, e.Message, e);
         _served.RefusedWrites.Record(e is OriginSyncFailedException ? "flushes" : "writes", e, _log, _served.Spec.Name);
         return new NbdException(NbdError.IoError, e.Message, e);
-    }
-
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
-    {
-        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _volume.WriteAsync(offset, data, fua).ConfigureAwait(false);
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
-        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
-        {
-            throw Refused(e);
-        }
-        finally
-        {
-            _served.Gate.Leave();
-        }
-    }
-
-    public ValueTask FlushAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            return Mapped(_volume.FlushAsync());
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
-    }
-
-    public async ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
-    {
-        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _volume.TrimAsync(offset, length, fua).ConfigureAwait(false);
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
-        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
-        {
-            throw Refused(e);
-        }
-        finally
-        {
-            _served.Gate.Leave();
-        }
-    }
-
-    public async ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken cancellationToken)
-    {
-        await _served.Gate.EnterAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _volume.WriteZeroesAsync(offset, length, (flags & NbdZeroFlags.Fua) != 0).ConfigureAwait(false);
-        }
-        catch (VolumeStoppingException e)
-        {
-            throw Stopping(e);
-        }
-        catch (Exception e) when (e is VolumeFailedException or OriginSyncFailedException)
-        {
-            throw Refused(e);
-        }
-        finally
-        {
-            _served.Gate.Leave();
-        }
     }
 
     /// <summary>NBD_CMD_CACHE: a readahead hint for the range (the spec lets a server treat it as advice).</summary>

@@ -4,6 +4,7 @@ using DmEra.Admin;
 using DmEra.Engine;
 using DmEra.Engine.Backup;
 using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 using DmEra.Metadata;
 using DmEra.Metadata.Era;
 using DmEra.Metadata.PersistentData;
@@ -192,9 +193,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         {
             foreach (var v in group)
             {
-                // Recorded before the wait: a cancelled drain must still reopen this gate below.
+                // Recorded before the wait: a cancelled drain must still release this volume's writes below.
                 closed.Add(v);
-                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+                await v.Volume.HoldWritesAsync(ct).ConfigureAwait(false);
             }
             var eras = await Task.WhenAll(group.Select(v => v.Volume.CheckpointAsync())).WaitAsync(ct).ConfigureAwait(false);
             _log.LogInformation("group checkpoint: {Volumes}", string.Join(", ", group.Select((v, i) => $"{v.Spec.Name} era {eras[i]}")));
@@ -202,7 +203,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         }
         finally
         {
-            foreach (var v in closed) v.Gate.Open();
+            foreach (var v in closed) v.Volume.ReleaseWrites();
             _groupLock.Release();
         }
     }
@@ -231,7 +232,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             foreach (var v in group)
             {
                 closed.Add(v);
-                await v.Gate.CloseAsync(ct).ConfigureAwait(false);
+                await v.Volume.HoldWritesAsync(ct).ConfigureAwait(false);
             }
             try
             {
@@ -264,7 +265,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         }
         finally
         {
-            foreach (var v in closed) v.Gate.Open();
+            foreach (var v in closed) v.Volume.ReleaseWrites();
             _groupLock.Release();
         }
         _log.LogInformation("backup view taken: {Views}", string.Join(", ", taken.Select(t => $"{t.Served.Spec.Name} era {t.View.Era}")));
@@ -389,10 +390,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     }
 }
 
-/// <summary>A started volume, its settings, its write gate and the count of writes it refused.</summary>
+/// <summary>A started volume, its settings and the count of writes it refused.</summary>
 public sealed record ServedVolume(VolumeSpec Spec, IEraVolume Volume)
 {
-    public WriteGate Gate { get; } = new();
     public RefusalLog RefusedWrites { get; } = new();
 
     /// <summary>The origin's base:allocation, when it can be asked (a backup view's export builds on it).</summary>

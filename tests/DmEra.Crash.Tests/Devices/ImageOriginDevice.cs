@@ -1,4 +1,4 @@
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 
 namespace DmEra.Crash.Tests.Devices;
 

@@ -2,6 +2,7 @@ using DmEra.Crash.Tests.Live;
 using DmEra.Crash.Tests.Trace;
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
+using DmEra.Testing;
 
 namespace DmEra.Crash.Tests.Devices;
 
@@ -17,23 +18,25 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     private readonly IoTrace _trace;
     private readonly LiveInvariants? _live;
     private readonly byte[]?[] _blocks;
-    private readonly Func<int>? _flushDelayMs;
     private bool _superblockPending;
 
-    public RecordingMetadataDevice(IoTrace trace, long blockCount, LiveInvariants? live = null, byte[]?[]? initial = null, Func<int>? flushDelayMs = null)
+    public RecordingMetadataDevice(IoTrace trace, long blockCount, LiveInvariants? live = null, byte[]?[]? initial = null)
     {
         _trace = trace;
         _live = live;
         _blocks = initial is null ? new byte[blockCount][] : (byte[]?[])initial.Clone();
-        _flushDelayMs = flushDelayMs;
     }
 
     public long BlockCount => _blocks.LongLength;
     public bool IsReadOnly => false;
     public int Flushes { get; private set; }
 
-    /// <summary>Harness self-test: flushes are not recorded, so no commit ever becomes durable.</summary>
-    public bool FlushIsALie { get; init; }
+    /// <summary>
+    /// Injected faults (shared with the engine specs' devices): a slow flush widens the window between "bits
+    /// set on disk" and "commit durable", where an early in-core bit would let a write through; a flush that
+    /// lies (harness self-test) is not recorded, so no commit ever becomes durable.
+    /// </summary>
+    public DeviceFaults Faults { get; init; } = new();
 
     /// <summary>Harness self-test: once formatted, every fourth non-superblock write lands on a block the durable superblock reaches.</summary>
     public bool Misdirect { get; init; }
@@ -68,10 +71,7 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
 
     public void Flush()
     {
-        // A slow flush widens the window between "bits set on disk" and "commit durable" (the dm-delay
-        // trick of the 2021 reproducer), where an early in-core bit would let a write through.
-        if (_flushDelayMs?.Invoke() is > 0 and var ms) Thread.Sleep(ms);
-        if (FlushIsALie) return;
+        if (!Faults.BeforeFlush("metadata")) return;
         lock (_trace.Gate)
         {
             Flushes++;

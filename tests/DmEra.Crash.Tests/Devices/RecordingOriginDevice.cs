@@ -1,7 +1,8 @@
 using DmEra.Crash.Tests.Live;
 using DmEra.Crash.Tests.Recording;
 using DmEra.Crash.Tests.Trace;
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
+using DmEra.Testing;
 
 namespace DmEra.Crash.Tests.Devices;
 
@@ -30,8 +31,8 @@ public sealed class RecordingOriginDevice : IOriginDevice
 
     public long SizeBytes { get; private set; }
 
-    /// <summary>Harness self-test: flushes are not recorded, so FLUSH and FUA make nothing durable.</summary>
-    public bool FlushIsALie { get; init; }
+    /// <summary>Injected faults (shared with the engine specs): a lying flush (harness self-test) is not recorded, so FLUSH and FUA make nothing durable.</summary>
+    public DeviceFaults Faults { get; init; } = new();
 
     /// <summary>Called before each write, trim or zeroing is submitted (a workload checks an ordering rule there).</summary>
     public Action<long, long>? BeforeModify { get; set; }
@@ -79,7 +80,7 @@ public sealed class RecordingOriginDevice : IOriginDevice
 
     public async ValueTask FlushAsync()
     {
-        if (FlushIsALie) return;
+        if (!Faults.BeforeFlush("origin")) return;
         var cause = RequestContext.Current;
         var id = _trace.NewId();
         _trace.Add(seq => new TraceEvent(seq, EventKind.OriginFlushSubmit) { Id = id, Cause = cause?.Id ?? -1, Op = OriginOp.Flush });

@@ -3,6 +3,7 @@ using DmEra.Crash.Tests.Devices;
 using DmEra.Crash.Tests.Live;
 using DmEra.Crash.Tests.Trace;
 using DmEra.Engine;
+using DmEra.Testing;
 
 namespace DmEra.Crash.Tests.Recording;
 
@@ -66,10 +67,13 @@ public sealed class CrashRig : IAsyncDisposable
         Live = new LiveInvariants(options.MetadataBlocks) { BlockBytes = options.BlockSizeSectors * 512L };
         Func<int>? originLatency = options.Latency ? () => { lock (_latency) return _latency.Next(4) - 1; } : null;
         Func<int>? flushDelay = options.Latency ? () => { lock (_latency) return _latency.Next(8) == 0 ? 1 : 0; } : null;
-        Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata, flushDelay)
-            { FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie, Misdirect = options.Fault == HarnessFault.MisdirectedMetadataWrite };
+        Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata)
+        {
+            Faults = new DeviceFaults { FlushDelayMs = flushDelay, FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie },
+            Misdirect = options.Fault == HarnessFault.MisdirectedMetadataWrite,
+        };
         Origin = new RecordingOriginDevice(Trace, _initialOrigin, options.OriginBytes, Live, originLatency)
-            { FlushIsALie = options.Fault == HarnessFault.OriginFlushIsALie };
+            { Faults = new DeviceFaults { FlushIsALie = options.Fault == HarnessFault.OriginFlushIsALie } };
     }
 
     public IoTrace Trace { get; } = new();

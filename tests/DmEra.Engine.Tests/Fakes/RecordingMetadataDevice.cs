@@ -1,5 +1,6 @@
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
+using DmEra.Testing;
 
 namespace DmEra.Engine.Tests.Fakes;
 
@@ -28,14 +29,16 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     public bool IsReadOnly => false;
     public OperationLog Log => _log;
 
-    /// <summary>Throws an injected EIO for a write this returns true for.</summary>
-    public Func<long, bool>? FailWrite { get; set; }
-    public bool FailFlush { get; set; }
+    /// <summary>The injected faults (shared with the crash suite's devices).</summary>
+    public DeviceFaults Faults { get; } = new();
+
+    /// <summary>Throws an injected EIO for a write to a block this returns true for.</summary>
+    public Func<long, bool>? FailWrite { get => Faults.FailWrite; set => Faults.FailWrite = value; }
+    public bool FailFlush { get => Faults.FailFlush; set => Faults.FailFlush = value; }
 
     /// <summary>When set, each flush waits for this gate first (a commit held "in flight").</summary>
-    public SemaphoreSlim? FlushGate { get; set; }
-    public int FlushesStarted => Volatile.Read(ref _flushesStarted);
-    private int _flushesStarted;
+    public SemaphoreSlim? FlushGate { get => Faults.FlushGate; set => Faults.FlushGate = value; }
+    public int FlushesStarted => Faults.FlushesStarted;
 
     /// <summary>The version index of the durable image (0 = the initial contents).</summary>
     public int DurableVersion
@@ -55,7 +58,7 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     public void Write(long block, ReadOnlySpan<byte> buffer)
     {
         if (block < 0 || block >= BlockCount) throw new MetadataException($"block {block} beyond the device");
-        if (FailWrite?.Invoke(block) == true) throw new IOException($"injected EIO writing metadata block {block}");
+        Faults.BeforeWrite(block, "metadata block");
         lock (_log.Gate)
         {
             _volatile[block] = buffer[..MetadataBlock.Size].ToArray();
@@ -65,9 +68,7 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
 
     public void Flush()
     {
-        Interlocked.Increment(ref _flushesStarted);
-        FlushGate?.Wait();
-        if (FailFlush) throw new IOException("injected EIO on metadata flush");
+        if (!Faults.BeforeFlush("metadata")) return;
         lock (_log.Gate)
         {
             _durableVersions.Add(new Dictionary<long, byte[]>(_volatile));

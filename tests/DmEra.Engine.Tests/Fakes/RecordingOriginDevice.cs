@@ -1,4 +1,4 @@
-using DmEra.Engine.Origin;
+using DmEra.Storage.Devices;
 
 namespace DmEra.Engine.Tests.Fakes;
 
@@ -44,19 +44,5 @@ public sealed class RecordingOriginDevice(long sizeBytes, RecordingMetadataDevic
         lock (metadata.Log.Gate) metadata.Log.Add(OperationKind.OriginWrite, offset, length, metadata.DurableVersion);
     }
 
-    public void Dispose() { }
-}
-
-/// <summary>An origin of any size that stores nothing (limits and metadata-space tests need huge sizes, not data).</summary>
-public sealed class NullOriginDevice(long sizeBytes) : IOriginDevice
-{
-    public long SizeBytes => sizeBytes;
-    public int Writes => Volatile.Read(ref _writes);
-    private int _writes;
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer) { buffer.Span.Clear(); return ValueTask.CompletedTask; }
-    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) { Interlocked.Increment(ref _writes); return ValueTask.CompletedTask; }
-    public ValueTask TrimAsync(long offset, long length) { Interlocked.Increment(ref _writes); return ValueTask.CompletedTask; }
-    public ValueTask WriteZeroesAsync(long offset, long length) { Interlocked.Increment(ref _writes); return ValueTask.CompletedTask; }
-    public ValueTask FlushAsync() => ValueTask.CompletedTask;
     public void Dispose() { }
 }

@@ -1,4 +1,4 @@
-namespace DmEra.Engine.Origin;
+namespace DmEra.Storage.Devices;
 
 /// <summary>An origin in memory (tests, benchmarks). Concurrent I/O to disjoint ranges is safe, as on a disk.</summary>
 public sealed class MemoryOriginDevice(long sizeBytes) : IOriginDevice

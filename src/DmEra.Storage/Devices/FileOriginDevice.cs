@@ -1,6 +1,5 @@
-using DmEra.Storage;
 
-namespace DmEra.Engine.Origin;
+namespace DmEra.Storage.Devices;
 
 /// <summary>
 /// An origin file or block device: a <see cref="DiskFile"/> opened exclusively, so page-cache hits are served

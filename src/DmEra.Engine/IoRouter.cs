@@ -27,7 +27,7 @@ internal sealed class IoRouter
     private readonly WriteGate _gate;
 
     public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
-        Backup.BackupViewSlot? views = null)
+        Backup.BackupViewSlot? views = null, WriteGate? gate = null)
     {
         _views = views ?? new Backup.BackupViewSlot();
         _name = name;
@@ -36,7 +36,7 @@ internal sealed class IoRouter
         _tracker = tracker;
         _writer = writer;
         _firstWriteSlots = new SemaphoreSlim(maxPendingFirstWrites, maxPendingFirstWrites);
-        _gate = new WriteGate(name);
+        _gate = gate ?? new WriteGate(name);
     }
 
     public WriteGate Gate => _gate;

@@ -52,11 +52,22 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
             if (list is null) silent.Add($"{FleetNames.NodeName(member)} ({why})");
             else volumes.AddRange(list.Volumes.Select(v => (v, member)));
         }
+        foreach (var (v, m) in volumes) _seen[v] = m.UniqueAddress;
         return (volumes, silent);
     }
 
+    /// <summary>
+    /// Where each volume was last seen. Volumes never move between members, so an entry holds as long as that
+    /// member (the same incarnation) is in the fleet; a group checkpoint then needs no listing round first.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, UniqueAddress> _seen = new(StringComparer.Ordinal);
+
+    private Member? Cached(string volume, Cluster cluster) =>
+        _seen.TryGetValue(volume, out var at) ? cluster.State.Members.FirstOrDefault(m => m.UniqueAddress == at && m.Status == MemberStatus.Up) : null;
+
     private async Task<Member> LocateAsync(string volume)
     {
+        if (Cached(volume, Fleet().Cluster) is { } cached) return cached;
         var (volumes, silent) = await ListAsync().ConfigureAwait(false);
         var found = volumes.Where(v => v.Volume == volume).Select(v => v.Member).FirstOrDefault();
         if (found is not null) return found;
@@ -77,7 +88,9 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         {
             throw new AdminCommandException($"volume {volume}: node {FleetNames.NodeName(member)} did not answer within {Timeout.TotalSeconds:0.#}s (unreachable?)");
         }
-        return reply.Error is null ? reply.Lines : throw new AdminCommandException($"volume {volume} (node {FleetNames.NodeName(member)}): {reply.Error}");
+        if (reply.Error is null) return reply.Lines;
+        _seen.TryRemove(volume, out _);   // a refusal may mean it is not there any more: look it up afresh next time
+        throw new AdminCommandException($"volume {volume} (node {FleetNames.NodeName(member)}): {reply.Error}");
     }
 
     public Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct) =>
@@ -95,7 +108,11 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
     {
         // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
         if (names.All(fleet.Volumes.IsLocal)) return await Local.GroupCheckpointAsync(names, ct).ConfigureAwait(false);
-        var (volumes, silent) = await ListAsync().ConfigureAwait(false);
+        var (system, cluster) = Fleet();
+        var cached = names.Select(n => (n, fleet.Volumes.IsLocal(n) ? cluster.SelfMember : Cached(n, cluster))).ToList();
+        var (volumes, silent) = cached.All(c => c.Item2 is not null)
+            ? (cached.Select(c => (Volume: c.n, Member: c.Item2!)).ToList(), new List<string>())
+            : await ListAsync().ConfigureAwait(false);
         var unknown = names.Where(n => volumes.All(v => v.Volume != n)).ToList();
         if (unknown.Count > 0)
             throw new AdminCommandException($"unknown volume(s) in the fleet: {string.Join(", ", unknown)}" +
@@ -103,7 +120,6 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         var members = volumes.Where(v => names.Contains(v.Volume)).GroupBy(v => v.Member)
             .Select(g => new MemberVolumes(g.Key.Address.ToString(), FleetNames.NodeName(g.Key), g.Select(v => v.Volume).Order(StringComparer.Ordinal).ToList()))
             .ToList();
-        var (system, cluster) = Fleet();
         // The singleton runs on the oldest member; asked there directly, so a request is never buffered to run late.
         var oldest = cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving && m.HasRole("dmera"))
             .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault()

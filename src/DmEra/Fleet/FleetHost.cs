@@ -75,8 +75,8 @@ public sealed class FleetHost : IAsyncDisposable
         var cluster = Cluster.Get(system);
         system.ActorOf(MembershipLog.Props(_log), "membership");
         system.ActorOf(VolumeDirectory.Props(_volumes, _settings.Name, _settings.RequestTimeout), VolumeDirectory.Name);
-        system.ActorOf(GroupParticipant.Props(_volumes, _settings.Name, _settings.HoldLease), GroupParticipant.Name);
-        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout), PoisonPill.Instance,
+        system.ActorOf(GroupParticipant.Props(_volumes, _settings.Name, _settings.HoldLease, _log), GroupParticipant.Name);
+        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _log), PoisonPill.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole("dmera")), GroupCoordinator.Name);
         // Removed from the fleet (downed, or left): end this system so a fresh one can join again.
         cluster.RegisterOnMemberRemoved(() => system.Terminate());

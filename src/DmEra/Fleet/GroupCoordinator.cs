@@ -1,5 +1,5 @@
 using Akka.Actor;
-using Akka.Event;
+using Microsoft.Extensions.Logging;
 
 namespace DmEra.Fleet;
 
@@ -18,7 +18,7 @@ public sealed class GroupCoordinator : ReceiveActor
     private readonly Dictionary<string, GroupOutcome> _outcomes = new();
     private readonly Queue<string> _outcomeOrder = new();
 
-    public GroupCoordinator(TimeSpan phaseTimeout)
+    public GroupCoordinator(TimeSpan phaseTimeout, ILogger log)
     {
         Receive<RunGroup>(m =>
         {
@@ -26,7 +26,7 @@ public sealed class GroupCoordinator : ReceiveActor
             else if (_running.TryGetValue(m.Gid, out var run)) run.Forward(m);
             else
             {
-                var child = Context.ActorOf(GroupRun.Props(m, phaseTimeout));
+                var child = Context.ActorOf(GroupRun.Props(m, phaseTimeout, log));
                 Context.WatchWith(child, new RunEnded(m.Gid));
                 _running[m.Gid] = child;
                 child.Forward(m);
@@ -41,7 +41,7 @@ public sealed class GroupCoordinator : ReceiveActor
         Receive<RunEnded>(m => _running.Remove(m.Gid));
     }
 
-    public static Props Props(TimeSpan phaseTimeout) => Akka.Actor.Props.Create(() => new GroupCoordinator(phaseTimeout));
+    public static Props Props(TimeSpan phaseTimeout, ILogger log) => Akka.Actor.Props.Create(() => new GroupCoordinator(phaseTimeout, log));
 
     private sealed record RunEnded(string Gid);
 }
@@ -61,19 +61,20 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
     private readonly Dictionary<string, MemberVolumes> _byAddress;
     private readonly Dictionary<string, string?> _held = new();
     private readonly Dictionary<string, GroupCheckpointed> _checkpointed = new();
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ILogger _log;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public GroupRun(RunGroup group, TimeSpan phaseTimeout)
+    public GroupRun(RunGroup group, TimeSpan phaseTimeout, ILogger log)
     {
+        _log = log;
         _group = group;
         _phaseTimeout = phaseTimeout;
         _byAddress = group.Members.ToDictionary(m => m.Address);
         Become(Holding);
     }
 
-    public static Props Props(RunGroup group, TimeSpan phaseTimeout) => Akka.Actor.Props.Create(() => new GroupRun(group, phaseTimeout));
+    public static Props Props(RunGroup group, TimeSpan phaseTimeout, ILogger log) => Akka.Actor.Props.Create(() => new GroupRun(group, phaseTimeout, log));
 
     private sealed record PhaseTimeout;
     private sealed record Resend;
@@ -179,8 +180,8 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
 
     private void Reply(GroupOutcome outcome)
     {
-        if (outcome.Error is null) _log.Info("fleet group {0}: {1}", _group.Gid, string.Join(", ", outcome.Lines));
-        else _log.Warning("fleet group {0}: {1}", _group.Gid, outcome.Error);
+        if (outcome.Error is null) _log.LogInformation("fleet group {Gid} (coordinator): {Eras}", _group.Gid, string.Join(", ", outcome.Lines));
+        else _log.LogWarning("fleet group {Gid} (coordinator): {Error}", _group.Gid, outcome.Error);
         foreach (var r in _requesters) r.Tell(outcome);
         Context.Parent.Tell(outcome);
         Context.Stop(Self);

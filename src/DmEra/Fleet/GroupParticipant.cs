@@ -1,5 +1,5 @@
 using Akka.Actor;
-using Akka.Event;
+using Microsoft.Extensions.Logging;
 using DmEra.Engine;
 
 namespace DmEra.Fleet;
@@ -20,7 +20,7 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     private readonly FleetVolumes _volumes;
     private readonly string _node;
     private readonly TimeSpan _lease;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ILogger _log;
     /// <summary>Finished groups: the reply a repeated Checkpoint gets, or why a late one is refused.</summary>
     private readonly Dictionary<string, GroupCheckpointed> _finished = new();
     private readonly Queue<string> _finishedOrder = new();
@@ -28,8 +28,9 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public GroupParticipant(FleetVolumes volumes, string node, TimeSpan lease)
+    public GroupParticipant(FleetVolumes volumes, string node, TimeSpan lease, ILogger log)
     {
+        _log = log;
         _volumes = volumes;
         _node = node;
         _lease = lease;
@@ -41,8 +42,8 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         Receive<LeaseExpired>(e => { if (_hold?.Gid == e.Gid) Expire(); });
     }
 
-    public static Props Props(FleetVolumes volumes, string node, TimeSpan lease) =>
-        Akka.Actor.Props.Create(() => new GroupParticipant(volumes, node, lease));
+    public static Props Props(FleetVolumes volumes, string node, TimeSpan lease, ILogger log) =>
+        Akka.Actor.Props.Create(() => new GroupParticipant(volumes, node, lease, log));
 
     /// <summary>
     /// One group's hold. The writes it took are released exactly once, by whichever comes last of the
@@ -169,6 +170,8 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
             return;
         }
         hold.Held = true;
+        _log.LogInformation("fleet group {Gid}: holding first-writes on {Volumes} until its checkpoint (lease {Lease})", m.Gid,
+            string.Join(", ", hold.Volumes.Select(v => v.Name)), _lease);
         foreach (var w in hold.HoldWaiters) w.Tell(new GroupHeld(m.Gid, _node, null));
         hold.HoldWaiters.Clear();
     }
@@ -214,7 +217,7 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         // any was checkpointed, so a write that lands in the new era here cannot precede an old-era write elsewhere.
         var reply = new GroupCheckpointed(m.Gid, _node, m.Volumes,
             m.Volumes.Any(v => v.Error is not null) ? "a checkpoint failed" : null);
-        _log.Info("fleet group {0}: {1}", m.Gid, string.Join(", ", m.Volumes.Select(v => v.Era is { } e ? $"{v.Volume} era {e}" : $"{v.Volume} failed: {v.Error}")));
+        _log.LogInformation("fleet group {Gid}: {Eras}", m.Gid, string.Join(", ", m.Volumes.Select(v => v.Era is { } e ? $"{v.Volume} era {e}" : $"{v.Volume} failed: {v.Error}")));
         foreach (var w in hold.CheckpointWaiters) w.Tell(reply);
         Finish(reply);
     }
@@ -240,7 +243,7 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
             // The checkpoint already began inside the lease; the hold ends with it (one metadata commit away).
             return;
         }
-        _log.Warning("fleet group {0}: the hold lease ({1}) ran out before the checkpoint arrived (coordinator or a member gone?): writes released, no new era",
+        _log.LogWarning("fleet group {Gid}: the hold lease ({Lease}) ran out before the checkpoint arrived (coordinator or a member gone?): writes released, no new era",
             hold.Gid, _lease);
         foreach (var w in hold.HoldWaiters) w.Tell(new GroupHeld(hold.Gid, _node, "hold lease ran out"));
         Finish(new GroupCheckpointed(hold.Gid, _node, [], $"refused: the hold lease ({_lease.TotalSeconds:0.#}s) ran out before the checkpoint arrived; no new era"));

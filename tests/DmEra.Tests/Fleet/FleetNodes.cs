@@ -12,14 +12,18 @@ namespace DmEra.Tests.Fleet;
 /// </summary>
 public sealed class FleetNodes : IAsyncDisposable
 {
+    /// <summary>Fleet tests run one at a time: several fleets of daemons at once on two cores would miss heartbeats.</summary>
+    public const string Collection = "fleet";
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     public const double HoldLeaseSeconds = 4;
 
     private readonly List<TempDir> _dirs = new();
     private readonly string[] _volumes;
+    private readonly Func<int, string> _extraHocon;
 
-    public FleetNodes(string[] names, int[] ports, string[][] volumes, double stableAfterSeconds)
+    public FleetNodes(string[] names, int[] ports, string[][] volumes, double stableAfterSeconds, Func<int, string>? extraHocon = null)
     {
+        _extraHocon = extraHocon ?? (_ => "");
         Names = names;
         Ports = ports;
         _volumes = volumes.Select(v => string.Join(',', v)).ToArray();
@@ -34,9 +38,9 @@ public sealed class FleetNodes : IAsyncDisposable
     public DaemonProcess this[int i] => Nodes[i] ?? throw new InvalidOperationException($"node {Names[i]} is not running");
 
     /// <summary>Nodes named as given, ports ascending in that order (so the first has the lowest address).</summary>
-    public static async Task<FleetNodes> StartAsync(string[] names, string[][] volumes, double stableAfterSeconds = 3)
+    public static async Task<FleetNodes> StartAsync(string[] names, string[][] volumes, double stableAfterSeconds = 3, Func<int, string>? extraHocon = null)
     {
-        var fleet = new FleetNodes(names, FreePorts(names.Length), volumes, stableAfterSeconds);
+        var fleet = new FleetNodes(names, FreePorts(names.Length), volumes, stableAfterSeconds, extraHocon);
         try
         {
             await Task.WhenAll(names.Select((_, i) => fleet.StartNodeAsync(i)));
@@ -75,6 +79,7 @@ public sealed class FleetNodes : IAsyncDisposable
                 failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 3s }
               }
             }
+            {{_extraHocon(i)}}
             """);
         var args = new List<string> { "--config", config, "--cluster-listen", $"127.0.0.1:{Ports[i]}", "--node-name", Names[i] };
         foreach (var p in Ports) args.AddRange(["--cluster-seed", $"127.0.0.1:{p}"]);

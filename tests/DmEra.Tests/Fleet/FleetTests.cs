@@ -8,6 +8,7 @@ using static DmEra.Tests.Tools.DmeraProcess;
 namespace DmEra.Tests.Fleet;
 
 /// <summary>Daemons joined as a fleet (issue 19): real `dmera serve` processes on loopback, real NBD clients.</summary>
+[Collection(FleetNodes.Collection)]
 public sealed class FleetTests
 {
     private const int BlockBytes = 64 * 1024;

@@ -4,6 +4,7 @@ using Akka.Actor.Setup;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using ConfigurationException = DmEra.Daemon.ConfigurationException;
 using Akka.Remote.Transport.DotNetty;
 using Microsoft.Extensions.Logging;
 
@@ -49,7 +50,33 @@ public sealed class FleetHost : IAsyncDisposable
     public ActorSystem? System => _system;
 
     /// <summary>Binds the fleet port (a port in use stops the daemon with the reason) and starts joining; does not wait for the join.</summary>
-    public void Start() => _system = CreateSystem();
+    public void Start()
+    {
+        CheckPortFree();
+        _system = CreateSystem();
+    }
+
+    /// <summary>
+    /// Akka's transport binds with address reuse, so on Linux a second daemon given the same fleet port would
+    /// share it with the first and the two would take each other's connections: refused here, once, at start.
+    /// </summary>
+    private void CheckPortFree()
+    {
+        var (host, port) = _settings.Listen!.Value;
+        if (port == 0) return;
+        foreach (var address in global::System.Net.Dns.GetHostAddresses(host))
+        {
+            using var probe = new global::System.Net.Sockets.Socket(address.AddressFamily, global::System.Net.Sockets.SocketType.Stream, global::System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                probe.Bind(new global::System.Net.IPEndPoint(address, port));
+            }
+            catch (global::System.Net.Sockets.SocketException e) when (e.SocketErrorCode == global::System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                throw new ConfigurationException($"cannot join the fleet on {host}:{port}: the address is in use (another dmera serve, or another server, listens there); pick another with --cluster-listen HOST:PORT");
+            }
+        }
+    }
 
     private ActorSystem CreateSystem()
     {

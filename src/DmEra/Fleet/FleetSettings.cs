@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using ConfigurationException = DmEra.Daemon.ConfigurationException;
 using DmEra.Engine;
 
 namespace DmEra.Fleet;

@@ -1,6 +1,5 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Event;
 
 namespace DmEra.Fleet;
 
@@ -18,7 +17,8 @@ public sealed class VolumeDirectory : ReceiveActor
     private readonly string _node;
     private readonly TimeSpan _timeout;
     private readonly Cluster _cluster = Cluster.Get(Context.System);
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    /// <summary>The members up, from this actor's own events: Cluster.State is updated apart and may lag them.</summary>
+    private readonly HashSet<Member> _up = new();
 
     public VolumeDirectory(FleetVolumes volumes, string node, TimeSpan timeout)
     {
@@ -28,7 +28,13 @@ public sealed class VolumeDirectory : ReceiveActor
         Receive<ListVolumes>(_ => Sender.Tell(new VolumeList(_node, _volumes.Names)));
         Receive<VolumeStatus>(m => Run(m.Volume, ct => _volumes.Host.StatusAsync(m.Volume, m.Json, ct)));
         Receive<VolumeMessage>(m => Run(m.Volume, ct => _volumes.Host.MessageAsync(m.Volume, m.Text, ct)));
-        Receive<ClusterEvent.MemberUp>(_ => CheckNames());
+        Receive<ClusterEvent.MemberUp>(e =>
+        {
+            _up.RemoveWhere(m => m.Address == e.Member.Address);
+            _up.Add(e.Member);
+            CheckNames();
+        });
+        Receive<ClusterEvent.MemberRemoved>(e => _up.RemoveWhere(m => m.Address == e.Member.Address));
         Receive<ClusterEvent.CurrentClusterState>(_ => { });
         Receive<VolumeList>(OnOlderMemberVolumes);
     }
@@ -36,7 +42,7 @@ public sealed class VolumeDirectory : ReceiveActor
     public static Props Props(FleetVolumes volumes, string node, TimeSpan timeout) =>
         Akka.Actor.Props.Create(() => new VolumeDirectory(volumes, node, timeout));
 
-    protected override void PreStart() => _cluster.Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp));
+    protected override void PreStart() => _cluster.Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved));
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
     private void Run(string volume, Func<CancellationToken, Task<IReadOnlyList<string>>> action)
@@ -69,9 +75,8 @@ public sealed class VolumeDirectory : ReceiveActor
     /// <summary>Asks every member older than this one for its volumes; the answers arrive as <see cref="VolumeList"/>.</summary>
     private void CheckNames()
     {
-        var self = _cluster.SelfMember;
-        if (self.Status != MemberStatus.Up) return;
-        foreach (var m in _cluster.State.Members.Where(m => m.Status == MemberStatus.Up && m.IsOlderThan(self)))
+        if (_up.FirstOrDefault(m => m.Address == _cluster.SelfAddress) is not { } self) return;
+        foreach (var m in _up.Where(m => m.IsOlderThan(self)))
             Context.ActorSelection(new RootActorPath(m.Address) / "user" / Name).Tell(new ListVolumes());
     }
 

@@ -53,8 +53,16 @@ internal static class AdminCommands
     public static Command Volumes()
     {
         var socket = AdminSocketOption();
-        var command = new Command("volumes", "The volumes the running daemon serves") { socket };
+        var command = new Command("volumes", "The volumes the running daemon serves (in a fleet: every member's, each with its node)") { socket };
         command.SetAction((parse, ct) => SendAsync(parse.GetValue(socket)!, "volumes", ct));
+        return command;
+    }
+
+    public static Command Nodes()
+    {
+        var socket = AdminSocketOption();
+        var command = new Command("nodes", "The members of the daemon's fleet: name, state, address") { socket };
+        command.SetAction((parse, ct) => SendAsync(parse.GetValue(socket)!, "nodes", ct));
         return command;
     }
 

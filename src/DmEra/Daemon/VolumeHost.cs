@@ -34,6 +34,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     }
 
     public IReadOnlyList<string> Failures { get; }
+    /// <summary>One group operation (group checkpoint, take_backup_snap) holds writes at a time, the fleet's included.</summary>
+    internal SemaphoreSlim GroupLock => _groupLock;
     public IReadOnlyCollection<ServedVolume> Served => _volumes.Values;
     public IReadOnlyList<string> VolumeNames => _volumes.Keys.Order(StringComparer.Ordinal).ToList();
 

@@ -17,15 +17,6 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The IANA port; tests must bind port 0 instead.</summary>
     public const int DefaultPort = 10809;
 
-    /// <summary>
-    /// SO_SNDBUF asked for on a Unix-socket connection (the kernel doubles it and caps it at net.core.wmem_max).
-    /// The default (208 KiB) holds less than one 256 KiB or 1 MiB read reply, so every such reply left in
-    /// several sends with an epoll wake-up and a thread-pool hop between them, while nbdkit blocks in one send
-    /// (bench/readpath, results/readpath-2026-12-03.md). Over TCP the kernel autotunes the buffer up to
-    /// tcp_wmem's maximum (4 MiB), and setting it would turn that off.
-    /// </summary>
-    internal const int UnixSendBufferBytes = 2 * 1024 * 1024;
-
     private readonly NbdSession _session;
     private readonly NbdServerLimits _limits;
     private readonly ILogger _log;
@@ -182,7 +173,6 @@ public sealed class NbdServer : IAsyncDisposable
         try
         {
             if (client.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6) client.NoDelay = true;
-            else if (client.AddressFamily is AddressFamily.Unix) client.SendBufferSize = UnixSendBufferBytes;
             // Closed from the handshake budget, a connection ends as if the server drained it (silently).
             using var drain = CancellationTokenSource.CreateLinkedTokenSource(_draining.Token, connection.Handshake.Token);
             await _session.RunAsync(new NetworkStream(client, ownsSocket: true), peer, drain.Token, _stopping.Token,

@@ -22,19 +22,6 @@ internal sealed partial class Transmission
     /// </summary>
     private const int UnixHandOffWriteBytes = 64 * 1024;
 
-    /// <summary>
-    /// The reader answers what it can inline (page-cache reads and writes) and, while the client keeps requests
-    /// coming, never has to wait for the socket: one bulk client (nbdcopy keeps 64 requests of 256 KiB in
-    /// flight on each of 4 connections) would hold thread-pool threads for milliseconds at a time, and every
-    /// other connection's wake-up waits in the pool's queue behind it. After this many payload bytes, or
-    /// <see cref="FairShareRequests"/> requests, started inline, the reader goes to the back of the pool's
-    /// queue (a hop costs a few µs; 1 MiB of copying 100 µs or more). With a reader copying a backup view a
-    /// writer's 4 KiB writes at QD1 ran at a tenth of their speed alone (bench/view, results/view-2026-12-03.md).
-    /// </summary>
-    private const long FairShareBytes = 1024 * 1024;
-
-    private const int FairShareRequests = 64;
-
     private readonly NegotiatedConnection _connection;
     private readonly INbdExport _export;
     private readonly NbdServerLimits _limits;
@@ -46,10 +33,6 @@ internal sealed partial class Transmission
     private readonly Dictionary<uint, INbdMetaContext> _contexts;
     private readonly bool _structured;
     private CancellationTokenSource _cts = null!;
-    // What the reader has started since it last yielded (only the reader touches these). Not reset when it
-    // waits for the socket: that read often completes at once, without ever leaving the thread.
-    private long _turnBytes;
-    private int _turnRequests;
 
     public Transmission(NegotiatedConnection connection, NbdServerLimits limits, ILogger log, string peer)
     {
@@ -83,13 +66,6 @@ internal sealed partial class Transmission
         {
             while (true)
             {
-                if (_turnBytes >= FairShareBytes || _turnRequests >= FairShareRequests)
-                {
-                    // Let the other connections' work run first (Task.Yield queues to the pool's global queue).
-                    await UncorkAsync(ct).ConfigureAwait(false);
-                    _turnBytes = _turnRequests = 0;
-                    await Task.Yield();
-                }
                 // Replies of requests answered inline ride together until the reader has to wait: for the
                 // socket (WireReader.BeforeBlockingRead), an in-flight slot or buffer budget.
                 if (!_inFlight.Wait(0))
@@ -115,8 +91,6 @@ internal sealed partial class Transmission
                     _inFlight.Release();
                     break;
                 }
-                _turnBytes += request.Command is NbdCommand.Read or NbdCommand.Write ? request.Length : 0;
-                _turnRequests++;
                 Start(request, opToken);
             }
         }

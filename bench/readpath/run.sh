@@ -16,9 +16,13 @@ bs=${BLOCK_SECTORS:-128}
 size=$((1 << 30))
 work="$(mktemp -d /tmp/dmera-bench-readpath.XXXXXX)"
 pids=()
-cleanup() {
+cleanup() {   # dmera commits its metadata on SIGTERM: give every server 10 s, then SIGKILL
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1; for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -80,6 +80,22 @@ public sealed class BackupView : IDisposable
     private bool IsSavedLocked(uint block) => (_saved[block >> 6] >> (int)(block & 63) & 1) != 0;
 
     /// <summary>
+    /// Lock-free, for the write path's fast check: true when every block of [first, last] is saved (or the
+    /// view is broken, and saves nothing more), so a write there needs no <see cref="CopyBeforeWriteAsync"/>.
+    /// A saved bit is set only after its block's old contents are in the store, under the lock, whose
+    /// release publishes the store write before the bit.
+    /// </summary>
+    public bool AreAllSaved(uint first, uint last)
+    {
+        if (Volatile.Read(ref _broken) is not null) return true;
+        for (var b = first; ; b++)
+        {
+            if ((Volatile.Read(ref _saved[b >> 6]) >> (int)(b & 63) & 1) == 0) return false;
+            if (b == last) return true;
+        }
+    }
+
+    /// <summary>
     /// Saves the old contents of every block of [first, last] not saved yet; returns when the origin may be
     /// written. Never throws: a failure breaks the view and lets the write go on.
     /// </summary>

@@ -98,13 +98,14 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         try
         {
             CopyResult copied;
+            string sum;
             using (var progress = TerminalProgress.Start($"point {n} ({kind})", primary.Size, quiet, bytes: true))
             using (var writer = new Qcow2PointWriter(partial, primary.Size, clusterBits, backing))
             {
                 copied = new PointCopier(viewUri, connections).Copy(primary, dirty, writer, progress, ct);
                 writer.Finish();
+                sum = writer.Checksum!;
             }
-            var sum = FileChecksum.Of(partial, ct);
             File.Move(partial, path);
             DirectorySync.Sync(dir);
             return new BackupPoint

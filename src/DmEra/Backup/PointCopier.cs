@@ -20,6 +20,11 @@ public sealed class PointCopier
     public const int RunBytes = 2 << 20;
     /// <summary>Runs read or waiting for the writer: 8 keep 4 connections busy (16 measured no faster, 16 MiB more resident).</summary>
     private const int InFlight = 8;
+    /// <summary>
+    /// The runs' buffers, kept for reuse: the shared pool keeps only a few buffers this large per core, so
+    /// with runs at the writer too it would allocate fresh ones (measured: peak RSS ~10 MB lower, CPU alike).
+    /// </summary>
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(RunBytes, 64);
     /// <summary>Block status asks this much at a time (the request length is 32-bit).</summary>
     private const long StatusWindow = 1L << 30;
 
@@ -139,7 +144,7 @@ public sealed class PointCopier
             {
                 try
                 {
-                    run.Buffer = ArrayPool<byte>.Shared.Rent(run.Count * run.ClusterSize);
+                    run.Buffer = Buffers.Rent(run.Count * run.ClusterSize);
                     var from = run.FirstCluster * run.ClusterSize;
                     var length = (int)Math.Min((long)run.Count * run.ClusterSize, size - from);
                     connection.Read(from, run.Buffer.AsSpan(0, length));
@@ -241,7 +246,7 @@ public sealed class PointCopier
                 if (Buffer is { } b)
                 {
                     Buffer = null;
-                    ArrayPool<byte>.Shared.Return(b);
+                    Buffers.Return(b);
                 }
             }, TaskScheduler.Default);
         }

@@ -77,6 +77,20 @@ public sealed class BackupView : IDisposable
         lock (_lock) return IsSavedLocked(block);
     }
 
+    /// <summary>The first block in [<paramref name="first"/>, <paramref name="end"/>) whose old contents were saved, or <paramref name="end"/>: a bitmap word at a time, so a huge hole is one step.</summary>
+    public uint NextSaved(uint first, uint end)
+    {
+        lock (_lock)
+        {
+            for (var b = (ulong)first; b < end; b = (b | 63) + 1)
+            {
+                var word = _saved[b >> 6] >> (int)(b & 63);
+                if (word != 0) return (uint)Math.Min(end, b + (ulong)System.Numerics.BitOperations.TrailingZeroCount(word));
+            }
+            return end;
+        }
+    }
+
     private bool IsSavedLocked(uint block) => (_saved[block >> 6] >> (int)(block & 63) & 1) != 0;
 
     /// <summary>

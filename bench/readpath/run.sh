@@ -26,14 +26,7 @@ cleanup() {   # dmera commits its metadata on SIGTERM: give every server 10 s, t
   rm -rf "$work"
 }
 trap cleanup EXIT
-py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-free_port() {
-  local p
-  while :; do
-    p=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    [ "$p" != 10809 ] && { echo "$p"; return; }
-  done
-}
+. "$top/bench/free-port.sh"
 dotnet build -c Release -v q -nologo "$top/src/DmEra" -o "$work/dmera" > "$work/build.txt" 2>&1 || { cat "$work/build.txt" >&2; exit 1; }
 truncate -s $size "$work/dmera.img" "$work/nbdkit.img"; truncate -s 64M "$work/dmera.meta"
 port_dmera=$(free_port); port_nbdkit=$(free_port)

@@ -5,7 +5,7 @@
 #   bench/backup/run.sh [ROUNDS=3] [SIZE_GIB=4]
 # The client is `dmera` published as the README installs it (ReadyToRun). BASELINE=DIR (a directory holding
 # another build's dmera.dll) adds that client's full backup to every round, alternating with this one, for a
-# before/after within one run; the daemon is this tree's in both cases.
+# before/after within one run; the daemon is this tree's in both cases. PUBLISHED=DIR skips the publish.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -21,8 +21,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-dotnet publish src/DmEra -c Release -o "$work/dmera" -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
-dmera=("$work/dmera/dmera")
+# PUBLISHED=DIR: a `dotnet publish` of this tree made already (publishing takes minutes on a busy machine).
+published=${PUBLISHED:-$work/dmera}
+[ -n "${PUBLISHED:-}" ] || dotnet publish src/DmEra -c Release -o "$published" -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
+dmera=("$published/dmera")
 
 # Random data everywhere (written to the origin before the daemon starts: a full backup copies data, not eras).
 head -c $((SIZE_GIB << 30)) /dev/urandom > "$work/v.origin"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # dmera backup side by side (issue 17): a full backup of a volume against nbdcopy of the same view to a
 # file (with and without --flush: create syncs its point), and an incremental with 1% of the blocks
-# changed against the full. Medians over rounds, ratios, the client's peak RSS. Not a test.
+# changed against the full. Medians over rounds, ratios, the client's peak RSS and CPU. Not a test.
 #   bench/backup/run.sh [ROUNDS=3] [SIZE_GIB=4]
+# The client is `dmera` published as the README installs it (ReadyToRun). BASELINE=DIR (a directory holding
+# another build's dmera.dll) adds that client's full backup to every round, alternating with this one, for a
+# before/after within one run; the daemon is this tree's in both cases. PUBLISHED=DIR skips the publish.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 SIZE_GIB=${2:-4}
+BASELINE=${BASELINE:-}
 root=$(pwd)
 work=$(mktemp -d /tmp/dmera-bench-backup-XXXXXX)
 daemon_pid=""
@@ -17,8 +21,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-dotnet build src/DmEra -c Release -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
-dmera=(dotnet "$root/src/DmEra/bin/Release/net10.0/dmera.dll")
+# PUBLISHED=DIR: a `dotnet publish` of this tree made already (publishing takes minutes on a busy machine).
+published=${PUBLISHED:-$work/dmera}
+[ -n "${PUBLISHED:-}" ] || dotnet publish src/DmEra -c Release -o "$published" -v q -nologo 2>&1 | grep -E " error |rror\(s\)" || true
+dmera=("$published/dmera")
 
 # Random data everywhere (written to the origin before the daemon starts: a full backup copies data, not eras).
 head -c $((SIZE_GIB << 30)) /dev/urandom > "$work/v.origin"
@@ -33,10 +39,10 @@ uri="nbd+unix:///v?socket=$work/nbd.sock"
 view="nbd+unix:///v@backup?socket=$work/nbd.sock"
 admin=(--admin-socket "$work/admin.sock")
 
-# Seconds and peak RSS (KiB) of one command, appended to a file as "seconds kib".
+# Seconds, peak RSS (KiB) and user / system CPU seconds of one command, appended to a file as "seconds kib user sys".
 measure() {
   local out=$1; shift
-  /usr/bin/time -f "%e %M" -o "$work/t" timeout 600 "$@" > /dev/null
+  /usr/bin/time -f "%e %M %U %S" -o "$work/t" timeout 600 "$@" > /dev/null
   cat "$work/t" >> "$out"
 }
 
@@ -53,9 +59,15 @@ PY
 }
 
 for round in $(seq "$ROUNDS"); do
-  echo "round $round: load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "round $round: $(uptime)"
+  if [ -n "$BASELINE" ]; then
+    rm -rf "$work/chain"
+    measure "$work/baseline" dotnet "$BASELINE/dmera.dll" backup create v "$work/chain" "${admin[@]}" --uri "$uri" --full
+  fi
   rm -rf "$work/chain"
   measure "$work/full" "${dmera[@]}" backup create v "$work/chain" "${admin[@]}" --uri "$uri" --full
+  "${dmera[@]}" backup verify "$work/chain" > /dev/null
+  qemu-img check -q "$work/chain"/v.0000.full.qcow2
   "${dmera[@]}" message v take_backup_snap "${admin[@]}" > /dev/null
   rm -f "$work/copy.raw"; measure "$work/nbdcopy" nbdcopy "$view" "$work/copy.raw"
   rm -f "$work/copy.raw"; measure "$work/nbdcopy-flush" nbdcopy --flush "$view" "$work/copy.raw"
@@ -65,8 +77,9 @@ for round in $(seq "$ROUNDS"); do
   measure "$work/incremental" "${dmera[@]}" backup create v "$work/chain" "${admin[@]}" --uri "$uri"
 done
 
-median() { awk '{print $1}' "$1" | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
+median() { awk -v c="${2:-1}" '{print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 peak() { awk '{print $2}' "$1" | sort -n | tail -1; }
+cpu() { echo "user $(median "$1" 3) s + sys $(median "$1" 4) s"; }
 full=$(median "$work/full"); copy=$(median "$work/nbdcopy"); flush=$(median "$work/nbdcopy-flush"); inc=$(median "$work/incremental")
 echo
 echo "dmera backup vs nbdcopy, ${SIZE_GIB} GiB volume of random data, 64 KiB blocks, ${ROUNDS} rounds (medians, wall seconds incl. process start)"
@@ -80,4 +93,10 @@ awk -v f="$full" -v c="$copy" -v fl="$flush" -v i="$inc" 'BEGIN {
   printf "incremental / full time:           %.3f\n", i / f }'
 echo "per round (s): full $(awk '{printf "%s ", $1}' "$work/full")| nbdcopy $(awk '{printf "%s ", $1}' "$work/nbdcopy")| incremental $(awk '{printf "%s ", $1}' "$work/incremental")"
 echo "client peak RSS: full $(peak "$work/full") KiB, incremental $(peak "$work/incremental") KiB; nbdcopy $(peak "$work/nbdcopy") KiB"
+echo "client CPU (medians): full $(cpu "$work/full"); incremental $(cpu "$work/incremental"); nbdcopy $(cpu "$work/nbdcopy")"
+if [ -n "$BASELINE" ]; then
+  base=$(median "$work/baseline")
+  echo "baseline ($BASELINE) full backup: $base s; per round $(awk '{printf "%s ", $1}' "$work/baseline"); $(cpu "$work/baseline"); peak RSS $(peak "$work/baseline") KiB"
+  awk -v b="$base" -v c="$copy" -v f="$full" 'BEGIN { printf "speed of baseline full vs nbdcopy: %.2fx; this tree vs baseline: %.2fx\n", c / b, b / f }'
+fi
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

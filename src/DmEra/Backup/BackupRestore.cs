@@ -11,7 +11,11 @@ public static class BackupRestore
 {
     private const int Batch = 2 << 20;
 
-    public static long Run(string dir, int? pointNumber, string target, bool quiet, CancellationToken ct)
+    public static long Run(string dir, int? pointNumber, string target, bool quiet, CancellationToken ct) =>
+        Run(dir, pointNumber, target, quiet, written: null, ct);
+
+    /// <param name="written">Called after each write to the target with the bytes written so far (tests fail a restore mid-way here).</param>
+    internal static long Run(string dir, int? pointNumber, string target, bool quiet, Action<long>? written, CancellationToken ct)
     {
         var manifest = BackupManifest.Load(dir);
         var n = pointNumber ?? manifest.Points.Count - 1;
@@ -58,6 +62,7 @@ public static class BackupRestore
         {
             if (runLength == 0) return;
             sink.Write(runStart, buffer.AsSpan(0, (int)runLength));
+            written?.Invoke(runStart + runLength);
             runLength = 0;
         }
 

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Hashing;
 
 namespace DmEra.Backup;
 
@@ -24,7 +23,7 @@ public static class FileChecksum
     public static string Of(string path, CancellationToken ct = default)
     {
         using var f = Open(path);
-        var hash = new XxHash128();
+        using var hash = new Xxh128();
         Append(f, hash, 0, f.Length, ct);
         return Format(Prefix, hash);
     }
@@ -37,7 +36,7 @@ public static class FileChecksum
         // The cluster size from the header; a file too damaged to say gets the in-order hash, which cannot match.
         var header = new byte[24];
         var bits = RandomAccess.Read(f.SafeFileHandle, header, 0) == header.Length ? (int)BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(20)) : -1;
-        var hash = new XxHash128();
+        using var hash = new Xxh128();
         if (bits is < Qcow2Layout.MinClusterBits or > Qcow2Layout.MaxClusterBits || f.Length < 1L << bits)
         {
             Append(f, hash, 0, f.Length, ct);
@@ -48,12 +47,12 @@ public static class FileChecksum
         return Format(HeaderLastPrefix, hash);
     }
 
-    public static string Format(string prefix, XxHash128 hash) => prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
+    public static string Format(string prefix, Xxh128 hash) => prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
 
     private static FileStream Open(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
 
-    private static void Append(FileStream f, XxHash128 hash, long from, long to, CancellationToken ct)
+    private static void Append(FileStream f, Xxh128 hash, long from, long to, CancellationToken ct)
     {
         var buffer = new byte[1 << 20];
         for (var at = from; at < to;)

@@ -38,6 +38,16 @@ public sealed unsafe class NbdConnection : IDisposable
         {
             foreach (var c in contexts) Check(LibNbd.AddMetaContext(h, c), h, uri);
             Check(LibNbd.SetFullInfo(h, true), h, uri);
+            // libnbd zeroes every read buffer before reading into it unless told not to (measured: ~0.13 s of
+            // CPU per GiB copied). Safe: libnbd fails a read whose replies did not cover every byte asked for.
+            try
+            {
+                Check(LibNbd.SetPreadInitialize(h, false), h, uri);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // libnbd before 1.12: it always zeroes; slower, still correct.
+            }
             Check(LibNbd.ConnectUri(h, uri), h, uri);
             var size = LibNbd.GetSize(h);
             if (size < 0) Check(-1, h, uri);

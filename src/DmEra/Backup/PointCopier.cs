@@ -68,7 +68,10 @@ public sealed class PointCopier
         try
         {
             for (var i = 1; i < _connections; i++) readers.Add(NbdConnection.Open(_uri, []));
-            foreach (var r in readers) workers.Add(Task.Run(() => ReadLoop(r, jobs.Reader, size, stop.Token)));
+            // A thread per connection, not the thread pool: each blocks in libnbd for a whole read, and on a
+            // machine with few cores the pool would add threads for them only slowly.
+            foreach (var r in readers)
+                workers.Add(Task.Factory.StartNew(() => ReadLoop(r, jobs.Reader, size, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default));
             var producer = Task.Run(() => Produce(primary, size, cs, hasAllocation, dirtyContext, full, runClusters, jobs.Writer, ordered.Writer, stop.Token));
             var result = Consume(ordered.Reader, writer, full, cs, size, progress, stop.Token);
             producer.GetAwaiter().GetResult();
@@ -136,24 +139,27 @@ public sealed class PointCopier
         }
     }
 
-    private static async Task ReadLoop(NbdConnection connection, ChannelReader<Run> jobs, long size, CancellationToken ct)
+    private static void ReadLoop(NbdConnection connection, ChannelReader<Run> jobs, long size, CancellationToken ct)
     {
         try
         {
-            await foreach (var run in jobs.ReadAllAsync(ct).ConfigureAwait(false))
+            while (jobs.WaitToReadAsync(ct).AsTask().GetAwaiter().GetResult())
             {
-                try
+                while (jobs.TryRead(out var run))
                 {
-                    run.Buffer = Buffers.Rent(run.Count * run.ClusterSize);
-                    var from = run.FirstCluster * run.ClusterSize;
-                    var length = (int)Math.Min((long)run.Count * run.ClusterSize, size - from);
-                    connection.Read(from, run.Buffer.AsSpan(0, length));
-                    run.Buffer.AsSpan(length, run.Count * run.ClusterSize - length).Clear();
-                    run.Done.TrySetResult();
-                }
-                catch (Exception e)
-                {
-                    run.Done.TrySetException(e);
+                    try
+                    {
+                        run.Buffer = Buffers.Rent(run.Count * run.ClusterSize);
+                        var from = run.FirstCluster * run.ClusterSize;
+                        var length = (int)Math.Min((long)run.Count * run.ClusterSize, size - from);
+                        connection.Read(from, run.Buffer.AsSpan(0, length));
+                        run.Buffer.AsSpan(length, run.Count * run.ClusterSize - length).Clear();
+                        run.Done.TrySetResult();
+                    }
+                    catch (Exception e)
+                    {
+                        run.Done.TrySetException(e);
+                    }
                 }
             }
         }
@@ -241,14 +247,17 @@ public sealed class PointCopier
         public void Release()
         {
             if (Interlocked.Decrement(ref _refs) != 0) return;
-            Done.Task.ContinueWith(_ =>
+            if (Done.Task.IsCompleted) ReturnBuffer();
+            else Done.Task.ContinueWith(_ => ReturnBuffer(), TaskScheduler.Default);    // a copy given up while this run was read
+        }
+
+        private void ReturnBuffer()
+        {
+            if (Buffer is { } b)
             {
-                if (Buffer is { } b)
-                {
-                    Buffer = null;
-                    Buffers.Return(b);
-                }
-            }, TaskScheduler.Default);
+                Buffer = null;
+                Buffers.Return(b);
+            }
         }
     }
 }

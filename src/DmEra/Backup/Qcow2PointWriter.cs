@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
@@ -41,7 +40,7 @@ public sealed partial class Qcow2PointWriter : IDisposable
     private long _nextHostCluster = 1;     // cluster 0 is the header, written last
     private long _lastGuestCluster = -1;
     private bool _finished;
-    private readonly XxHash128 _hash = new();
+    private readonly Xxh128 _hash = new();
     private readonly Channel<WriteJob> _jobs = Channel.CreateBounded<WriteJob>(QueuedWrites);
     private readonly Task[] _writers;
     private ExceptionDispatchInfo? _failure;
@@ -239,5 +238,6 @@ public sealed partial class Qcow2PointWriter : IDisposable
     {
         StopWriters();
         _file.Dispose();
+        _hash.Dispose();
     }
 }

@@ -13,9 +13,15 @@ public abstract class RestoreSink : IDisposable
 
     private sealed class FileSink : RestoreSink
     {
+        /// <summary>A new file is written under this suffix and renamed once complete (create's points do the same).</summary>
+        public const string PartialSuffix = ".partial";
+
         private readonly FileStream _file;
         private readonly bool _sparse;
         private readonly byte[] _zeros = new byte[1 << 20];
+        /// <summary>For a new file: the name it gets once complete (<see cref="_file"/> is then <c>_target + PartialSuffix</c>).</summary>
+        private readonly string? _target;
+        private bool _finished;
 
         /// <summary>
         /// A device must hold the volume. A regular file is written only when it is new, empty or exactly the
@@ -28,9 +34,14 @@ public abstract class RestoreSink : IDisposable
             if (Directory.Exists(path)) throw new BackupException($"{path} is a directory: give a file, a device or an NBD URI to restore to");
             if (!isDevice && new FileInfo(path) is { Exists: true, Length: > 0 } existing && existing.Length != size)
                 throw new BackupException($"{path} exists and is {existing.Length} bytes, the volume {size}: restore writes a new or empty file or one of the volume's size; remove it or give another");
+            // A new file appears only complete: an interrupted restore must not leave a file under the name asked
+            // for that looks like the volume and is not. (An existing file is the user's to overwrite in place.)
+            if (!isDevice && !File.Exists(path)) _target = path;
             try
             {
-                _file = new FileStream(path, isDevice ? FileMode.Open : FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, 1);
+                _file = _target is not null
+                    ? new FileStream(_target + PartialSuffix, FileMode.Create, FileAccess.Write, FileShare.None, 1)
+                    : new FileStream(path, isDevice ? FileMode.Open : FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, 1);
             }
             catch (DirectoryNotFoundException e)
             {
@@ -55,7 +66,7 @@ public abstract class RestoreSink : IDisposable
 
         private void Fail(string message)
         {
-            _file.Dispose();
+            Dispose();
             throw new BackupException(message);
         }
 
@@ -68,8 +79,21 @@ public abstract class RestoreSink : IDisposable
                 RandomAccess.Write(_file.SafeFileHandle, _zeros.AsSpan(0, (int)Math.Min(_zeros.Length, length - done)), offset + done);
         }
 
-        public override void Finish() => _file.Flush(flushToDisk: true);
-        public override void Dispose() => _file.Dispose();
+        public override void Finish()
+        {
+            _file.Flush(flushToDisk: true);
+            if (_target is null) return;
+            _file.Dispose();
+            File.Move(_target + PartialSuffix, _target);
+            _finished = true;
+            DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(_target))!);
+        }
+
+        public override void Dispose()
+        {
+            _file.Dispose();
+            if (_target is not null && !_finished) File.Delete(_target + PartialSuffix);
+        }
     }
 
     private sealed class NbdSink : RestoreSink

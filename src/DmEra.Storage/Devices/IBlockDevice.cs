@@ -7,9 +7,11 @@ namespace DmEra.Storage.Devices;
 /// and checkpoints. The family: <see cref="FileDevice"/> (a file or block device), <see cref="MemoryDevice"/>,
 /// <see cref="NullDevice"/> (any size, stores nothing) and <see cref="FailingDevice"/> (injects EIO).
 /// <para>An implementation need only provide the synchronous calls; the asynchronous ones default to them and
-/// complete at once (right for memory), failing as a faulted task. A device that can wait (a file) implements both, and then each I/O
-/// is one interface call. Calls may run concurrently from many callers (positional I/O on one shared handle,
-/// as the kernel's block layer allows); concurrent writes to overlapping ranges leave either's bytes.</para>
+/// complete at once (right for memory), failing as a faulted task. A device that can wait (a file) implements
+/// both, and then each I/O is one interface call. A wrapper forwards every call as it came (relying on a
+/// default would turn the inner device's asynchronous I/O into a blocking one). Calls may run concurrently
+/// from many callers (positional I/O on one shared handle, as the kernel's block layer allows); concurrent
+/// writes to overlapping ranges leave an unspecified mix of their bytes.</para>
 /// <para>Durability promise. A write (or trim, or write-zeroes) that has returned is seen by every later
 /// read, but survives a crash or power cut only once a <see cref="Flush"/> or <see cref="FlushAsync"/>
 /// that started after the write returned has itself returned. Until then a crash may keep it, lose it, or

@@ -91,20 +91,20 @@ finally
     dir.Delete(recursive: true);
 }
 
-IOriginDevice Origin(string kind, string name)
+IBlockDevice Origin(string kind, string name)
 {
-    if (kind == "memory") return new MemoryOriginDevice((long)NrBlocks * BlockBytes);
+    if (kind == "memory") return new MemoryDevice((long)NrBlocks * BlockBytes);
     var path = Path.Combine(dir.FullName, name + ".origin");
     using (var f = File.Create(path)) f.SetLength((long)NrBlocks * BlockBytes);
-    return FileOriginDevice.Open(path);
+    return FileDevice.Open(path);
 }
 
-IMetadataDevice Metadata(string kind, string name)
+MetadataDevice Metadata(string kind, string name)
 {
-    if (kind == "memory") return new MemoryMetadataDevice(4096);
+    if (kind == "memory") return MetadataDevice.InMemory(4096);
     var path = Path.Combine(dir.FullName, name + ".meta");
     using (var f = File.Create(path)) f.SetLength(16 << 20);
-    return FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive);
+    return MetadataDevice.Open(path, writable: true, DeviceLock.Exclusive);
 }
 
 static double Median(List<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }

@@ -18,7 +18,7 @@ namespace DmEra.Engine;
 public sealed class EraVolume : IEraVolume
 {
     private readonly EngineSettings _settings;
-    private readonly IOriginDevice _origin;
+    private readonly IBlockDevice _origin;
     private readonly OriginSyncLatch _latch;
     private readonly Volume.Started _started;
     private readonly IoRouter _router;
@@ -26,7 +26,7 @@ public sealed class EraVolume : IEraVolume
     private Task? _stopTask;
     private volatile bool _stopped;
 
-    private EraVolume(string name, EngineSettings settings, IOriginDevice origin, IActorRef volumeActor,
+    private EraVolume(string name, EngineSettings settings, IBlockDevice origin, IActorRef volumeActor,
         Volume.Started started, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
     {
         Name = name;
@@ -45,8 +45,8 @@ public sealed class EraVolume : IEraVolume
     /// ≥ 2^31 blocks), archives a writeset a crash left, and starts a new era. The volume owns both devices
     /// from here on and disposes them at stop, or at once if activation fails.
     /// </summary>
-    public static async Task<EraVolume> StartAsync(ActorSystem system, string name, IMetadataDevice metadata,
-        IOriginDevice origin, uint blockSizeSectors, CancellationToken cancellationToken = default)
+    public static async Task<EraVolume> StartAsync(ActorSystem system, string name, MetadataDevice metadata,
+        IBlockDevice origin, uint blockSizeSectors, CancellationToken cancellationToken = default)
     {
         var settings = EngineSettings.Create(system);
         try

@@ -17,7 +17,7 @@ namespace DmEra.Engine;
 internal sealed class IoRouter
 {
     private readonly string _name;
-    private readonly IOriginDevice _origin;
+    private readonly IBlockDevice _origin;
     private readonly EraTracker _tracker;
     private readonly IActorRef _writer;
     private readonly Backup.BackupViewSlot _views;
@@ -26,7 +26,7 @@ internal sealed class IoRouter
     private readonly SemaphoreSlim _firstWriteSlots;
     private readonly WriteGate _gate;
 
-    public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
+    public IoRouter(string name, BlockGeometry geometry, IBlockDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
         Backup.BackupViewSlot? views = null, WriteGate? gate = null)
     {
         _views = views ?? new Backup.BackupViewSlot();

@@ -38,7 +38,7 @@ public sealed class DiskFile : IHoleMap, IDisposable
     private static readonly int PageMask = Environment.SystemPageSize - 1;
 
     private readonly SafeFileHandle _handle;
-    private readonly GroupFlusher _flusher;
+    private GroupFlusher? _flusher;   // made at the first FlushAsync: a device flushed only synchronously (metadata) needs no thread
     private readonly InlineWriteGate _gate;
     private readonly int _inlineWriteMaxBytes;
     // RWF_NOWAIT support is per filesystem (ext4 refuses it for buffered writes, xfs and btrfs take it).
@@ -54,7 +54,6 @@ public sealed class DiskFile : IHoleMap, IDisposable
         Path = path;
         Size = LinuxFile.SizeOf(handle);
         IsTmpfs = LinuxFile.IsTmpfs(handle);
-        _flusher = new GroupFlusher(() => LinuxFile.DataSync(_handle, Path), $"flush {System.IO.Path.GetFileName(path)}");
     }
 
     /// <summary>
@@ -64,6 +63,9 @@ public sealed class DiskFile : IHoleMap, IDisposable
     public static DiskFile Open(string path, bool writable, FileShare share, InlineWriteSettings? inline = null) =>
         new(File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read, share), path, inline);
 
+    /// <summary>A disk file over a handle its caller opened (and locked) its own way; it owns the handle from now on.</summary>
+    public static DiskFile Of(SafeFileHandle handle, string path) => new(handle, path, null);
+
     public string Path { get; }
     public long Size { get; }
 
@@ -71,7 +73,7 @@ public sealed class DiskFile : IHoleMap, IDisposable
     public bool IsTmpfs { get; }
 
     /// <summary>fdatasync calls made (concurrent flushes share one).</summary>
-    public long Flushes => _flusher.Flushes;
+    public long Flushes => _flusher?.Flushes ?? 0;
 
     /// <summary>Reads <paramref name="buffer"/>; bytes past the end of the file read as zeroes.</summary>
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -165,7 +167,46 @@ public sealed class DiskFile : IHoleMap, IDisposable
     }
 
     /// <summary>The durability barrier: every write completed before the call is on stable storage when the task completes.</summary>
-    public Task FlushAsync() => _flusher.FlushAsync();
+    public Task FlushAsync()
+    {
+        var flusher = Volatile.Read(ref _flusher);
+        if (flusher is null)
+        {
+            var made = new GroupFlusher(() => LinuxFile.DataSync(_handle, Path), $"flush {System.IO.Path.GetFileName(Path)}");
+            flusher = Interlocked.CompareExchange(ref _flusher, made, null);
+            if (flusher is null) flusher = made;
+            else made.Dispose();
+        }
+        return flusher.FlushAsync();
+    }
+
+    /// <summary>
+    /// The synchronous forms, for a caller that owns a thread of its own (the metadata writer's pinned
+    /// thread, the era tools): plain pread/pwrite/pwritev and fdatasync, with no pool hop or flusher thread.
+    /// A read past the end of the file reads zeroes, as <see cref="ReadAsync"/> does.
+    /// </summary>
+    public void Read(long offset, Span<byte> buffer) => ReadInline(offset, buffer);
+
+    public void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_handle, data, offset);
+
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> pieces) => RandomAccess.Write(_handle, pieces, offset);
+
+    public void Flush() => LinuxFile.DataSync(_handle, Path);
+
+    /// <summary>
+    /// Writes zeros into the holes before <paramref name="end"/> and makes them durable; returns the bytes written
+    /// (<see cref="LinuxFile.FillHoles"/> says why). The zeros were cached in folios as large as the writes that
+    /// filled them, which would make later 4 KiB writes there cost several times more (see
+    /// <see cref="WritePieceBytes"/>), so they leave the page cache.
+    /// </summary>
+    public long AllocateHoles(long end)
+    {
+        var filled = LinuxFile.FillHoles(_handle, end);
+        if (filled == 0) return 0;
+        Flush();
+        LinuxFile.DontNeed(_handle, 0, 0);
+        return filled;
+    }
 
     /// <summary>Deallocates the range (reads return zeroes); false when the filesystem or device cannot.</summary>
     public bool TryPunchHole(long offset, long length) => LinuxFile.PunchHole(_handle, offset, length);
@@ -191,7 +232,7 @@ public sealed class DiskFile : IHoleMap, IDisposable
 
     public void Dispose()
     {
-        _flusher.Dispose();
+        _flusher?.Dispose();
         _handle.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using DmEra.Storage.Devices;
 using DmEra.Crash.Tests.Devices;
 using DmEra.Crash.Tests.Enumeration;
 using DmEra.Crash.Tests.Recording;
@@ -41,7 +42,7 @@ public sealed class SuperblockAssumptionSpecs(ITestOutputHelper output) : CrashS
             var subSector = (byte[])old.Clone();
             fresh.AsSpan(0, 100).CopyTo(subSector);   // checksum and first fields new, the rest of the sector old
             image[0] = subSector;
-            var origin = new ImageOriginDevice((byte[])recorded.InitialOrigin.Clone(), recorded.InitialOriginSize);
+            var origin = MemoryDevice.Holding(recorded.InitialOrigin.AsSpan(0, checked((int)recorded.InitialOriginSize)));
             var error = await Record.ExceptionAsync(() => EraVolume.StartAsync(Sys, "torn", new ImageMetadataDevice(image), origin, 8));
             Assert.True(error is not null, $"crash point {point.Index}: a superblock torn inside its first sector was accepted");
             Output.WriteLine($"crash point {point.Index}: torn inside a sector, refused: {error!.Message}");

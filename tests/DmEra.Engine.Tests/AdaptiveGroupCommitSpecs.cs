@@ -11,7 +11,7 @@ public sealed class AdaptiveGroupCommitSpecs(ITestOutputHelper output)
     [Fact]
     public async Task A_lone_sequential_writer_gets_one_commit_per_first_write()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(1024 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(1024 * B));
         for (var i = 0; i < 200; i++) await Bounded(volume.WriteAsync(i * (long)B, new byte[1]));
         Assert.Equal(200, volume.Counters.Commits);
         await Bounded(volume.StopAsync());
@@ -20,7 +20,7 @@ public sealed class AdaptiveGroupCommitSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Sixteen_closed_loop_writers_share_commits()
     {
-        var volume = await StartAsync(Memory(4096), new MemoryOriginDevice(16 * 200 * (long)B));
+        var volume = await StartAsync(Memory(4096), new MemoryDevice(16 * 200 * (long)B));
         await Bounded(Task.WhenAll(Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
         {
             for (var i = 0; i < 200; i++) await volume.WriteAsync((w * 200L + i) * B, new byte[1]);

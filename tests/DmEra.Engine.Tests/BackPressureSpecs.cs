@@ -9,7 +9,7 @@ public sealed class BackPressureSpecs(ITestOutputHelper output)
     public async Task First_writes_beyond_the_pending_limit_wait_outside_the_writer_mailbox()
     {
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * 4096));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * 4096));
         var flushesBefore = metadata.FlushesStarted;
         metadata.FlushGate = new SemaphoreSlim(0);
         var writes = Enumerable.Range(0, 10).Select(i => volume.WriteAsync(i * 4096L, new byte[1]).AsTask()).ToArray();

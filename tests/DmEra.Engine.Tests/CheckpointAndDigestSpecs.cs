@@ -11,7 +11,7 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     [Fact]
     public async Task A_checkpoint_advances_the_era_by_one_and_the_status_line_shows_it()
     {
-        var volume = await StartAsync(Memory(1024), new MemoryOriginDevice(100 * B));
+        var volume = await StartAsync(Memory(1024), new MemoryDevice(100 * B));
         Assert.Equal(1u, volume.CurrentEra);
         Assert.Matches(@"^8 \d+/1024 1 -$", await Bounded(volume.StatusAsync()));
 
@@ -25,7 +25,7 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     [Fact]
     public async Task A_write_after_a_checkpoint_is_a_first_write_again_and_lands_in_the_new_era()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(100 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(100 * B));
         await Bounded(volume.WriteAsync(0, new byte[B]));
         var era2 = await Bounded(volume.CheckpointAsync());
         var commits = volume.Counters.Commits;
@@ -41,7 +41,7 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     public async Task A_checkpoint_waits_for_the_first_write_commit_in_flight_which_lands_in_the_old_era()
     {
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         var flushesBefore = metadata.FlushesStarted;
         metadata.FlushGate = new SemaphoreSlim(0);
         var write = volume.WriteAsync(4 * B, new byte[1]).AsTask();
@@ -69,8 +69,8 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     [Fact]
     public async Task Checkpoints_under_load_keep_every_write_in_an_era_between_its_start_and_its_completion()
     {
-        var metadata = new MemoryMetadataDevice(4096);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(512 * B));
+        var metadata = MetadataDevice.InMemory(4096);
+        var volume = await StartAsync(metadata, new MemoryDevice(512 * B));
         var bounds = new System.Collections.Concurrent.ConcurrentDictionary<uint, (uint Lo, uint Hi)>();
         using var stop = new CancellationTokenSource();
         var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
@@ -105,9 +105,9 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     [Fact]
     public async Task Digest_folds_archived_writesets_into_the_era_array_oldest_first_matching_a_model()
     {
-        var metadata = new MemoryMetadataDevice(4096);
+        var metadata = MetadataDevice.InMemory(4096);
         var nrBlocks = 70_000;   // more than one bitset array block (32576 bits), a partial last array block
-        var volume = await StartAsync(metadata, new NullOriginDevice(nrBlocks * (long)B));
+        var volume = await StartAsync(metadata, new NullDevice(nrBlocks * (long)B));
         var model = new uint[nrBlocks];
         var rnd = new Random(7);
         for (var era = 0; era < 6; era++)
@@ -136,8 +136,8 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     public async Task Kernel_fix_2524933307_each_writeset_is_digested_with_a_fresh_bitset_reader()
     {
         // With <= 64 blocks the kernel reused the first writeset's cached word for every later writeset.
-        var metadata = new MemoryMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(40 * B));
+        var metadata = MetadataDevice.InMemory(1024);
+        var volume = await StartAsync(metadata, new MemoryDevice(40 * B));
         await Bounded(volume.WriteAsync(0, new byte[1]));          // era 1: block 0
         await Bounded(volume.CheckpointAsync());
         await Bounded(volume.WriteAsync(3 * B, new byte[1]));      // era 2: block 3
@@ -155,8 +155,8 @@ public sealed class CheckpointAndDigestSpecs(ITestOutputHelper output) : EngineS
     public async Task Many_checkpoints_do_not_exhaust_metadata_because_digesting_reclaims_it()
     {
         // DMTEST many_eras_does_not_exhaust_metadata, scaled: 400 eras of writes on 256 metadata blocks.
-        var metadata = new MemoryMetadataDevice(256);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(2048 * B));
+        var metadata = MetadataDevice.InMemory(256);
+        var volume = await StartAsync(metadata, new MemoryDevice(2048 * B));
         var rnd = new Random(3);
         var usedAt100 = 0;
         for (var i = 0; i < 400; i++)

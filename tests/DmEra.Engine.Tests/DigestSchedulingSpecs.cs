@@ -13,7 +13,7 @@ public sealed class DigestSchedulingSpecs(ITestOutputHelper output)
     private async Task<(EraVolume Volume, RecordingMetadataDevice Metadata)> StartWithDigestBacklogAsync()
     {
         var metadata = new RecordingMetadataDevice(4096);
-        var volume = await StartAsync(metadata, new NullOriginDevice(NrBlocks * (long)B));
+        var volume = await StartAsync(metadata, new NullDevice(NrBlocks * (long)B));
         await Bounded(Task.WhenAll(Enumerable.Range(0, 200).Select(i => volume.WriteAsync(i * 997L * B, new byte[1]).AsTask())));
         await Bounded(volume.CheckpointAsync());   // 200000 bits / 64 per step = 3125 digest steps
         return (volume, metadata);

@@ -21,7 +21,7 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     protected EngineSpec(ITestOutputHelper output, Config? config = null)
         : base((config ?? ConfigurationFactory.Empty).WithFallback(TestConfig).WithFallback(DefaultConfig), null, output) { }
 
-    protected Task<EraVolume> StartAsync(IMetadataDevice metadata, IOriginDevice origin, uint blockSizeSectors = 8, string name = "v") =>
+    protected Task<EraVolume> StartAsync(MetadataDevice metadata, IBlockDevice origin, uint blockSizeSectors = 8, string name = "v") =>
         EraVolume.StartAsync(Sys, name, metadata, origin, blockSizeSectors).WaitAsync(Limit);
 
     protected static async Task<T> Bounded<T>(Task<T> task) => await task.WaitAsync(Limit);
@@ -36,7 +36,7 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     /// <summary>The era of every block as the metadata on this device says (era array, archived writesets, current writeset).</summary>
-    protected static uint[] LogicalEras(IMetadataDevice device, uint blockSizeSectors = 8)
+    protected static uint[] LogicalEras(MetadataDevice device, uint blockSizeSectors = 8)
     {
         using var md = EraMetadata.Open(device, blockSizeSectors, mayFormat: false);
         return LogicalEras(md);
@@ -60,7 +60,7 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     /// <summary>A device that neither keeps nor injects anything special: in-memory, shared with a second system.</summary>
-    protected static MemoryMetadataDevice Memory(long blocks = 1024) => new(blocks);
+    protected static MetadataDevice Memory(long blocks = 1024) => MetadataDevice.InMemory(blocks);
 
     /// <summary>Waits until a condition on the volume holds (the digest runs in the background).</summary>
     protected static async Task Eventually(Func<Task<bool>> condition)

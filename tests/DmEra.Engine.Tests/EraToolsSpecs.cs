@@ -16,8 +16,8 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         var path = Path.Combine(_dir.FullName, "meta");
         using (var f = File.Create(path)) f.SetLength(4L << 20);
         const int nrBlocks = 3000;
-        var volume = await StartAsync(FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive),
-            new NullOriginDevice(nrBlocks * (long)B), blockSizeSectors: 128);
+        var volume = await StartAsync(MetadataDevice.Open(path, writable: true, DeviceLock.Exclusive),
+            new NullDevice(nrBlocks * (long)B), blockSizeSectors: 128);
         var model = new uint[nrBlocks];
         var rnd = new Random(42);
         var checkpoints = new List<uint>();
@@ -50,14 +50,14 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         var data = Path.Combine(_dir.FullName, "origin2");
         using (var f = File.Create(meta)) f.SetLength(4L << 20);
         using (var f = File.Create(data)) f.SetLength(100 * 4096);
-        var volume = await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data));
+        var volume = await StartAsync(MetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileDevice.Open(data));
         await Bounded(volume.WriteAsync(4096 * 7 + 5, Pattern(9000, 7), fua: true));
-        Assert.ThrowsAny<Exception>(() => FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive));
-        Assert.ThrowsAny<Exception>(() => FileOriginDevice.Open(data));
+        Assert.ThrowsAny<Exception>(() => MetadataDevice.Open(meta, true, DeviceLock.Exclusive));
+        Assert.ThrowsAny<Exception>(() => FileDevice.Open(data));
         await Bounded(volume.StopAsync());
 
         using var two = Akka.Actor.ActorSystem.Create("system-two", Sys.Settings.Config);
-        var again = await EraVolume.StartAsync(two, "v", FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileOriginDevice.Open(data), 8).WaitAsync(Limit);
+        var again = await EraVolume.StartAsync(two, "v", MetadataDevice.Open(meta, true, DeviceLock.Exclusive), FileDevice.Open(data), 8).WaitAsync(Limit);
         var eras = await Bounded(again.GetBlockErasAsync(0, 100));
         var back = new byte[9000];
         await Bounded(again.ReadAsync(4096 * 7 + 5, back));
@@ -80,8 +80,8 @@ public sealed class EraToolsSpecs(ITestOutputHelper output) : EngineSpec(output)
         const int chunkBlocks = 16, chunks = 16;
         var meta = Path.Combine(_dir.FullName, $"meta-wiped-{pauseAfterEachWrite}");
         using (var f = File.Create(meta)) f.SetLength(4L << 20);
-        var origin = new MemoryOriginDevice(chunks * chunkBlocks * (long)B);
-        async Task<EraVolume> Start() => await StartAsync(FileMetadataDevice.Open(meta, true, DeviceLock.Exclusive), new SharedOrigin(origin), 128);
+        var origin = new MemoryDevice(chunks * chunkBlocks * (long)B);
+        async Task<EraVolume> Start() => await StartAsync(MetadataDevice.Open(meta, true, DeviceLock.Exclusive), origin, 128);
 
         var volume = await Start();
         var checkpoints = new uint[chunks];

@@ -60,7 +60,7 @@ public sealed class FailureSpecs(ITestOutputHelper output) : EngineSpec(output)
 
         // ... and a restart over the same (healthy again) device works from the last good commit.
         var restarted = metadata.AfterCrash();
-        var again = await StartAsync(restarted, new MemoryOriginDevice(64 * B), name: "again");
+        var again = await StartAsync(restarted, new MemoryDevice(64 * B), name: "again");
         await Bounded(again.WriteAsync(1 * B, new byte[1]));
         Assert.Equal(again.CurrentEra, (await Bounded(again.GetBlockErasAsync(1, 1)))[0]);
         await Bounded(again.StopAsync());
@@ -72,7 +72,7 @@ public sealed class FailureSpecs(ITestOutputHelper output) : EngineSpec(output)
         // The kernel learned to gather everything that can fail before touching the superblock. Here the
         // superblock write itself fails: the previous superblock, and the trees it points at, must survive.
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         await Bounded(volume.WriteAsync(2 * B, new byte[1]));
         metadata.FailWrite = block => block == 0;
 
@@ -89,8 +89,8 @@ public sealed class FailureSpecs(ITestOutputHelper output) : EngineSpec(output)
     {
         // 4M tracking blocks: each first-write into a different bitset array block (32576 bits) costs new
         // metadata blocks, so a 64-block metadata device fills after a few dozen.
-        var metadata = new MemoryMetadataDevice(64);
-        var origin = new NullOriginDevice(4L * 1024 * 1024 * B);
+        var metadata = MetadataDevice.InMemory(64);
+        var origin = new NullDevice(4L * 1024 * 1024 * B);
         var volume = await StartAsync(metadata, origin);
         var succeeded = 0;
         VolumeFailedException? failure = null;

@@ -118,7 +118,7 @@ public sealed class FirstWriteOrderingSpecs(ITestOutputHelper output) : EngineSp
     [Fact]
     public async Task An_unaligned_write_marks_every_block_it_overlaps_including_a_partial_last_block()
     {
-        var origin = new MemoryOriginDevice(10 * BlockBytes + 512);
+        var origin = new MemoryDevice(10 * BlockBytes + 512);
         var volume = await StartAsync(Memory(), origin);
         var era = volume.CurrentEra;
 
@@ -134,7 +134,7 @@ public sealed class FirstWriteOrderingSpecs(ITestOutputHelper output) : EngineSp
     public async Task Writes_to_blocks_already_marked_in_this_era_go_straight_to_the_origin_without_a_commit()
     {
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * BlockBytes));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * BlockBytes));
         await Bounded(volume.WriteAsync(0, new byte[4 * BlockBytes]));
         var commits = volume.Counters.Commits;
         var flushes = metadata.FlushesStarted;

@@ -9,7 +9,7 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : EngineSpec(outp
     public async Task First_writes_arriving_while_a_commit_is_in_flight_share_the_next_commit()
     {
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(1024 * 4096));
+        var volume = await StartAsync(metadata, new MemoryDevice(1024 * 4096));
         var flushesBefore = metadata.FlushesStarted;
         metadata.FlushGate = new SemaphoreSlim(0);
 
@@ -29,7 +29,7 @@ public sealed class GroupCommitSpecs(ITestOutputHelper output) : EngineSpec(outp
     [Fact]
     public async Task Many_concurrent_first_writes_cost_far_fewer_commits_than_writes()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(4096 * 4096));
+        var volume = await StartAsync(Memory(), new MemoryDevice(4096 * 4096));
         var writes = Enumerable.Range(0, 2000).Select(i =>
             Task.Run(() => volume.WriteAsync(i * 4096L * 2, new byte[512]).AsTask())).ToArray();
         await Bounded(Task.WhenAll(writes));

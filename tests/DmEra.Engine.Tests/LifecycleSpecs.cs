@@ -22,8 +22,8 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task Zeroed_metadata_is_formatted_and_the_first_activation_starts_era_1()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(10 * B + 1));
+        var metadata = MetadataDevice.InMemory(1024);
+        var volume = await StartAsync(metadata, new MemoryDevice(10 * B + 1));
         Assert.Equal(1u, volume.CurrentEra);
         Assert.Equal(11u, volume.NrBlocks);
         Assert.Equal(VolumeState.Running, volume.State);
@@ -38,8 +38,8 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task A_clean_stop_and_restart_keeps_every_write_and_starts_the_next_era()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var origin = new MemoryOriginDevice(64 * B);
+        var metadata = MetadataDevice.InMemory(1024);
+        var origin = new MemoryDevice(64 * B);
         var volume = await StartAsync(metadata, origin);
         await Bounded(volume.WriteAsync(3 * B, Pattern(B, 3)));
         await Bounded(volume.StopAsync());
@@ -63,8 +63,8 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task Terminating_the_actor_system_stops_a_running_volume_cleanly()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var origin = new MemoryOriginDevice(64 * B);
+        var metadata = MetadataDevice.InMemory(1024);
+        var origin = new MemoryDevice(64 * B);
         var two = ActorSystem.Create("system-two", Sys.Settings.Config);
         var volume = await EraVolume.StartAsync(two, "v", metadata, origin, 8).WaitAsync(Limit);
         await Bounded(volume.WriteAsync(6 * B, new byte[1]));
@@ -82,7 +82,7 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     {
         // The kernel once ignored the committed current writeset at resume and lost those writes.
         var metadata = new RecordingMetadataDevice(1024);
-        var origin = new MemoryOriginDevice(64 * B);
+        var origin = new MemoryDevice(64 * B);
         var volume = await StartAsync(metadata, origin);
         await Bounded(volume.CheckpointAsync());   // era 2
         await Bounded(volume.WriteAsync(5 * B, new byte[B]));
@@ -106,10 +106,10 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     public async Task A_killed_process_loses_no_acknowledged_write()
     {
         var metadata = new RecordingMetadataDevice(4096);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(4096 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(4096 * B));
         var acknowledged = new System.Collections.Concurrent.ConcurrentQueue<uint>();
         uint[]? ackedBeforeCrash = null;
-        MemoryMetadataDevice? image = null;
+        MetadataDevice? image = null;
         var gate = new object();
         var writes = Enumerable.Range(0, 2000).Select(i => Task.Run(async () =>
         {
@@ -139,7 +139,7 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
         // A crash right after any flush must leave metadata that opens (the kernel once saved a stale
         // space-map root and corrupted metadata on reopen).
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(256 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(256 * B));
         var rnd = new Random(11);
         for (var i = 0; i < 12; i++)
         {
@@ -166,8 +166,8 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task Kernel_fix_c8e846ff_a_block_size_other_than_the_one_on_disk_is_refused()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var origin = new MemoryOriginDevice(64 * B);
+        var metadata = MetadataDevice.InMemory(1024);
+        var origin = new MemoryDevice(64 * B);
         await Bounded((await StartAsync(metadata, origin, 8)).StopAsync());
 
         var e = await Assert.ThrowsAsync<MetadataException>(() => StartAsync(metadata, origin, 16));
@@ -177,8 +177,8 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task An_origin_of_2_pow_31_tracking_blocks_is_refused_at_activation()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var e = await Assert.ThrowsAsync<MetadataException>(() => StartAsync(metadata, new NullOriginDevice((1L << 31) * 4096)));
+        var metadata = MetadataDevice.InMemory(1024);
+        var e = await Assert.ThrowsAsync<MetadataException>(() => StartAsync(metadata, new NullDevice((1L << 31) * 4096)));
         Assert.Contains("origin too large", e.Message);
         Assert.True(EraMetadata.IsZeroed(metadata));   // refused before anything was written
     }
@@ -186,12 +186,12 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     [Fact]
     public async Task A_grown_origin_is_picked_up_at_the_next_activation_with_new_blocks_never_written()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(10 * B));
+        var metadata = MetadataDevice.InMemory(1024);
+        var volume = await StartAsync(metadata, new MemoryDevice(10 * B));
         await Bounded(volume.WriteAsync(9 * B, new byte[1]));
         await Bounded(volume.StopAsync());
 
-        var grown = await StartAsync(metadata, new MemoryOriginDevice(20 * B));
+        var grown = await StartAsync(metadata, new MemoryDevice(20 * B));
         Assert.Equal(20u, grown.NrBlocks);
         var eras = await Bounded(grown.GetBlockErasAsync(0, 20));
         Assert.Equal(1u, eras[9]);
@@ -205,12 +205,12 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     {
         // Digesting with a stale, larger size wrote beyond the era array ("digest step failed").
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(100 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(100 * B));
         await Bounded(volume.WriteAsync(10 * B, new byte[1]));
         await Bounded(volume.WriteAsync(90 * B, new byte[1]));
         var crashed = metadata.AfterCrash();
 
-        var smaller = await StartAsync(crashed, new MemoryOriginDevice(50 * B), name: "smaller");
+        var smaller = await StartAsync(crashed, new MemoryDevice(50 * B), name: "smaller");
         await Eventually(async () => !await smaller.HasDigestWorkAsync());
         Assert.Equal(VolumeState.Running, smaller.State);
         var eras = await Bounded(smaller.GetBlockErasAsync(0, 50));
@@ -225,7 +225,7 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
     public async Task Stop_refuses_new_requests_and_waits_for_the_ones_in_flight()
     {
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         var flushesBefore = metadata.FlushesStarted;
         metadata.FlushGate = new SemaphoreSlim(0);
         var inFlight = volume.WriteAsync(0, new byte[B]).AsTask();
@@ -249,7 +249,7 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
         // The kernel's stopped worker could still write digest blocks after the final commit, corrupting the
         // metadata a new instance had loaded.
         var metadata = new RecordingMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(256 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(256 * B));
         var rnd = new Random(5);
         for (var i = 0; i < 8; i++)
         {

@@ -20,7 +20,7 @@ public sealed class ModelSpecs(ITestOutputHelper output) : EngineSpec(output)
     public async Task Random_operation_sequences_agree_with_the_era_model(int seed)
     {
         var rnd = new Random(seed);
-        var origin = new MemoryOriginDevice(NrBlocks * (long)B - 700);   // a partial last block
+        var origin = new MemoryDevice(NrBlocks * (long)B - 700);   // a partial last block
         var metadata = new RecordingMetadataDevice(1024);
         var model = new uint[NrBlocks];
         uint era = 1;
@@ -62,7 +62,7 @@ public sealed class ModelSpecs(ITestOutputHelper output) : EngineSpec(output)
                 {
                     trace.Add("clean restart");
                     await Bounded(volume.StopAsync());
-                    volume = await StartAsync(metadata, new SharedOrigin(origin), name: "model");
+                    volume = await StartAsync(metadata, origin, name: "model");
                     era++;
                 }
                 else
@@ -70,7 +70,7 @@ public sealed class ModelSpecs(ITestOutputHelper output) : EngineSpec(output)
                     trace.Add("crash restart");
                     abandoned.Add(volume);
                     metadata = metadata.AfterCrash();
-                    volume = await StartAsync(metadata, new SharedOrigin(origin), name: "model");
+                    volume = await StartAsync(metadata, origin, name: "model");
                     era++;
                 }
                 Assert.Equal(era, volume.CurrentEra);

@@ -13,19 +13,19 @@ public sealed class OriginSyncFailureSpecs(ITestOutputHelper output) : EngineSpe
     private const int B = 4096;
 
     /// <summary>Fails the flush numbered <see cref="FailFlush"/> (1-based), succeeds at every other.</summary>
-    private sealed class ForgetfulOrigin(long size) : IOriginDevice
+    private sealed class ForgetfulOrigin(long size) : IBlockDevice
     {
-        private readonly MemoryOriginDevice _inner = new(size);
+        private readonly MemoryDevice _inner = new(size);
         private int _flushes;
         public int FailFlush { get; set; } = int.MaxValue;
         public long SizeBytes => _inner.SizeBytes;
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer) => _inner.ReadAsync(offset, buffer);
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => _inner.WriteAsync(offset, data);
-        public ValueTask TrimAsync(long offset, long length) => _inner.TrimAsync(offset, length);
-        public ValueTask WriteZeroesAsync(long offset, long length) => _inner.WriteZeroesAsync(offset, length);
-        public ValueTask FlushAsync() => Interlocked.Increment(ref _flushes) == FailFlush
-            ? ValueTask.FromException(new IOException("fdatasync failed: EIO"))
-            : ValueTask.CompletedTask;
+        public void Read(long offset, Span<byte> buffer) => _inner.Read(offset, buffer);
+        public void Write(long offset, ReadOnlySpan<byte> data) => _inner.Write(offset, data);
+        public ValueTask WriteZeroesAsync(long offset, long length) => ((IBlockDevice)_inner).WriteZeroesAsync(offset, length);
+        public void Flush()
+        {
+            if (Interlocked.Increment(ref _flushes) == FailFlush) throw new IOException("fdatasync failed: EIO");
+        }
         public void Dispose() => _inner.Dispose();
     }
 
@@ -33,7 +33,7 @@ public sealed class OriginSyncFailureSpecs(ITestOutputHelper output) : EngineSpe
     public async Task After_one_failed_origin_flush_every_later_flush_and_fua_write_fails_and_the_volume_says_why()
     {
         var origin = new ForgetfulOrigin(64 * B);
-        var volume = await StartAsync(new MemoryMetadataDevice(1024), origin);
+        var volume = await StartAsync(MetadataDevice.InMemory(1024), origin);
         await Bounded(volume.WriteAsync(0, Pattern(B, 1)));
         await Bounded(volume.FlushAsync());
         Assert.Null(volume.OriginSyncFailure);

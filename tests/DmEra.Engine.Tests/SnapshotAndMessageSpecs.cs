@@ -10,7 +10,7 @@ public sealed class SnapshotAndMessageSpecs(ITestOutputHelper output) : EngineSp
     [Fact]
     public async Task Take_metadata_snap_rolls_over_holds_a_root_and_refuses_a_second_one()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(64 * B));
         await Bounded(volume.WriteAsync(0, new byte[B]));
         var root = await Bounded(volume.TakeMetadataSnapAsync());
 
@@ -31,8 +31,8 @@ public sealed class SnapshotAndMessageSpecs(ITestOutputHelper output) : EngineSp
     [Fact]
     public async Task The_snapshot_holds_every_write_made_before_it_and_none_after()
     {
-        var metadata = new MemoryMetadataDevice(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var metadata = MetadataDevice.InMemory(1024);
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         await Bounded(volume.WriteAsync(1 * B, new byte[1]));
         await Bounded(volume.CheckpointAsync());
         await Bounded(volume.WriteAsync(2 * B, new byte[1]));
@@ -41,7 +41,7 @@ public sealed class SnapshotAndMessageSpecs(ITestOutputHelper output) : EngineSp
         await Task.Delay(100);   // let the background digest run over the live trees
 
         // Read the clone superblock's two trees, as era_invalidate --metadata-snapshot does.
-        var image = new MemoryMetadataDevice(1024);
+        var image = MetadataDevice.InMemory(1024);
         var block = new byte[4096];
         for (var i = 0; i < 1024; i++) { metadata.Read(i, block); image.Write(i, block); }
         using (var md = EraMetadata.Open(image, 8, mayFormat: false))
@@ -71,7 +71,7 @@ public sealed class SnapshotAndMessageSpecs(ITestOutputHelper output) : EngineSp
     [InlineData("  checkpoint ")]
     public async Task Messages_are_case_insensitive(string message)
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(64 * B));
         await Bounded(volume.SendMessageAsync(message));
         Assert.Equal(2u, volume.CurrentEra);
         await Bounded(volume.SendMessageAsync("Take_Metadata_Snap"));
@@ -83,7 +83,7 @@ public sealed class SnapshotAndMessageSpecs(ITestOutputHelper output) : EngineSp
     [Fact]
     public async Task An_unknown_message_gets_the_kernels_unsupported_message_error()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(64 * B));
         var e = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.SendMessageAsync("resize")));
         Assert.Equal("unsupported message 'resize'", e.Message);
         var two = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.SendMessageAsync("checkpoint now")));

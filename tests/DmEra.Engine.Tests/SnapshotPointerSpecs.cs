@@ -22,7 +22,7 @@ public sealed class SnapshotPointerSpecs(ITestOutputHelper output) : EngineSpec(
     public async Task A_garbage_held_snapshot_pointer_is_refused_by_drop_without_failing_the_volume(string kind)
     {
         var metadata = Memory(1024);
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         await Bounded(volume.StopAsync());
         var sb = EraSuperblock.Read(metadata);
         var pointer = kind switch
@@ -35,7 +35,7 @@ public sealed class SnapshotPointerSpecs(ITestOutputHelper output) : EngineSpec(
         BlockValidator.Prepare(0, block, BlockKind.Superblock);
         metadata.Write(0, block);
 
-        volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         var status = await Bounded(volume.StatusAsync());
         Assert.EndsWith(" " + ((ulong)pointer).ToString(), status);
 

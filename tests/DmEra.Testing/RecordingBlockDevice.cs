@@ -1,5 +1,6 @@
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
+using DmEra.Storage.Devices;
 
 namespace DmEra.Testing;
 
@@ -11,7 +12,7 @@ namespace DmEra.Testing;
 /// trace (<c>DmEra.Crash.Tests.Devices.RecordingMetadataDevice</c>). Writes are synchronous, so every write
 /// since the last flush is what a crash may lose. Dispose does nothing: the image outlives the volume.
 /// </summary>
-public abstract class RecordingBlockDevice : IMetadataDevice
+public abstract class RecordingBlockDevice : IBlockDevice
 {
     private readonly byte[]?[] _blocks;
 
@@ -25,7 +26,9 @@ public abstract class RecordingBlockDevice : IMetadataDevice
     protected object Gate { get; }
 
     public long BlockCount => _blocks.LongLength;
-    public bool IsReadOnly => false;
+    public long SizeBytes => _blocks.LongLength * MetadataBlock.Size;
+
+    public static implicit operator MetadataDevice(RecordingBlockDevice device) => new(device);
 
     /// <summary>Flushes that made something durable (a lying one does not count).</summary>
     public int Flushes { get; private set; }
@@ -33,6 +36,7 @@ public abstract class RecordingBlockDevice : IMetadataDevice
     /// <summary>The injected faults.</summary>
     public DeviceFaults Faults { get; init; } = new();
 
+    /// <summary>Reads metadata block <paramref name="block"/> (a block number, where the device contract takes a byte offset).</summary>
     public void Read(long block, Span<byte> buffer)
     {
         Check(block);
@@ -44,6 +48,7 @@ public abstract class RecordingBlockDevice : IMetadataDevice
         }
     }
 
+    /// <summary>Writes metadata block <paramref name="block"/> (a block number, as <see cref="Read"/>).</summary>
     public void Write(long block, ReadOnlySpan<byte> buffer)
     {
         Check(block);
@@ -86,6 +91,10 @@ public abstract class RecordingBlockDevice : IMetadataDevice
 
     /// <summary>The live image itself, for a record taken under the gate.</summary>
     protected byte[]?[] LiveBlocks => _blocks;
+
+    void IBlockDevice.Read(long offset, Span<byte> buffer) => Read(MetadataBlock.At(offset, buffer.Length), buffer);
+
+    void IBlockDevice.Write(long offset, ReadOnlySpan<byte> buffer) => Write(MetadataBlock.At(offset, buffer.Length), buffer);
 
     private void Check(long block)
     {

@@ -8,7 +8,7 @@ using DmEra.Metadata.PersistentData;
 var mode = args[0];
 var path = args[1];
 var nrBlocks = uint.Parse(args[2]);
-using var device = FileMetadataDevice.Open(path, true, DeviceLock.Exclusive);
+using var device = MetadataDevice.Open(path, true, DeviceLock.Exclusive);
 var md = EraMetadata.Format(device, 128);
 md.Resize(nrBlocks);
 md.Rollover();

@@ -49,7 +49,7 @@ public class GroupCommitBenchmarks
     private CommitTotals _totals;
 
     [GlobalSetup(Target = nameof(MetadataInMemory))]
-    public void StartWithMemoryMetadata() => Start(new MemoryMetadataDevice(MetadataBytes / MetadataBlock.Size), FirstWritesWithMemoryMetadata);
+    public void StartWithMemoryMetadata() => Start(MetadataDevice.InMemory(MetadataBytes / MetadataBlock.Size), FirstWritesWithMemoryMetadata);
 
     [GlobalSetup(Target = nameof(MetadataOnFile))]
     public void StartWithFileMetadata()
@@ -57,15 +57,15 @@ public class GroupCommitBenchmarks
         _directory = new DiskTempDirectory("dmera-micro-group-commit-");
         var path = _directory.PathOf("era.meta");
         using (var f = File.Create(path)) f.SetLength(MetadataBytes);
-        Start(FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive), FirstWritesWithFileMetadata);
+        Start(MetadataDevice.Open(path, writable: true, DeviceLock.Exclusive), FirstWritesWithFileMetadata);
     }
 
-    private void Start(IMetadataDevice metadata, int firstWrites)
+    private void Start(MetadataDevice metadata, int firstWrites)
     {
         _firstWrites = firstWrites;
         new Random(3).NextBytes(_payload);
         _system = ActorSystem.Create("micro-bench", EngineSettings.DefaultConfig.WithFallback("akka.loglevel = WARNING"));
-        var origin = new MemoryOriginDevice((long)firstWrites * BlockBytes);
+        var origin = new MemoryDevice((long)firstWrites * BlockBytes);
         _volume = EraVolume.StartAsync(_system, "group-commit", metadata, origin, BlockSizeSectors).GetAwaiter().GetResult();
     }
 

@@ -45,7 +45,7 @@ public class BtreeInsertBenchmarks
     [IterationSetup]
     public void FreshTree()
     {
-        _metadata = EraMetadata.Format(new MemoryMetadataDevice(DeviceBlocks), blockSizeSectors: 8);
+        _metadata = EraMetadata.Format(MetadataDevice.InMemory(DeviceBlocks), blockSizeSectors: 8);
         _tree = new Btree(_metadata.Transactions, PlainValue.U64);
         _root = _tree.CreateEmpty();
         _metadata.Commit();

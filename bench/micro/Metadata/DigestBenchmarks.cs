@@ -30,7 +30,7 @@ public class DigestBenchmarks
     [Params(0.01, 0.1, 1.0)]
     public double MarkedFraction { get; set; }
 
-    private MemoryMetadataDevice _archived = null!;
+    private MetadataDevice _archived = null!;
     private uint _archivedEra;
     private int _markedBlocks;
     private EraMetadata _metadata = null!;
@@ -38,7 +38,7 @@ public class DigestBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _archived = new MemoryMetadataDevice(DeviceBlocks);
+        _archived = MetadataDevice.InMemory(DeviceBlocks);
         using var md = EraMetadata.Format(_archived, blockSizeSectors: 8);
         md.Resize(NrBlocks);
         md.Rollover();

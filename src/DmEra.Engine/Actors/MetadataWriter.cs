@@ -73,7 +73,7 @@ public static class MetadataWriter
         private CommitNow() { }
     }
 
-    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters) =>
+    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters) =>
         Akka.Actor.Props.Create(() => new MetadataWriterActor(settings, device, geometry, counters))
             .WithDispatcher(settings.MetadataDispatcher);
 }

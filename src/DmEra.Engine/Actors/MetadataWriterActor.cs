@@ -20,7 +20,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly EngineSettings _settings;
-    private readonly IMetadataDevice _device;
+    private readonly MetadataDevice _device;
     private readonly BlockGeometry _geometry;
     private readonly VolumeCounters _counters;
     private readonly List<FirstWrite> _waiters = new();
@@ -32,7 +32,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
     private int _lastBatchSize;
     private Exception? _failure;
 
-    public MetadataWriterActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters)
+    public MetadataWriterActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters)
     {
         _settings = settings;
         _device = device;

@@ -22,6 +22,6 @@ public static class Volume
     public sealed record Stopped(long RequestId, Exception? Failure);
 
     /// <param name="gate">The volume's one gate (the router passes it per request; the era manager holds it).</param>
-    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate) =>
+    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate) =>
         Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, gate));
 }

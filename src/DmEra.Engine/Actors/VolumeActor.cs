@@ -16,7 +16,7 @@ internal sealed class VolumeActor : ReceiveActor
     private EraTracker? _tracker;
     private bool _writerStopped;
 
-    public VolumeActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
+    public VolumeActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
     {
         _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters), "metadata-writer");
         _eraManager = Context.ActorOf(EraManager.Props(_writer, gate), "era-manager");

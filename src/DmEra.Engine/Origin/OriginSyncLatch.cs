@@ -8,7 +8,7 @@ namespace DmEra.Engine.Origin;
 /// data acknowledged before is gone (PostgreSQL's "fsyncgate"). A client's FLUSH must never report that
 /// success: the volume stops acknowledging flushes until an operator restarts it.
 /// </summary>
-internal sealed class OriginSyncLatch(string volume, IOriginDevice inner) : IOriginDevice
+internal sealed class OriginSyncLatch(string volume, IBlockDevice inner) : IBlockDevice
 {
     private OriginSyncFailedException? _failure;
 
@@ -16,6 +16,25 @@ internal sealed class OriginSyncLatch(string volume, IOriginDevice inner) : IOri
     public string? Failure => Volatile.Read(ref _failure)?.Message;
 
     public long SizeBytes => inner.SizeBytes;
+
+    public void Read(long offset, Span<byte> buffer) => inner.Read(offset, buffer);
+
+    public void Write(long offset, ReadOnlySpan<byte> data) => inner.Write(offset, data);
+
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> pieces) => inner.Write(offset, pieces);
+
+    public void Flush()
+    {
+        if (Volatile.Read(ref _failure) is { } failed) throw failed;
+        try
+        {
+            inner.Flush();
+        }
+        catch (Exception e) when (e is not ObjectDisposedException)
+        {
+            throw Latch(e);
+        }
+    }
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
 

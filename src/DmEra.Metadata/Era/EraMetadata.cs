@@ -12,7 +12,7 @@ namespace DmEra.Metadata.Era;
 public sealed class EraMetadata : IDisposable
 {
     public const uint MaxNrBlocks = int.MaxValue;    // valid_nr_blocks: < 2^31
-    private readonly IMetadataDevice _device;
+    private readonly MetadataDevice _device;
     private readonly TransactionManager _tm;
     private readonly PersistentBitset _bitset;
     private readonly EraArray _eraArray;
@@ -22,7 +22,7 @@ public sealed class EraMetadata : IDisposable
     private DigestState? _digest;
     private bool _disposed;
 
-    private EraMetadata(IMetadataDevice device, TransactionManager tm, EraSuperblock sb)
+    private EraMetadata(MetadataDevice device, TransactionManager tm, EraSuperblock sb)
     {
         _device = device;
         _tm = tm;
@@ -102,7 +102,7 @@ public sealed class EraMetadata : IDisposable
         CurrentEra, MetadataSnap == 0 ? null : MetadataSnap);
 
     /// <summary>Writes fresh metadata (era 0, no writeset, empty tree and array) and commits it.</summary>
-    public static EraMetadata Format(IMetadataDevice device, uint blockSizeSectors)
+    public static EraMetadata Format(MetadataDevice device, uint blockSizeSectors)
     {
         ValidateBlockSize(blockSizeSectors);
         var sm = MetadataSpaceMap.CreateEmpty(device.BlockCount);
@@ -126,7 +126,7 @@ public sealed class EraMetadata : IDisposable
     /// (the kernel's ctr). The block size must be the one it was made with (kernel fix c8e846ff), and the
     /// superblock must agree with the trees it points at (<see cref="SuperblockConsistency"/>).
     /// </summary>
-    public static EraMetadata Open(IMetadataDevice device, uint blockSizeSectors, bool mayFormat = true)
+    public static EraMetadata Open(MetadataDevice device, uint blockSizeSectors, bool mayFormat = true)
     {
         ValidateBlockSize(blockSizeSectors);
         if (device.BlockCount < 1)
@@ -146,7 +146,7 @@ public sealed class EraMetadata : IDisposable
         return new EraMetadata(device, tm, sb);
     }
 
-    public static bool IsZeroed(IMetadataDevice device)
+    public static bool IsZeroed(MetadataDevice device)
     {
         var block = new byte[MetadataBlock.Size];
         device.Read(0, block);

@@ -85,7 +85,7 @@ public sealed record EraSuperblock
     /// Reads and validates a superblock at <paramref name="location"/>, saying in words what it is when
     /// it is not era metadata (zeroed, thin or cache metadata, XML, damage).
     /// </summary>
-    public static EraSuperblock Read(IMetadataDevice device, long location = 0)
+    public static EraSuperblock Read(MetadataDevice device, long location = 0)
     {
         if (device.BlockCount < 1)
             throw new MetadataException("Metadata device/file too small.  Is this binary metadata?");

@@ -7,7 +7,7 @@ namespace DmEra.Metadata.PersistentData;
 /// </summary>
 public sealed class BlockManager
 {
-    private readonly IMetadataDevice _device;
+    private readonly MetadataDevice _device;
     private readonly Dictionary<long, DirtyBlock> _dirty = new();
     private readonly Dictionary<long, LinkedListNode<CachedBlock>> _clean = new();
     private readonly LinkedList<CachedBlock> _lru = new();
@@ -29,13 +29,13 @@ public sealed class BlockManager
     private readonly Stack<byte[]> _spare = new();
     private readonly List<ReadOnlyMemory<byte>> _run = new();   // WriteDirty's current run of consecutive blocks
 
-    public BlockManager(IMetadataDevice device, int cacheCapacity = 4096)
+    public BlockManager(MetadataDevice device, int cacheCapacity = 4096)
     {
         _device = device;
         _cacheCapacity = Math.Max(16, cacheCapacity);
     }
 
-    public IMetadataDevice Device => _device;
+    public MetadataDevice Device => _device;
     public int DirtyCount => _dirty.Count;
 
     /// <summary>Counts device reads and writes, for the tests that prove commit cost follows the change.</summary>

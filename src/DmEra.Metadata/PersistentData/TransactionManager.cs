@@ -19,7 +19,7 @@ public sealed class TransactionManager
     }
 
     /// <summary>A transaction manager that can only read (tools walking metadata they must not change).</summary>
-    public static TransactionManager ReadOnly(IMetadataDevice device) => new(new BlockManager(device), null);
+    public static TransactionManager ReadOnly(MetadataDevice device) => new(new BlockManager(device), null);
 
     public BlockManager Blocks { get; }
 

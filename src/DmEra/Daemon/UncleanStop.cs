@@ -12,7 +12,7 @@ namespace DmEra.Daemon;
 public static class UncleanStop
 {
     /// <summary>The era whose writeset a crash left open, or null (clean stop, fresh or unreadable metadata: activation judges the latter).</summary>
-    public static uint? EraLeftOpen(IMetadataDevice metadata)
+    public static uint? EraLeftOpen(MetadataDevice metadata)
     {
         try
         {

@@ -93,13 +93,13 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
         if (!File.Exists(spec.OriginPath) && !Directory.Exists(spec.OriginPath) && !IsDevice(spec.OriginPath))
             throw new ConfigurationException($"origin {spec.OriginPath} does not exist");
-        var metadata = FileMetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
-        IOriginDevice origin;
+        var metadata = MetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
+        IBlockDevice origin;
         List<string> events;
         uint? uncleanEra;
         try
         {
-            origin = FileOriginDevice.Open(spec.OriginPath, inlineWrites);
+            origin = FileDevice.Open(spec.OriginPath, inlineWrites);
         }
         catch
         {

@@ -21,7 +21,7 @@ internal static class VolumePreflight
     /// </summary>
     private const int ProbedBlocks = 256;
 
-    public static List<string> Check(VolumeSpec spec, IMetadataDevice metadata, long originBytes)
+    public static List<string> Check(VolumeSpec spec, MetadataDevice metadata, long originBytes)
     {
         EraMetadata.ValidateBlockSize(spec.BlockSizeSectors);
         // First, as activation would: every size below is computed from the block size, so another block size
@@ -79,7 +79,7 @@ internal static class VolumePreflight
         return events;
     }
 
-    private static EraSuperblock? TryReadSuperblock(IMetadataDevice metadata)
+    private static EraSuperblock? TryReadSuperblock(MetadataDevice metadata)
     {
         try
         {
@@ -91,7 +91,7 @@ internal static class VolumePreflight
         }
     }
 
-    private static long? FirstNonZeroBlock(IMetadataDevice metadata)
+    private static long? FirstNonZeroBlock(MetadataDevice metadata)
     {
         var block = new byte[MetadataBlock.Size];
         for (long b = 1; b < Math.Min(metadata.BlockCount, ProbedBlocks); b++)

@@ -63,7 +63,7 @@ internal static class MapTool
         }
     }
 
-    private static bool EraSuperblockHasNoSnapshot(IMetadataDevice device) => Metadata.Era.EraSuperblock.Read(device).MetadataSnap == 0;
+    private static bool EraSuperblockHasNoSnapshot(MetadataDevice device) => Metadata.Era.EraSuperblock.Read(device).MetadataSnap == 0;
 
     private static string MetadataPathOf(string volume, string adminSocket)
     {

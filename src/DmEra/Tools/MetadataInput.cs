@@ -6,10 +6,10 @@ namespace DmEra.Tools;
 /// <summary>Opens the metadata a tool reads, with era_check's words for inputs that cannot be metadata.</summary>
 internal static class MetadataInput
 {
-    public static FileMetadataDevice OpenForReading(string path, DeviceLock lockMode = DeviceLock.Shared)
+    public static MetadataDevice OpenForReading(string path, DeviceLock lockMode = DeviceLock.Shared)
     {
         if (Directory.Exists(path)) throw new MetadataException($"{path}: Not a block device or regular file");
-        var device = FileMetadataDevice.Open(path, writable: false, lockMode);
+        var device = MetadataDevice.Open(path, writable: false, lockMode);
         if (device.BlockCount < 1)
         {
             device.Dispose();

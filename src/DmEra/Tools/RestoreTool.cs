@@ -30,7 +30,7 @@ internal static class RestoreTool
         if (Directory.Exists(inputPath)) throw new MetadataException($"{inputPath}: Not a regular file");
         if (!File.Exists(inputPath)) throw new MetadataException($"{inputPath}: No such file or directory");
         using var xml = new FileStream(inputPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        using var device = FileMetadataDevice.Open(outputPath, writable: true, DeviceLock.Exclusive);
+        using var device = MetadataDevice.Open(outputPath, writable: true, DeviceLock.Exclusive);
         if (device.BlockCount == 0) throw new MetadataException("Zero size output file.");
         if (device.BlockCount * MetadataBlock.Size < MinimumOutputBytes) throw new MetadataException("Output file too small.");
 

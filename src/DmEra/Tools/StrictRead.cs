@@ -11,7 +11,7 @@ namespace DmEra.Tools;
 /// </summary>
 internal static class StrictRead
 {
-    public static void EnsureClean(IMetadataDevice device, bool useMetadataSnapshot, string hint = "")
+    public static void EnsureClean(MetadataDevice device, bool useMetadataSnapshot, string hint = "")
     {
         var report = useMetadataSnapshot ? MetadataChecker.CheckSnapshot(device) : MetadataChecker.Check(device);
         if (report.IsClean) return;

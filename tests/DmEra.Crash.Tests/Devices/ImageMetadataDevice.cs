@@ -1,5 +1,6 @@
 using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
+using DmEra.Storage.Devices;
 
 namespace DmEra.Crash.Tests.Devices;
 
@@ -9,7 +10,7 @@ namespace DmEra.Crash.Tests.Devices;
 /// <see cref="Flush"/> is a no-op (nothing after the crash state is itself crashed here). Thread-safe, so
 /// the harness can take a consistent <see cref="Snapshot"/> while the recovered volume's actors write.
 /// </summary>
-public sealed class ImageMetadataDevice : IMetadataDevice
+public sealed class ImageMetadataDevice : IBlockDevice
 {
     private readonly byte[]?[] _base;
     private readonly Dictionary<long, byte[]> _overlay = new();
@@ -18,8 +19,11 @@ public sealed class ImageMetadataDevice : IMetadataDevice
     public ImageMetadataDevice(byte[]?[] baseImage) => _base = baseImage;
 
     public long BlockCount => _base.LongLength;
-    public bool IsReadOnly => false;
+    public long SizeBytes => _base.LongLength * MetadataBlock.Size;
 
+    public static implicit operator MetadataDevice(ImageMetadataDevice device) => new(device);
+
+    /// <summary>Reads metadata block <paramref name="block"/> (a block number, where the device contract takes a byte offset).</summary>
     public void Read(long block, Span<byte> buffer)
     {
         Check(block);
@@ -31,6 +35,7 @@ public sealed class ImageMetadataDevice : IMetadataDevice
         }
     }
 
+    /// <summary>Writes metadata block <paramref name="block"/> (a block number, as <see cref="Read"/>).</summary>
     public void Write(long block, ReadOnlySpan<byte> buffer)
     {
         Check(block);
@@ -78,6 +83,10 @@ public sealed class ImageMetadataDevice : IMetadataDevice
     }
 
     public void Dispose() { }
+
+    void IBlockDevice.Read(long offset, Span<byte> buffer) => Read(MetadataBlock.At(offset, buffer.Length), buffer);
+
+    void IBlockDevice.Write(long offset, ReadOnlySpan<byte> buffer) => Write(MetadataBlock.At(offset, buffer.Length), buffer);
 
     private void Check(long block)
     {

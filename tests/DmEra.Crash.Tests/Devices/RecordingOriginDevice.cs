@@ -13,7 +13,7 @@ namespace DmEra.Crash.Tests.Devices;
 /// which is what opens the race windows. Trims are modelled as zeroing. The data lands in the live image
 /// at completion; what a crash keeps is decided offline from the trace.
 /// </summary>
-public sealed class RecordingOriginDevice : IOriginDevice
+public sealed class RecordingOriginDevice : IBlockDevice
 {
     private readonly IoTrace _trace;
     private readonly LiveInvariants? _live;
@@ -45,11 +45,15 @@ public sealed class RecordingOriginDevice : IOriginDevice
         _trace.Add(seq => new TraceEvent(seq, EventKind.OriginResized) { Length = sizeBytes });
     }
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    public void Read(long offset, Span<byte> buffer)
     {
-        lock (_trace.Gate) _image.AsSpan((int)offset, buffer.Length).CopyTo(buffer.Span);
-        return ValueTask.CompletedTask;
+        lock (_trace.Gate) _image.AsSpan((int)offset, buffer.Length).CopyTo(buffer);
     }
+
+    /// <summary>The engine writes and flushes an origin asynchronously; a synchronous caller waits for the same recorded I/O.</summary>
+    public void Write(long offset, ReadOnlySpan<byte> data) => WriteAsync(offset, data.ToArray()).AsTask().GetAwaiter().GetResult();
+
+    public void Flush() => FlushAsync().AsTask().GetAwaiter().GetResult();
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) =>
         ModifyAsync(OriginOp.Write, offset, data.Length, data.ToArray());

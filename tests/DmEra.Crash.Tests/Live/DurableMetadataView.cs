@@ -28,7 +28,7 @@ public sealed class DurableMetadataView
 
     public static DurableMetadataView Unformatted(long deviceBlocks) => new(new bool[deviceBlocks], [], 0, false);
 
-    public static DurableMetadataView Of(IMetadataDevice device)
+    public static DurableMetadataView Of(MetadataDevice device)
     {
         if (EraMetadata.IsZeroed(device)) return Unformatted(device.BlockCount);
         var sb = EraSuperblock.Read(device);
@@ -36,7 +36,7 @@ public sealed class DurableMetadataView
     }
 
     /// <summary>The same walk as the checker's: every block a reader of this superblock may read.</summary>
-    private static bool[] ReachableFrom(IMetadataDevice device, EraSuperblock sb)
+    private static bool[] ReachableFrom(MetadataDevice device, EraSuperblock sb)
     {
         var walker = new ReferenceWalker(new BlockManager(device, 64), device.BlockCount);
         walker.Ref(0);
@@ -63,7 +63,7 @@ public sealed class DurableMetadataView
             walker.WalkArray(ws.Root, 8, PersistentBitset.WordCount(ws.NrBits), "writeset", null);
         });
 
-    private static uint[] ErasOf(IMetadataDevice device, EraSuperblock sb)
+    private static uint[] ErasOf(MetadataDevice device, EraSuperblock sb)
     {
         var reader = EraMetadataReader.Open(device);
         var writesets = reader.Writesets();

@@ -1,3 +1,4 @@
+using DmEra.Storage.Devices;
 using Akka.Actor;
 using DmEra.Crash.Tests.Devices;
 using DmEra.Crash.Tests.Enumeration;
@@ -25,7 +26,7 @@ public static class DoubleCrash
         var live = new LiveInvariants(crashedMetadata.LongLength) { BlockBytes = blockBytes };
         live.OnDurableSuperblock(DurableMetadataView.Of(new ImageMetadataDevice(crashedMetadata)));
         var device = new RecordingMetadataDevice(trace, crashedMetadata.LongLength, live, initial: crashedMetadata);
-        var origin = new ImageOriginDevice((byte[])image.Origin.Clone(), image.OriginSize);
+        var origin = MemoryDevice.Holding(image.Origin.AsSpan(0, checked((int)image.OriginSize)));
         var violations = new List<string>();
         try
         {

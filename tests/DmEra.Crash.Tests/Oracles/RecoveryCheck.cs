@@ -1,3 +1,4 @@
+using DmEra.Storage.Devices;
 using Akka.Actor;
 using DmEra.Crash.Tests.Devices;
 using DmEra.Engine;
@@ -39,7 +40,7 @@ public static class RecoveryCheck
             leaks += Check(crashed, "the crash image", violations);
 
         // Recovery must not write the origin; it gets a copy so the caller's image stays the reference.
-        var originDevice = new ImageOriginDevice((byte[])origin.Clone(), originSize);
+        var originDevice = MemoryDevice.Holding(origin.AsSpan(0, checked((int)originSize)));
         EraVolume volume;
         try
         {
@@ -130,7 +131,7 @@ public static class RecoveryCheck
     }
 
     /// <summary>Index E holds written-since(E) (index 0 unused).</summary>
-    private static bool[][] WrittenSinceSets(IMetadataDevice metadata, uint lastAckedEra, uint nrBlocks)
+    private static bool[][] WrittenSinceSets(MetadataDevice metadata, uint lastAckedEra, uint nrBlocks)
     {
         var reader = EraMetadataReader.Open(metadata);
         var sets = new bool[lastAckedEra + 1][];
@@ -148,7 +149,7 @@ public static class RecoveryCheck
     }
 
     /// <summary>Oracle (c): errors are violations; leak warnings are counted and reported.</summary>
-    private static int Check(IMetadataDevice device, string what, List<string> violations)
+    private static int Check(MetadataDevice device, string what, List<string> violations)
     {
         try
         {

@@ -1,3 +1,4 @@
+using DmEra.Storage.Devices;
 using DmEra.Crash.Tests.Oracles;
 using DmEra.Crash.Tests.Recording;
 using DmEra.Crash.Tests.Devices;
@@ -84,7 +85,7 @@ public sealed class KernelBugScenarioSpecs(ITestOutputHelper output) : CrashSpec
         var crashed = new ImageMetadataDevice(recorded.Events.Where(e => e.Kind == Trace.EventKind.MetadataWrite)
             .Aggregate((byte[]?[])recorded.InitialMetadata.Clone(), (img, e) => { img[e.Offset] = e.Data; return img; }));
         var error = await Record.ExceptionAsync(() =>
-            EraVolume.StartAsync(Sys, "other-size", crashed, new ImageOriginDevice(new byte[recorded.InitialOriginSize], recorded.InitialOriginSize), 16));
+            EraVolume.StartAsync(Sys, "other-size", crashed, new MemoryDevice(recorded.InitialOriginSize), 16));
         Assert.NotNull(error);
         Assert.Contains("block size", error.Message);
     }

@@ -1,3 +1,4 @@
+using DmEra.Storage.Devices;
 using Akka.Configuration;
 using DmEra.Crash.Tests.Devices;
 using DmEra.Crash.Tests.Oracles;
@@ -58,7 +59,7 @@ public sealed class MetadataNearlyFullSpecs(ITestOutputHelper output) : CrashSpe
             if (e.Kind != EventKind.MetadataFlush) continue;
             foreach (var w in pending) image[w.Offset] = w.Data;
             pending.Clear();
-            var origin = new ImageOriginDevice(new byte[recorded.InitialOriginSize], recorded.InitialOriginSize);
+            var origin = new MemoryDevice(recorded.InitialOriginSize);
             EraVolume volume;
             try { volume = await EraVolume.StartAsync(Sys, "full", new ImageMetadataDevice((byte[]?[])image.Clone()), origin, 8); }
             catch (Exception) { continue; }   // too full even to activate: an explicit refusal

@@ -14,7 +14,7 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
     [Fact]
     public async Task The_view_holds_the_instant_while_the_volume_moves_on()
     {
-        var origin = new MemoryOriginDevice(64 * B);
+        var origin = new MemoryDevice(64 * B);
         var volume = await StartAsync(Memory(), origin);
         await Bounded(volume.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 8 * B).ToArray()));
         var since = volume.CurrentEra;
@@ -31,7 +31,7 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         var copy = new byte[8 * B];
         await Bounded(view.ReadAsync(0, copy));
         Assert.All(copy, b => Assert.Equal(0xAA, b));
-        Assert.Equal(0xCC, origin.Contents[2 * B]);
+        Assert.Equal(0xCC, origin[2 * B]);
         Assert.Equal(3L * B, view.SavedBytes);
 
         // Era answers are the instant's: the writes after it are not in them.
@@ -51,7 +51,7 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
     [Fact]
     public async Task A_second_view_a_view_beside_a_metadata_snapshot_and_a_drop_of_nothing_are_refused()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(64 * B));
         var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
         var second = await Assert.ThrowsAsync<EraMessageException>(() => Bounded(volume.TakeBackupSnapAsync(null, Path.Combine(_dir, "other"), 64 * B)));
         Assert.Equal("backup view already exists", second.Message);
@@ -79,12 +79,12 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
     public async Task After_a_stop_with_a_view_held_the_next_start_drops_its_snapshot_and_file()
     {
         var metadata = Memory();
-        var volume = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(metadata, new MemoryDevice(64 * B));
         var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
         await Bounded(volume.StopAsync());
         Assert.True(File.Exists(Store));
 
-        var again = await StartAsync(metadata, new MemoryOriginDevice(64 * B));
+        var again = await StartAsync(metadata, new MemoryDevice(64 * B));
         Assert.Matches($@" {view.HeldRoot}$", await Bounded(again.StatusAsync()));
         var cleaned = await Bounded(again.DiscardStaleBackupViewAsync(Store));
         Assert.Contains($"held root {view.HeldRoot}", cleaned);
@@ -98,7 +98,7 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
     [Fact]
     public async Task A_stale_file_never_drops_a_metadata_snapshot_that_is_not_the_views()
     {
-        var volume = await StartAsync(Memory(), new MemoryOriginDevice(64 * B));
+        var volume = await StartAsync(Memory(), new MemoryDevice(64 * B));
         SavedCopyFile.Create(Store).Dispose();   // a take that never got its snapshot: the header names none
         var root = await Bounded(volume.TakeMetadataSnapAsync());
         var cleaned = await Bounded(volume.DiscardStaleBackupViewAsync(Store));
@@ -122,7 +122,7 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         var second = volume.WriteAsync(2 * B + 1024, Enumerable.Repeat((byte)0xCC, 512).ToArray()).AsTask();
         await Task.Delay(200);
         Assert.False(second.IsCompleted, "a write reached a block whose old contents were still being saved");
-        Assert.Equal(0xAA, origin.Inner.Contents[2 * B + 1024]);
+        Assert.Equal(0xAA, origin.Inner[2 * B + 1024]);
 
         origin.Release();
         await Bounded(Task.WhenAll(first, second));
@@ -153,25 +153,25 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         var second = volume.WriteAsync(2 * B + 1024, Enumerable.Repeat((byte)0xCC, 512).ToArray()).AsTask();
         await Task.Delay(200);
         Assert.False(second.IsCompleted, "a write to a marked block took the fast path past a save still under way");
-        Assert.Equal(0xAA, origin.Inner.Contents[2 * B + 1024]);
+        Assert.Equal(0xAA, origin.Inner[2 * B + 1024]);
 
         origin.Release();
         await Bounded(Task.WhenAll(first, second));
         var copy = new byte[B];
         await Bounded(view.ReadAsync(2 * B, copy));
         Assert.All(copy, b => Assert.Equal(0xAA, b));
-        Assert.Equal(0xCC, origin.Inner.Contents[2 * B + 1024]);
+        Assert.Equal(0xCC, origin.Inner[2 * B + 1024]);
         await Bounded(volume.StopAsync());
     }
 
     /// <summary>An in-memory origin whose next read can be held, to freeze a save halfway.</summary>
-    private sealed class StallingOrigin(long size) : IOriginDevice
+    private sealed class StallingOrigin(long size) : IBlockDevice
     {
         private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _armed;
 
-        public MemoryOriginDevice Inner { get; } = new(size);
+        public MemoryDevice Inner { get; } = new(size);
         public Task Stalled => _stalled.Task;
         public long SizeBytes => Inner.SizeBytes;
         public void StallNextRead() => Volatile.Write(ref _armed, 1);
@@ -184,13 +184,13 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
                 _stalled.TrySetResult();
                 await _release.Task;
             }
-            await Inner.ReadAsync(offset, buffer);
+            Inner.Read(offset, buffer.Span);
         }
 
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => Inner.WriteAsync(offset, data);
-        public ValueTask TrimAsync(long offset, long length) => Inner.TrimAsync(offset, length);
-        public ValueTask WriteZeroesAsync(long offset, long length) => Inner.WriteZeroesAsync(offset, length);
-        public ValueTask FlushAsync() => Inner.FlushAsync();
+        public void Read(long offset, Span<byte> buffer) => Inner.Read(offset, buffer);
+        public void Write(long offset, ReadOnlySpan<byte> data) => Inner.Write(offset, data);
+        public ValueTask WriteZeroesAsync(long offset, long length) => ((IBlockDevice)Inner).WriteZeroesAsync(offset, length);
+        public void Flush() => Inner.Flush();
         public void Dispose() => Inner.Dispose();
     }
 

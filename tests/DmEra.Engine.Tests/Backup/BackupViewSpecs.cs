@@ -9,13 +9,14 @@ public sealed class BackupViewSpecs : IDisposable
     private const int B = 4096;
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
     private readonly string _dir = Directory.CreateTempSubdirectory("dmera-view-").FullName;
-    private readonly MemoryOriginDevice _origin = new(16 * B);
+    private readonly MemoryDevice _origin = new(16 * B);
+    private IBlockDevice Origin => _origin;
 
     private string StorePath => Path.Combine(_dir, "store");
 
     private BackupView NewView(long limit = 16 * B, ISavedCopyFile? store = null, Func<long, Memory<byte>, ValueTask>? readOrigin = null, List<string>? broken = null)
     {
-        var view = new BackupView(new BlockGeometry(8, 16 * B), readOrigin ?? _origin.ReadAsync, store ?? SavedCopyFile.Create(StorePath), limit, null, broken is null ? null : broken.Add);
+        var view = new BackupView(new BlockGeometry(8, 16 * B), readOrigin ?? Origin.ReadAsync, store ?? SavedCopyFile.Create(StorePath), limit, null, broken is null ? null : broken.Add);
         view.Start(heldRoot: 42, era: 3);
         return view;
     }
@@ -24,7 +25,7 @@ public sealed class BackupViewSpecs : IDisposable
     {
         var (first, last) = new BlockGeometry(8, 16 * B).BlocksOf(offset, length);
         await view.CopyBeforeWriteAsync(first, last).AsTask().WaitAsync(Limit);
-        await _origin.WriteAsync(offset, Enumerable.Repeat(value, length).ToArray());
+        await Origin.WriteAsync(offset, Enumerable.Repeat(value, length).ToArray());
     }
 
     private static async Task<byte[]> ReadAsync(BackupView view, long offset, int length)
@@ -37,7 +38,7 @@ public sealed class BackupViewSpecs : IDisposable
     [Fact]
     public async Task Overwritten_blocks_read_their_old_contents_and_the_rest_read_the_origin()
     {
-        await _origin.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 16 * B).ToArray());
+        await Origin.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 16 * B).ToArray());
         using var view = NewView();
         await WriteThroughAsync(view, B + 100, 0xBB, 2 * B);     // unaligned: blocks 1, 2 and 3 are saved whole
         await WriteThroughAsync(view, B + 200, 0xCC, 10);        // a second write to a saved block saves nothing more
@@ -46,7 +47,7 @@ public sealed class BackupViewSpecs : IDisposable
         Assert.All(await ReadAsync(view, B + 50, 3000), b => Assert.Equal(0xAA, b));   // an unaligned read inside a saved block
         Assert.Equal(3L * B, view.SavedBytes);
         Assert.True(view.IsSaved(1) && view.IsSaved(3) && !view.IsSaved(0) && !view.IsSaved(4));
-        Assert.Equal(0xBB, _origin.Contents[B + 100]);
+        Assert.Equal(0xBB, _origin[B + 100]);
         Assert.Equal(SavedCopyFile.HeaderBytes + 3L * B, new FileInfo(StorePath).Length);
         Assert.Equal(42, SavedCopyFile.ReadHeldRoot(StorePath));
     }
@@ -54,7 +55,7 @@ public sealed class BackupViewSpecs : IDisposable
     [Fact]
     public async Task A_save_waits_for_a_read_of_the_same_block_from_the_origin_and_later_reads_wait_for_the_save()
     {
-        await _origin.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 16 * B).ToArray());
+        await Origin.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 16 * B).ToArray());
         var readerInOrigin = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var stallNext = 1;
@@ -65,7 +66,7 @@ public sealed class BackupViewSpecs : IDisposable
                 readerInOrigin.TrySetResult();
                 await releaseReader.Task;
             }
-            await _origin.ReadAsync(offset, buffer);
+            await Origin.ReadAsync(offset, buffer);
         }
         using var view = NewView(readOrigin: GatedRead);
 
@@ -79,7 +80,7 @@ public sealed class BackupViewSpecs : IDisposable
         Assert.All(await read.WaitAsync(Limit), b => Assert.Equal(0xAA, b));
         await write.WaitAsync(Limit);
         Assert.All(await ReadAsync(view, 2 * B, B), b => Assert.Equal(0xAA, b));
-        Assert.Equal(0xBB, _origin.Contents[2 * B]);
+        Assert.Equal(0xBB, _origin[2 * B]);
     }
 
     [Fact]
@@ -89,14 +90,14 @@ public sealed class BackupViewSpecs : IDisposable
         using var view = NewView(limit: 2 * B, broken: broken);
         await WriteThroughAsync(view, 0, 0xBB, 4 * B);   // two blocks fit, the third breaks the view; the write goes on
 
-        Assert.All(_origin.Contents[..(4 * B)].ToArray(), b => Assert.Equal(0xBB, b));
+        Assert.All(Enumerable.Range(0, 4 * B).Select(i => _origin[i]), b => Assert.Equal(0xBB, b));
         Assert.StartsWith("saved-copy store full", view.BrokenReason);
         Assert.Equal([view.BrokenReason!], broken);
         var e = await Assert.ThrowsAsync<BackupViewBrokenException>(() => ReadAsync(view, 8 * B, B));
         Assert.Contains("saved-copy store full", e.Message);
         Assert.Equal(SavedCopyFile.HeaderBytes, new FileInfo(StorePath).Length);   // its space is given back
         await WriteThroughAsync(view, 8 * B, 0xCC, B);   // and later writes pass without saving
-        Assert.Equal(0xCC, _origin.Contents[8 * B]);
+        Assert.Equal(0xCC, _origin[8 * B]);
     }
 
     [Fact]
@@ -105,7 +106,7 @@ public sealed class BackupViewSpecs : IDisposable
         using var view = NewView(store: new FailingStore(SavedCopyFile.Create(StorePath)));
         await WriteThroughAsync(view, 0, 0xBB, B);
 
-        Assert.Equal(0xBB, _origin.Contents[0]);
+        Assert.Equal(0xBB, _origin[0]);
         Assert.Contains("No space left on device", view.BrokenReason);
         await Assert.ThrowsAsync<BackupViewBrokenException>(() => ReadAsync(view, 4 * B, B));
     }

@@ -1,4 +1,5 @@
 using DmEra.Metadata.PersistentData;
+using DmEra.Storage.Devices;
 
 namespace DmEra.Engine.Tests.Fakes;
 
@@ -48,20 +49,13 @@ public sealed class RecordingMetadataDevice : DmEra.Testing.RecordingBlockDevice
     }
 
     /// <summary>The durable image of a version, as a device a second system can open.</summary>
-    public MemoryMetadataDevice ImageOf(int version)
+    public MetadataDevice ImageOf(int version)
     {
-        lock (Gate)
-        {
-            var device = new MemoryMetadataDevice(BlockCount);
-            var image = _durableVersions[version];
-            for (var b = 0L; b < image.LongLength; b++)
-                if (image[b] is { } data) device.Write(b, data);
-            return device;
-        }
+        lock (Gate) return new MetadataDevice(new MemoryDevice(_durableVersions[version]));
     }
 
     /// <summary>What a power cut now would leave: only flushed writes.</summary>
-    public MemoryMetadataDevice CrashImage() => ImageOf(DurableVersion);
+    public MetadataDevice CrashImage() => ImageOf(DurableVersion);
 
     /// <summary>A new recording device holding the crash image (system two's view of the same disk).</summary>
     public RecordingMetadataDevice AfterCrash()

@@ -1,30 +1,23 @@
-using DmEra.Storage.Devices;
-
 namespace DmEra.Engine.Tests.Fakes;
 
 /// <summary>
 /// An in-memory origin that logs each write, trim and zeroing as it is issued, together with the metadata
-/// device's durable version at that instant: the ordering oracle compares the two.
+/// device's durable version at that instant: the ordering oracle compares the two. Its asynchronous calls
+/// are the contract's defaults over these synchronous ones (a trim is logged as the zeroing it is here).
 /// </summary>
-public sealed class RecordingOriginDevice(long sizeBytes, RecordingMetadataDevice metadata) : IOriginDevice
+public sealed class RecordingOriginDevice(long sizeBytes, RecordingMetadataDevice metadata) : IBlockDevice
 {
-    private readonly MemoryOriginDevice _inner = new(sizeBytes);
+    private readonly MemoryDevice _inner = new(sizeBytes);
 
     public long SizeBytes => _inner.SizeBytes;
-    public MemoryOriginDevice Inner => _inner;
+    public MemoryDevice Inner => _inner;
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer) => _inner.ReadAsync(offset, buffer);
+    public void Read(long offset, Span<byte> buffer) => _inner.Read(offset, buffer);
 
-    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
+    public void Write(long offset, ReadOnlySpan<byte> data)
     {
         Record(offset, data.Length);
-        return _inner.WriteAsync(offset, data);
-    }
-
-    public ValueTask TrimAsync(long offset, long length)
-    {
-        Record(offset, length);
-        return _inner.TrimAsync(offset, length);
+        _inner.Write(offset, data);
     }
 
     public ValueTask WriteZeroesAsync(long offset, long length)
@@ -33,10 +26,10 @@ public sealed class RecordingOriginDevice(long sizeBytes, RecordingMetadataDevic
         return _inner.WriteZeroesAsync(offset, length);
     }
 
-    public ValueTask FlushAsync()
+    public void Flush()
     {
         metadata.Log.Add(OperationKind.OriginFlush, 0, 0, metadata.DurableVersion);
-        return _inner.FlushAsync();
+        _inner.Flush();
     }
 
     private void Record(long offset, long length)

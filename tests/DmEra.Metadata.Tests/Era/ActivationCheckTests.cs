@@ -10,9 +10,9 @@ namespace DmEra.Metadata.Tests.Era;
 /// </summary>
 public sealed class ActivationCheckTests
 {
-    private static MemoryMetadataDevice Made(uint nrBlocks = 5000)
+    private static MetadataDevice Made(uint nrBlocks = 5000)
     {
-        var device = new MemoryMetadataDevice(512);
+        var device = MetadataDevice.InMemory(512);
         var md = EraMetadata.Open(device, 8);
         md.Resize(nrBlocks);
         md.Rollover();
@@ -23,7 +23,7 @@ public sealed class ActivationCheckTests
         return device;
     }
 
-    private static void Forge(MemoryMetadataDevice device, Func<EraSuperblock, EraSuperblock> edit)
+    private static void Forge(MetadataDevice device, Func<EraSuperblock, EraSuperblock> edit)
     {
         var block = edit(EraSuperblock.Read(device)).Pack();
         BlockValidator.Prepare(0, block, BlockKind.Superblock);
@@ -80,6 +80,6 @@ public sealed class ActivationCheckTests
     {
         foreach (var n in new uint[] { 1, 1018, 1019, 5000 })
             using (EraMetadata.Open(Made(n), 8)) { }
-        using (EraMetadata.Open(new MemoryMetadataDevice(64), 8)) { }
+        using (EraMetadata.Open(MetadataDevice.InMemory(64), 8)) { }
     }
 }

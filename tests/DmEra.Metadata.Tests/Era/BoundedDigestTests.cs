@@ -16,7 +16,7 @@ public sealed class BoundedDigestTests
     private static uint[] SpreadMarks() => Enumerable.Range(0, (int)(NrBlocks / 1000)).Select(i => (uint)i * 1000).ToArray();
 
     /// <summary>Formats, digests one spread writeset (the era array gets blocks of its own), archives a second one.</summary>
-    private static EraMetadata Prepare(MemoryMetadataDevice device)
+    private static EraMetadata Prepare(MetadataDevice device)
     {
         var md = EraMetadata.Format(device, 8);
         md.Resize(NrBlocks);
@@ -36,7 +36,7 @@ public sealed class BoundedDigestTests
     {
         long used;
         uint secondEra;
-        using (var probe = Prepare(new MemoryMetadataDevice(8192)))
+        using (var probe = Prepare(MetadataDevice.InMemory(8192)))
         {
             used = probe.Status.UsedBlocks;
             secondEra = probe.CurrentEra - 1;
@@ -45,7 +45,7 @@ public sealed class BoundedDigestTests
         // holding every rewritten block at once.
         long size = used + NrBlocks / 1000 / 2;
 
-        var bounded = new MemoryMetadataDevice(size);
+        var bounded = MetadataDevice.InMemory(size);
         using (var md = Prepare(bounded))
         {
             md.DigestAll(commitDirtyBlocks: 16);
@@ -58,7 +58,7 @@ public sealed class BoundedDigestTests
         WrittenSince.Find(EraMetadataReader.Open(bounded), secondEra, (begin, end) => { for (var b = begin; b < end; b++) found.Add(b); });
         Assert.Equal(SpreadMarks(), found);
 
-        using var unbounded = Prepare(new MemoryMetadataDevice(size));
+        using var unbounded = Prepare(MetadataDevice.InMemory(size));
         Assert.Throws<MetadataSpaceExhaustedException>(() => unbounded.DigestAll());
     }
 }

@@ -11,7 +11,7 @@ public sealed class CapacityTests
     {
         // 2^31-1 era-array entries and a bitset of as many bits: new blocks share one default block, so
         // this costs the btrees over ~2.2 million array-block references, not 8 GiB of zeroes.
-        var device = new MemoryMetadataDevice(64 * 1024 / 4 * 64);   // 64 MiB
+        var device = MetadataDevice.InMemory(64 * 1024 / 4 * 64);   // 64 MiB
         using var md = EraMetadata.Format(device, 8);
         md.Resize(EraMetadata.MaxNrBlocks);
         md.Rollover();
@@ -27,7 +27,7 @@ public sealed class CapacityTests
     [Fact]
     public void Two_to_the_31_blocks_are_refused_as_the_kernel_refuses_them()
     {
-        using var md = EraMetadata.Format(new MemoryMetadataDevice(1024), 8);
+        using var md = EraMetadata.Format(MetadataDevice.InMemory(1024), 8);
         var e = Assert.Throws<MetadataException>(() => md.Resize(1u << 31));
         Assert.Contains("2^31 - 1", e.Message);
     }

@@ -42,7 +42,7 @@ public sealed class EraModelTests
 
     private static void Run(uint initialBlocks, (Op Op, uint[] Args)[] ops)
     {
-        var device = new MemoryMetadataDevice(8192);
+        var device = MetadataDevice.InMemory(8192);
         var md = EraMetadata.Open(device, 128);
         var model = new Model();
         md.Resize(initialBlocks);
@@ -124,7 +124,7 @@ public sealed class EraModelTests
         Assert.False(md.HasDigestWork);
     }
 
-    private static void Verify(MemoryMetadataDevice device, EraMetadata md, Model model)
+    private static void Verify(MetadataDevice device, EraMetadata md, Model model)
     {
         var report = MetadataChecker.Check(device);
         Assert.True(report.IsClean, string.Join("\n", report.Errors));

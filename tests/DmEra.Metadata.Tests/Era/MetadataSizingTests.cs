@@ -19,7 +19,7 @@ public sealed class MetadataSizingTests
     [InlineData(300_000u)]
     public void A_device_of_the_minimum_size_survives_full_writes_checkpoints_digests_and_a_held_snapshot(uint nrBlocks)
     {
-        var device = new MemoryMetadataDevice(MetadataSizing.MinimumBlocks(nrBlocks));
+        var device = MetadataDevice.InMemory(MetadataSizing.MinimumBlocks(nrBlocks));
         using var md = EraMetadata.Open(device, 8);
         var all = Enumerable.Range(0, (int)nrBlocks).Select(b => (uint)b).ToArray();
         md.Resize(nrBlocks);
@@ -71,7 +71,7 @@ public sealed class MetadataSizingTests
         using var tools = new RealEraTools();
         var path = tools.CreateMetadataFile("grow.meta", 64 * MetadataBlock.Size);
         uint era;
-        using (var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 8))
+        using (var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 8))
         {
             md.Resize(20_000);
             md.Rollover();
@@ -96,7 +96,7 @@ public sealed class MetadataSizingTests
         }
         using (var f = new FileStream(path, FileMode.Open, FileAccess.Write)) f.SetLength(4096 * MetadataBlock.Size);
 
-        using (var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 8))
+        using (var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 8))
         {
             Assert.Equal(4096, md.Transactions.SpaceMap.NrBlocks);
             md.Rollover();
@@ -109,7 +109,7 @@ public sealed class MetadataSizingTests
             Assert.True(md.CurrentEra > era);
         }
         tools.Check(path).EnsureSuccess();
-        var report = Metadata.Era.Tools.MetadataChecker.Check(FileMetadataDevice.Open(path, false, DeviceLock.Shared));
+        var report = Metadata.Era.Tools.MetadataChecker.Check(MetadataDevice.Open(path, false, DeviceLock.Shared));
         Assert.True(report.IsClean, string.Join("\n", report.Errors));
         Assert.Contains("<block block=\"19999\"/>", tools.Invalidate(path, era).EnsureSuccess().StdOut);
     }

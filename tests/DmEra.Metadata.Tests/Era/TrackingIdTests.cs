@@ -16,7 +16,7 @@ public sealed class TrackingIdTests
     [Fact]
     public void Formatting_writes_a_random_id_into_the_superblock_uuid_and_commits_keep_it()
     {
-        var device = new MemoryMetadataDevice(1024);
+        var device = MetadataDevice.InMemory(1024);
         var md = EraMetadata.Format(device, 8);
         Assert.False(IsZero(md.TrackingId));
         Assert.Equal(md.TrackingId, EraSuperblock.Read(device).Uuid);
@@ -25,7 +25,7 @@ public sealed class TrackingIdTests
         Assert.Equal(md.TrackingId, EraSuperblock.Read(device).Uuid);
         var reopened = EraMetadata.Open(device, 8);
         Assert.Equal(md.TrackingId, reopened.TrackingId);
-        Assert.NotEqual(md.TrackingId, EraMetadata.Format(new MemoryMetadataDevice(1024), 8).TrackingId);
+        Assert.NotEqual(md.TrackingId, EraMetadata.Format(MetadataDevice.InMemory(1024), 8).TrackingId);
     }
 
     [Fact]
@@ -37,7 +37,7 @@ public sealed class TrackingIdTests
             var path = Path.Combine(dir.FullName, "meta");
             GoldenFixtures.ExtractImage("three-writesets", path);
             byte[] first, second;
-            using (var device = FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive))
+            using (var device = MetadataDevice.Open(path, writable: true, DeviceLock.Exclusive))
             {
                 var sb = EraSuperblock.Read(device);
                 Assert.True(IsZero(sb.Uuid));
@@ -46,7 +46,7 @@ public sealed class TrackingIdTests
                 Assert.False(IsZero(first));
                 md.Commit();
             }
-            using (var device = FileMetadataDevice.Open(path, writable: true, DeviceLock.Exclusive))
+            using (var device = MetadataDevice.Open(path, writable: true, DeviceLock.Exclusive))
             {
                 Assert.Equal(first, EraSuperblock.Read(device).Uuid);
                 using var md = EraMetadata.Open(device, EraSuperblock.Read(device).DataBlockSize, mayFormat: false);

@@ -40,7 +40,7 @@ public sealed class MetadataInteropTests
     {
         using var tools = new RealEraTools();
         var path = tools.CreateMetadataFile("live.bin", 16L << 20);
-        using (var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 128))
+        using (var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128))
         {
             md.Resize(100_000);
             md.Rollover();
@@ -58,10 +58,10 @@ public sealed class MetadataInteropTests
         foreach (var era in new uint[] { 0, 1, 2, 3 })
         {
             var real = tools.Run("era_invalidate", "--written-since", era.ToString(), "--metadata-snapshot", path).EnsureSuccess();
-            using var device = FileMetadataDevice.Open(path, false, DeviceLock.None);
+            using var device = MetadataDevice.Open(path, false, DeviceLock.None);
             Assert.Equal(EraXmlFiles.Blocks(real.StdOut), OurWrittenSince(EraMetadataReader.Open(device, useMetadataSnapshot: true), era));
         }
-        Assert.True(MetadataChecker.Check(FileMetadataDevice.Open(path, false, DeviceLock.Shared)).IsClean);
+        Assert.True(MetadataChecker.Check(MetadataDevice.Open(path, false, DeviceLock.Shared)).IsClean);
     }
 
     private static void RoundTrip(RandomEraMetadataXml shape, int eras = 3)
@@ -73,14 +73,14 @@ public sealed class MetadataInteropTests
         tools.Restore(input, theirs).EnsureSuccess();
 
         var ours = tools.CreateMetadataFile("ours.bin");
-        using (var device = FileMetadataDevice.Open(ours, true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(ours, true, DeviceLock.Exclusive))
         using (var xml = File.OpenRead(input))
             EraXmlReader.Read(xml, new MetadataRestorer(device));
         var check = tools.Check(ours);
         Assert.True(check.ExitCode == 0, $"era_check rejected our restore of {shape}\n{check}");
 
-        using var theirDevice = FileMetadataDevice.Open(theirs, false, DeviceLock.Shared);
-        using var ourDevice = FileMetadataDevice.Open(ours, false, DeviceLock.Shared);
+        using var theirDevice = MetadataDevice.Open(theirs, false, DeviceLock.Shared);
+        using var ourDevice = MetadataDevice.Open(ours, false, DeviceLock.Shared);
         var ourReport = MetadataChecker.Check(ourDevice);
         Assert.True(ourReport.IsClean && ourReport.Warnings.All(w => w.Contains("multiple of 8")),
             $"{shape}: {string.Join("; ", ourReport.Errors.Concat(ourReport.Warnings))}");
@@ -155,7 +155,7 @@ public sealed class LenientInputInteropTests
         var theirs = tools.CreateMetadataFile("theirs.bin", 1 << 20);
         tools.Restore(input, theirs).EnsureSuccess();
         var ours = tools.CreateMetadataFile("ours.bin", 1 << 20);
-        using (var device = FileMetadataDevice.Open(ours, true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(ours, true, DeviceLock.Exclusive))
         using (var xml = File.OpenRead(input))
             EraXmlReader.Read(xml, new MetadataRestorer(device));
         Assert.Equal(0, tools.Check(ours).ExitCode);
@@ -164,7 +164,7 @@ public sealed class LenientInputInteropTests
         tools.Dump(theirs, theirDump).EnsureSuccess();
         tools.Dump(ours, ourDump).EnsureSuccess();
         FileAssert.SameBytes(theirDump, ourDump, "era_dump of both restores");
-        using var device2 = FileMetadataDevice.Open(theirs, false, DeviceLock.Shared);
+        using var device2 = MetadataDevice.Open(theirs, false, DeviceLock.Shared);
         var report = MetadataChecker.Check(device2);
         Assert.True(report.IsClean, string.Join("; ", report.Errors));
         Assert.Contains(report.Warnings, w => w.Contains("era 9 is newer"));

@@ -12,7 +12,7 @@ public sealed class BlockBufferReuseTests
 
     private static BlockManager WithBlocks(params long[] locations)
     {
-        var blocks = new BlockManager(new MemoryMetadataDevice(64));
+        var blocks = new BlockManager(MetadataDevice.InMemory(64));
         foreach (var l in locations) blocks.WriteZeroed(l, Kind)[100] = (byte)l;
         blocks.WriteDirty();
         return blocks;

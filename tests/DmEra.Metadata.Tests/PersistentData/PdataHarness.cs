@@ -12,14 +12,14 @@ internal sealed class PdataHarness
 {
     public PdataHarness(long blocks = 4096)
     {
-        Device = new MemoryMetadataDevice(blocks);
+        Device = MetadataDevice.InMemory(blocks);
         SpaceMap = MetadataSpaceMap.CreateEmpty(blocks);
         Tm = new TransactionManager(new BlockManager(Device, cacheCapacity: 32), SpaceMap);
         SpaceMap.Claim(0);
         SpaceMap.InitRefCountTree(Tm);
     }
 
-    public MemoryMetadataDevice Device { get; }
+    public MetadataDevice Device { get; }
     public MetadataSpaceMap SpaceMap { get; }
     public TransactionManager Tm { get; }
 

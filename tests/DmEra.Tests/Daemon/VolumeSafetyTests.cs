@@ -104,14 +104,14 @@ public sealed class VolumeSafetyTests
     {
         using var dir = new TempDir();
         Volume(dir, "v", 128 * Block);
-        using (var md = EraMetadata.Open(FileMetadataDevice.Open(dir.File("v.meta"), true, DeviceLock.Exclusive), 128))
+        using (var md = EraMetadata.Open(MetadataDevice.Open(dir.File("v.meta"), true, DeviceLock.Exclusive), 128))
         {
             md.Resize(128);
             md.Rollover();
             md.MarkBlocks([3, 127]);
             md.Commit();
         }
-        using (var device = FileMetadataDevice.Open(dir.File("v.meta"), true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(dir.File("v.meta"), true, DeviceLock.Exclusive))
         {
             var block = (EraSuperblock.Read(device) with { NrBlocks = 100 }).Pack();
             BlockValidator.Prepare(0, block, BlockKind.Superblock);

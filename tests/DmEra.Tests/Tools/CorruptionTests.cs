@@ -43,7 +43,7 @@ public sealed class CorruptionTests
     {
         var path = dir.File("meta.bin");
         using (var f = File.Create(path)) f.SetLength(8 << 20);
-        using var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
+        using var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
         md.Resize(300_000);
         md.Rollover();
         for (uint i = 0; i < 3; i++)
@@ -60,7 +60,7 @@ public sealed class CorruptionTests
 
     private static long FindBlockInUse(string path, BlockKind kind)
     {
-        using var device = FileMetadataDevice.Open(path, false, DeviceLock.Shared);
+        using var device = MetadataDevice.Open(path, false, DeviceLock.Shared);
         var sb = EraSuperblock.Read(device);
         if (kind == BlockKind.Superblock) return 0;
         var sm = MetadataSpaceMap.Load(new BlockManager(device), sb.SpaceMapRoot, device.BlockCount);

@@ -10,9 +10,9 @@ namespace DmEra.Tests.Tools;
 public sealed class EraMapTests
 {
     /// <summary>64 blocks: the first 32 written in era 1, the rest never; now in era 2.</summary>
-    private static MemoryMetadataDevice HalfWritten(uint nrBlocks = 64)
+    private static MetadataDevice HalfWritten(uint nrBlocks = 64)
     {
-        var device = new MemoryMetadataDevice(1024);
+        var device = MetadataDevice.InMemory(1024);
         var md = EraMetadata.Format(device, 8);
         md.Resize(nrBlocks);
         md.Rollover();

@@ -17,7 +17,7 @@ public sealed class MetadataSnapshotToolTests
         using var dir = new TempDir();
         var path = dir.File("meta.bin");
         using (var f = File.Create(path)) f.SetLength(4 << 20);
-        using var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
+        using var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
         md.Resize(3000);
         md.Rollover();
         md.MarkBlocks([1, 2, 2999]);

@@ -20,7 +20,7 @@ public sealed class StrictReaderTests
         using var dir = new TempDir();
         var path = MakeMetadata(dir);
         long root;
-        using (var device = FileMetadataDevice.Open(path, false, DeviceLock.Shared)) root = EraSuperblock.Read(device).WritesetTreeRoot;
+        using (var device = MetadataDevice.Open(path, false, DeviceLock.Shared)) root = EraSuperblock.Read(device).WritesetTreeRoot;
         Rewrite(path, root, BlockKind.BtreeNode, b => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(4), flags));
 
         Assert.Equal(eraCheckRejects, Run("era_check", "-q", path).ExitCode != 0);
@@ -51,7 +51,7 @@ public sealed class StrictReaderTests
         using var dir = new TempDir();
         var path = MakeMetadata(dir);
         long victim, bitmap;
-        using (var device = FileMetadataDevice.Open(path, false, DeviceLock.Shared))
+        using (var device = MetadataDevice.Open(path, false, DeviceLock.Shared))
         {
             var sb = EraSuperblock.Read(device);
             victim = sb.EraArrayRoot;
@@ -101,7 +101,7 @@ public sealed class StrictReaderTests
     {
         var path = dir.File("meta.bin");
         using (var f = File.Create(path)) f.SetLength(4 << 20);
-        using var md = EraMetadata.Open(FileMetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
+        using var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
         md.Resize(5000);
         md.Rollover();
         md.MarkBlocks([1, 2, 4000]);

@@ -13,7 +13,7 @@ public sealed class EraMetadataReader
     private readonly PersistentBitset _bitset;
     private readonly Btree _writesetTree;
 
-    private EraMetadataReader(IMetadataDevice device, EraSuperblock live, long writesetTreeRoot, long eraArrayRoot, EraSuperblock? snapshot = null)
+    private EraMetadataReader(MetadataDevice device, EraSuperblock live, long writesetTreeRoot, long eraArrayRoot, EraSuperblock? snapshot = null)
     {
         Header = snapshot ?? live;
         _tm = TransactionManager.ReadOnly(device);
@@ -37,7 +37,7 @@ public sealed class EraMetadataReader
     public uint NrBlocks => Superblock.NrBlocks;
     public uint CurrentEra => Superblock.CurrentEra;
 
-    public static EraMetadataReader Open(IMetadataDevice device, bool useMetadataSnapshot = false)
+    public static EraMetadataReader Open(MetadataDevice device, bool useMetadataSnapshot = false)
     {
         var sb = EraSuperblock.Read(device);
         if (!useMetadataSnapshot)

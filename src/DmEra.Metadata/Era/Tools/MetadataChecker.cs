@@ -11,13 +11,13 @@ namespace DmEra.Metadata.Era.Tools;
 /// </summary>
 public sealed class MetadataChecker
 {
-    private readonly IMetadataDevice _device;
+    private readonly MetadataDevice _device;
     private readonly BlockManager _blocks;
     private readonly CheckReport _report = new();
     private readonly IProgress<long>? _progress;
     private bool _structureDamaged;
 
-    private MetadataChecker(IMetadataDevice device, IProgress<long>? progress)
+    private MetadataChecker(MetadataDevice device, IProgress<long>? progress)
     {
         _device = device;
         _blocks = new BlockManager(device, cacheCapacity: 64);
@@ -25,7 +25,7 @@ public sealed class MetadataChecker
     }
 
     /// <summary>Checks the metadata; a superblock too damaged to read throws <see cref="MetadataException"/>.</summary>
-    public static CheckReport Check(IMetadataDevice device, bool superblockOnly = false, IProgress<long>? progress = null) =>
+    public static CheckReport Check(MetadataDevice device, bool superblockOnly = false, IProgress<long>? progress = null) =>
         new MetadataChecker(device, progress).Run(superblockOnly);
 
     /// <summary>
@@ -33,7 +33,7 @@ public sealed class MetadataChecker
     /// A daemon may be writing the rest while this runs (the snapshot's blocks are never written while it
     /// is held), so the live trees and the space map, which move under us, are not compared.
     /// </summary>
-    public static CheckReport CheckSnapshot(IMetadataDevice device, IProgress<long>? progress = null) =>
+    public static CheckReport CheckSnapshot(MetadataDevice device, IProgress<long>? progress = null) =>
         new MetadataChecker(device, progress).RunSnapshot();
 
     private CheckReport RunSnapshot()

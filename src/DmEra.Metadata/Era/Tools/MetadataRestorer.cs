@@ -11,7 +11,7 @@ namespace DmEra.Metadata.Era.Tools;
 /// </summary>
 public sealed class MetadataRestorer : IEraMetadataVisitor
 {
-    private readonly IMetadataDevice _device;
+    private readonly MetadataDevice _device;
     private TransactionManager? _tm;
     private PersistentBitset? _bitset;
     private EraArray? _eraArray;
@@ -24,7 +24,7 @@ public sealed class MetadataRestorer : IEraMetadataVisitor
     private uint _nrBits;
     private bool _eraArraySeen;
 
-    public MetadataRestorer(IMetadataDevice device) => _device = device;
+    public MetadataRestorer(MetadataDevice device) => _device = device;
 
     public void SuperblockBegin(string uuid, uint blockSize, uint nrBlocks, uint currentEra)
     {

@@ -1,29 +1,45 @@
+using Microsoft.Win32.SafeHandles;
 
 namespace DmEra.Storage.Devices;
 
 /// <summary>
-/// An origin file or block device: a <see cref="DiskFile"/> opened exclusively, so page-cache hits are served
-/// on the caller's thread and fdatasync runs on a thread of its own.
+/// A file or block device over a <see cref="DiskFile"/>: the origin (asynchronous calls: page-cache hits are
+/// served on the caller's thread, fdatasync runs on a thread of its own) and the metadata (synchronous calls
+/// on the metadata writer's thread: pread, pwritev, fdatasync, with nothing between).
 /// </summary>
-public sealed class FileOriginDevice : IOriginDevice
+public sealed class FileDevice : IBlockDevice
 {
     private readonly DiskFile _file;
     private int _punchHoleUnsupported;
 
-    private FileOriginDevice(DiskFile file) => _file = file;
+    private FileDevice(DiskFile file) => _file = file;
 
-    /// <summary>fdatasync calls made (concurrent flush requests share one).</summary>
+    /// <summary>fdatasync calls made by <see cref="FlushAsync"/> (concurrent flush requests share one).</summary>
     public long Flushes => _file.Flushes;
 
     public string Path => _file.Path;
     public long SizeBytes => _file.Size;
 
     /// <summary>
-    /// Opens the origin read-write and exclusively (flock LOCK_EX): a second daemon on the same origin would
+    /// Opens an origin read-write and exclusively (flock LOCK_EX): a second daemon on the same origin would
     /// write blocks the first one never tracks.
     /// </summary>
-    public static FileOriginDevice Open(string path, InlineWriteSettings? inline = null) =>
+    public static FileDevice Open(string path, InlineWriteSettings? inline = null) =>
         new(DiskFile.Open(path, writable: true, FileShare.None, inline));
+
+    /// <summary>A device over a handle its caller opened and locked (the metadata's own lock modes); it owns the handle.</summary>
+    public static FileDevice Of(SafeFileHandle handle, string path) => new(DiskFile.Of(handle, path));
+
+    public void Read(long offset, Span<byte> buffer) => _file.Read(offset, buffer);
+
+    public void Write(long offset, ReadOnlySpan<byte> data) => _file.Write(offset, data);
+
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> pieces) => _file.Write(offset, pieces);
+
+    public void Flush() => _file.Flush();
+
+    /// <inheritdoc cref="DiskFile.AllocateHoles"/>
+    public long AllocateHoles(long end) => _file.AllocateHoles(end);
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer) => _file.ReadAsync(offset, buffer);
 

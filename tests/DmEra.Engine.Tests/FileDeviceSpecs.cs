@@ -1,6 +1,6 @@
 namespace DmEra.Engine.Tests;
 
-public sealed class FileOriginDeviceSpecs : IDisposable
+public sealed class FileDeviceSpecs : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("dmera-engine-origin-");
 
@@ -9,7 +9,7 @@ public sealed class FileOriginDeviceSpecs : IDisposable
     {
         var path = Path.Combine(_dir.FullName, "origin");
         using (var f = File.Create(path)) f.SetLength(1 << 20);
-        using var origin = FileOriginDevice.Open(path);
+        using var origin = FileDevice.Open(path);
         Assert.Equal(1 << 20, origin.SizeBytes);
 
         var data = Enumerable.Range(0, 8192).Select(i => (byte)(i * 7)).ToArray();
@@ -33,8 +33,8 @@ public sealed class FileOriginDeviceSpecs : IDisposable
     {
         var path = Path.Combine(_dir.FullName, "origin2");
         using (var f = File.Create(path)) f.SetLength(4096);
-        using var first = FileOriginDevice.Open(path);
-        Assert.ThrowsAny<IOException>(() => FileOriginDevice.Open(path));
+        using var first = FileDevice.Open(path);
+        Assert.ThrowsAny<IOException>(() => FileDevice.Open(path));
     }
 
     public void Dispose() => _dir.Delete(recursive: true);

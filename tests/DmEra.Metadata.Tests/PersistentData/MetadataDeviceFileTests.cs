@@ -5,11 +5,11 @@ using DmEra.Storage;
 
 namespace DmEra.Metadata.Tests.PersistentData;
 
-public sealed class FileMetadataDeviceTests : IDisposable
+public sealed class MetadataDeviceFileTests : IDisposable
 {
     private readonly string _path = Path.Combine(Path.GetTempPath(), $"dmera-fmd-{Guid.NewGuid():N}.meta");
 
-    public FileMetadataDeviceTests()
+    public MetadataDeviceFileTests()
     {
         using var f = File.Create(_path);
         f.SetLength(64 * MetadataBlock.Size);
@@ -22,7 +22,7 @@ public sealed class FileMetadataDeviceTests : IDisposable
     [Fact]
     public void A_run_of_blocks_lands_at_its_offsets_and_nowhere_else()
     {
-        using (var device = FileMetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
             device.Write(5, new ReadOnlyMemory<byte>[] { Filled(1), Filled(2), Filled(3) });
         var bytes = File.ReadAllBytes(_path);
         for (var block = 0; block < 64; block++)
@@ -41,7 +41,7 @@ public sealed class FileMetadataDeviceTests : IDisposable
             return LinuxFile.NextHole(LinuxFile.Fd(h), 0, 64 * MetadataBlock.Size);
         }
         Assert.Equal(0, FirstHole());
-        using (var device = FileMetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
         {
             device.Write(5, Filled(7));
             device.Flush();
@@ -53,16 +53,16 @@ public sealed class FileMetadataDeviceTests : IDisposable
         Assert.Equal(64 * MetadataBlock.Size, bytes.Length);
         for (var block = 0; block < 64; block++)
             Assert.True(bytes.AsSpan(block * MetadataBlock.Size, MetadataBlock.Size).IndexOfAnyExcept(block == 5 ? (byte)7 : (byte)0) < 0, $"block {block}");
-        using (var readOnly = FileMetadataDevice.Open(_path, writable: false, DeviceLock.Shared))
+        using (var readOnly = MetadataDevice.Open(_path, writable: false, DeviceLock.Shared))
             Assert.Equal(0, readOnly.AllocateHoles());
     }
 
     [Fact]
     public void A_run_past_the_end_or_on_a_read_only_device_writes_nothing()
     {
-        using (var device = FileMetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
             Assert.Throws<MetadataException>(() => device.Write(63, new ReadOnlyMemory<byte>[] { Filled(9), Filled(9) }));
-        using (var device = FileMetadataDevice.Open(_path, writable: false, DeviceLock.Shared))
+        using (var device = MetadataDevice.Open(_path, writable: false, DeviceLock.Shared))
             Assert.Throws<InvalidOperationException>(() => device.Write(0, new ReadOnlyMemory<byte>[] { Filled(9) }));
         Assert.True(File.ReadAllBytes(_path).AsSpan().IndexOfAnyExcept((byte)0) < 0);
     }
@@ -70,7 +70,7 @@ public sealed class FileMetadataDeviceTests : IDisposable
     [Fact]
     public void Commits_written_in_runs_read_back_clean()
     {
-        using (var device = FileMetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
+        using (var device = MetadataDevice.Open(_path, writable: true, DeviceLock.Exclusive))
         using (var md = EraMetadata.Format(device, 8))
         {
             md.Resize(100_000);
@@ -78,7 +78,7 @@ public sealed class FileMetadataDeviceTests : IDisposable
             md.MarkBlocks([1, 40_000, 99_999]);
             md.Commit();
         }
-        using var check = FileMetadataDevice.Open(_path, writable: false, DeviceLock.Shared);
+        using var check = MetadataDevice.Open(_path, writable: false, DeviceLock.Shared);
         var report = MetadataChecker.Check(check);
         Assert.True(report.IsClean, string.Join("\n", report.Errors));
     }

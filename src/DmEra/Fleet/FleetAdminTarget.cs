@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using DmEra.Admin;
+using DmEra.Daemon;
 
 namespace DmEra.Fleet;
 
@@ -100,14 +101,17 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         volume is null || fleet.Volumes.IsLocal(volume) ? Local.StatusAsync(volume, json, ct) : RemoteAsync(volume, new VolumeStatus(volume, json), ct);
 
     public Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> volumes, string[] words, CancellationToken ct) =>
+        // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
         volumes.All(fleet.Volumes.IsLocal)
             ? Local.TakeBackupAsync(volumes, words, ct)
-            : throw new AdminCommandException("take_backup_snap of volumes on other nodes is not supported yet: run it on each volume's node (group checkpoint works fleet-wide)");
+            : RunGroupAsync(volumes, true, VolumeHost.ParseSince(words), ct);
 
-    public async Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct)
+    public Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct) =>
+        names.All(fleet.Volumes.IsLocal) ? Local.GroupCheckpointAsync(names, ct) : RunGroupAsync(names, false, null, ct);
+
+    /// <summary>A group checkpoint, or a group take_backup_snap [SINCE], over volumes of several members: run by the coordinator.</summary>
+    private async Task<IReadOnlyList<string>> RunGroupAsync(IReadOnlyList<string> names, bool takeViews, uint? since, CancellationToken ct)
     {
-        // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
-        if (names.All(fleet.Volumes.IsLocal)) return await Local.GroupCheckpointAsync(names, ct).ConfigureAwait(false);
         var (system, cluster) = Fleet();
         var cached = names.Select(n => (n, fleet.Volumes.IsLocal(n) ? cluster.SelfMember : Cached(n, cluster))).ToList();
         var (volumes, silent) = cached.All(c => c.Item2 is not null)
@@ -129,11 +133,12 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         GroupOutcome outcome;
         try
         {
-            outcome = await coordinator.Ask<GroupOutcome>(new RunGroup(gid, members), Timeout, ct).ConfigureAwait(false);
+            outcome = await coordinator.Ask<GroupOutcome>(new RunGroup(gid, members, takeViews, since), Timeout, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s");
+            throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s" +
+                (takeViews ? $"; views may have been taken: see dmera status --json, drop them with dmera message --group {string.Join(',', names)} drop_backup_snap" : ""));
         }
         return outcome.Error is null ? outcome.Lines : throw new AdminCommandException($"group {gid}: {outcome.Error}");
     }

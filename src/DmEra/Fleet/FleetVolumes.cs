@@ -20,8 +20,8 @@ public sealed class FleetVolumes(VolumeHost host, Action<string> unexport, ILogg
 
     public bool IsLocal(string name) => !_withdrawn.ContainsKey(name) && host.VolumeNames.Contains(name);
 
-    public IEraVolume? TryGetLocal(string name) =>
-        IsLocal(name) ? host.Served.FirstOrDefault(v => v.Spec.Name == name)?.Volume : null;
+    public ServedVolume? TryGetServed(string name) =>
+        IsLocal(name) ? host.Served.FirstOrDefault(v => v.Spec.Name == name) : null;
 
     /// <summary>Another member, older in the fleet, serves <paramref name="name"/> too: this one stops being exported.</summary>
     public void Withdraw(string name, string otherNode)

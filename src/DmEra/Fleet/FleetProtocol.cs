@@ -14,6 +14,8 @@ public sealed record ListVolumes : IFleetMessage;
 public sealed record VolumeList(string Node, IReadOnlyList<string> Volumes) : IFleetMessage;
 /// <summary>The status line of one of this member's volumes. Reply: <see cref="FleetReply"/>.</summary>
 public sealed record VolumeStatus(string Volume, bool Json) : IFleetMessage;
+/// <summary>The status of every volume this member serves: "NAME: LINE" lines, or with Json one JSON object a line. Reply: <see cref="FleetReply"/>.</summary>
+public sealed record AllStatus(bool Json) : IFleetMessage;
 /// <summary>A dm-era message to one of this member's volumes. Reply: <see cref="FleetReply"/>.</summary>
 public sealed record VolumeMessage(string Volume, string Text) : IFleetMessage;
 public sealed record FleetReply(IReadOnlyList<string> Lines, string? Error) : IFleetMessage;

@@ -32,6 +32,21 @@ public sealed class FleetVolumes(VolumeHost host, Action<string> unexport, ILogg
             name, otherNode);
     }
 
+    /// <summary>
+    /// The status of each volume this member serves in the fleet (withdrawn ones left out), in name order:
+    /// "NAME: LINE" as the daemon's own <c>status</c> prints it, or with <paramref name="json"/> one JSON object a line.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> StatusAllAsync(bool json, CancellationToken ct)
+    {
+        var lines = new List<string>();
+        foreach (var name in Names)
+        {
+            var status = await host.StatusAsync(name, json, ct).ConfigureAwait(false);
+            lines.Add(json ? status[0] : $"{name}: {status[0]}");
+        }
+        return lines;
+    }
+
     public bool TryEnterGroup() => host.GroupLock.Wait(0);
     public void ExitGroup() => host.GroupLock.Release();
 }

@@ -31,11 +31,8 @@ public abstract class CrashSpec : Akka.TestKit.Xunit2.TestKit
 
     protected CrashSpec(ITestOutputHelper output) : base(TestConfig.WithFallback(DefaultConfig), null, output)
     {
-        Output = output;
         _checkSystem = new Lazy<ActorSystem>(() => Environment.GetEnvironmentVariable("DMERA_CRASH_POOL") == "1" ? ActorSystem.Create("crash-check", CheckConfig) : Sys);
     }
-
-    protected ITestOutputHelper Output { get; }
 
     /// <summary>The system crash states are recovered on.</summary>
     protected ActorSystem CheckSystem => _checkSystem.Value;

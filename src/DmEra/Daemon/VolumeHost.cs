@@ -219,16 +219,11 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     public async Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> names, string[] words, CancellationToken ct)
     {
         if (names.Count == 0) throw new AdminCommandException("take_backup_snap needs at least one volume");
-        uint? since = words.Length switch
-        {
-            1 => null,
-            2 when uint.TryParse(words[1], out var e) => e,
-            _ => throw new AdminCommandException("usage: take_backup_snap [SINCE_ERA]"),
-        };
+        var since = ParseSince(words);
         var group = names.Order(StringComparer.Ordinal).Select(Get).ToList();
         await _groupLock.WaitAsync(ct).ConfigureAwait(false);
         var closed = new List<ServedVolume>();
-        var taken = new List<(ServedVolume Served, BackupView View)>();
+        IReadOnlyList<(ServedVolume Served, BackupView View)> taken;
         try
         {
             foreach (var v in group)
@@ -238,38 +233,11 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
             try
             {
-                foreach (var v in group)
-                {
-                    var name = v.Spec.Name;
-                    var limit = v.Spec.BackupLimitBytes > 0 ? v.Spec.BackupLimitBytes : Math.Max(v.Volume.BlockSizeBytes, (long)(v.Volume.SizeBytes * BackupLimitFraction));
-                    var taking = v.Volume.TakeBackupSnapAsync(since, v.Spec.ResolvedBackupStorePath, limit,
-                        reason => _log.LogWarning("volume {Name}: backup view broken: {Reason}; its readers get errors, the volume's writes go on", name, reason));
-                    try
-                    {
-                        taken.Add((v, await taking.WaitAsync(ct).ConfigureAwait(false)));
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        DropWhenTaken(v, taking);
-                        throw;
-                    }
-                }
+                taken = await TakeViewsHeldAsync(group, since, ct).ConfigureAwait(false);
             }
-            catch (Exception e)
+            catch (Exception e) when (group.Count > 1 && e is not OperationCanceledException)
             {
-                foreach (var (v, _) in taken)
-                {
-                    try { await v.Volume.DropBackupSnapAsync().ConfigureAwait(false); }
-                    catch (Exception drop) { _log.LogError("volume {Name}: dropping a half-taken group view failed: {Message}", v.Spec.Name, drop.Message); }
-                }
-                if (group.Count == 1 || e is OperationCanceledException) throw;
                 throw new AdminCommandException($"group take_backup_snap failed, no view kept: {e.Message}");
-            }
-            foreach (var (v, view) in taken)
-            {
-                var export = BackupViewExport.ExportName(v.Spec.Name);
-                _exports?.Remove(export);
-                _exports?.Add(export, new BackupViewExport(v.Volume, view, v.Allocation));
             }
         }
         finally
@@ -277,8 +245,80 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             foreach (var v in closed) v.Volume.ReleaseWrites();
             _groupLock.Release();
         }
-        _log.LogInformation("backup view taken: {Views}", string.Join(", ", taken.Select(t => $"{t.Served.Spec.Name} era {t.View.Era}")));
         return taken.Select(t => (group.Count > 1 ? t.Served.Spec.Name + " " : "") + DescribeView(t.Served, t.View)).ToList();
+    }
+
+    /// <summary>The SINCE of <c>take_backup_snap [SINCE]</c> (words[0] is the message itself).</summary>
+    public static uint? ParseSince(string[] words) => words.Length switch
+    {
+        1 => null,
+        2 when uint.TryParse(words[1], out var e) => e,
+        _ => throw new AdminCommandException("usage: take_backup_snap [SINCE_ERA]"),
+    };
+
+    /// <summary>
+    /// The second half of a take, for a caller that already holds the writes of every volume in
+    /// <paramref name="group"/> (this daemon's group take, or a fleet member's hold): each volume takes its view
+    /// at this instant, then the exports appear. All or none: on any failure the views taken are dropped and
+    /// the first failure is thrown. A take its caller gave up on is dropped once it exists.
+    /// </summary>
+    public async Task<IReadOnlyList<(ServedVolume Served, BackupView View)>> TakeViewsHeldAsync(IReadOnlyList<ServedVolume> group, uint? since, CancellationToken ct)
+    {
+        var taken = new List<(ServedVolume Served, BackupView View)>();
+        try
+        {
+            foreach (var v in group)
+            {
+                var name = v.Spec.Name;
+                var limit = v.Spec.BackupLimitBytes > 0 ? v.Spec.BackupLimitBytes : Math.Max(v.Volume.BlockSizeBytes, (long)(v.Volume.SizeBytes * BackupLimitFraction));
+                var taking = v.Volume.TakeBackupSnapAsync(since, v.Spec.ResolvedBackupStorePath, limit,
+                    reason => _log.LogWarning("volume {Name}: backup view broken: {Reason}; its readers get errors, the volume's writes go on", name, reason));
+                try
+                {
+                    taken.Add((v, await taking.WaitAsync(ct).ConfigureAwait(false)));
+                }
+                catch (OperationCanceledException)
+                {
+                    DropWhenTaken(v, taking);
+                    throw;
+                }
+            }
+        }
+        catch
+        {
+            foreach (var (v, view) in taken) await DropViewAsync(v, view, "a half-taken group view").ConfigureAwait(false);
+            throw;
+        }
+        foreach (var (v, view) in taken)
+        {
+            var export = BackupViewExport.ExportName(v.Spec.Name);
+            _exports?.Remove(export);
+            _exports?.Add(export, new BackupViewExport(v.Volume, view, v.Allocation));
+        }
+        _log.LogInformation("backup view taken: {Views}", string.Join(", ", taken.Select(t => $"{t.Served.Spec.Name} era {t.View.Era}")));
+        return taken;
+    }
+
+    /// <summary>
+    /// Drops <paramref name="view"/> (export and view) if it is still the volume's view; a view taken since is left
+    /// alone. Failures are logged, not thrown: the caller is undoing a take and has its own error to report.
+    /// Returns whether the view is gone (false: its drop failed and it is still held).
+    /// </summary>
+    public async Task<bool> DropViewAsync(ServedVolume v, BackupView view, string what)
+    {
+        if (v.Volume.BackupView != view) return true;
+        _exports?.Remove(BackupViewExport.ExportName(v.Spec.Name));
+        try
+        {
+            await v.Volume.DropBackupSnapAsync().ConfigureAwait(false);
+            _log.LogInformation("volume {Name}: backup view dropped ({What})", v.Spec.Name, what);
+            return true;
+        }
+        catch (Exception drop)
+        {
+            _log.LogError("volume {Name}: dropping {What} failed: {Message}", v.Spec.Name, what, drop.Message);
+            return false;
+        }
     }
 
     /// <summary>
@@ -300,7 +340,7 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             }
         }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
-    private static string DescribeView(ServedVolume v, BackupView view) =>
+    public static string DescribeView(ServedVolume v, BackupView view) =>
         $"era {view.Era} export {BackupViewExport.ExportName(v.Spec.Name)}" +
         (view.SinceEra is { } since ? $" bitmap {BackupViewExport.BitmapName(since)}" : "");
 

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using DmEra.Admin;
+using DmEra.Daemon;
 
 namespace DmEra.Fleet;
 
@@ -97,17 +98,64 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         fleet.Volumes.IsLocal(volume) ? Local.MessageAsync(volume, message, ct) : RemoteAsync(volume, new VolumeMessage(volume, message), ct);
 
     public Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct) =>
-        volume is null || fleet.Volumes.IsLocal(volume) ? Local.StatusAsync(volume, json, ct) : RemoteAsync(volume, new VolumeStatus(volume, json), ct);
+        volume is null ? StatusAllAsync(json, ct)
+        : fleet.Volumes.IsLocal(volume) ? Local.StatusAsync(volume, json, ct) : RemoteAsync(volume, new VolumeStatus(volume, json), ct);
+
+    /// <summary>
+    /// <c>status</c> with no volume: every volume of the fleet, as the daemon alone prints its own ("NAME: LINE" in
+    /// name order; with JSON one array, each object with its "node"). A member that does not answer in time is
+    /// named on a "# not listed" line (JSON: the error, so a script does not take a partial list for the fleet).
+    /// </summary>
+    private async Task<IReadOnlyList<string>> StatusAllAsync(bool json, CancellationToken ct)
+    {
+        var (system, cluster) = Fleet();
+        var self = cluster.SelfMember;
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        var others = cluster.State.Members.Where(m => m.Address != self.Address && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving).ToList();
+        var asks = others.Select(async m =>
+        {
+            if (unreachable.Contains(m.Address)) return (m, (FleetReply?)null, "unreachable");
+            try
+            {
+                var reply = await Directory(system, m.Address).Ask<FleetReply>(new AllStatus(json), Timeout, ct).ConfigureAwait(false);
+                return (m, reply.Error is null ? reply : null, reply.Error ?? "");
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                return (m, (FleetReply?)null, $"no answer within {Timeout.TotalSeconds:0.#}s");
+            }
+        }).ToList();
+        var mine = await fleet.Volumes.StatusAllAsync(json, ct).ConfigureAwait(false);
+        var answers = await Task.WhenAll(asks).ConfigureAwait(false);
+        var silent = answers.Where(a => a.Item2 is null).Select(a => $"{FleetNames.NodeName(a.m)} ({a.Item3})").ToList();
+        var all = answers.Where(a => a.Item2 is not null).SelectMany(a => a.Item2!.Lines.Select(l => (Node: FleetNames.NodeName(a.m), Line: l)))
+            .Concat(mine.Select(l => (Node: FleetNames.NodeName(self), Line: l))).ToList();
+        if (!json)
+            return all.Select(x => x.Line).Order(StringComparer.Ordinal).Concat(silent.Select(s => $"# not listed: the volumes of {s}")).ToList();
+        if (silent.Count > 0) throw new AdminCommandException($"status of the fleet incomplete, no answer from {string.Join(", ", silent)}");
+        var array = new System.Text.Json.Nodes.JsonArray();
+        foreach (var (node, line) in all.OrderBy(x => x.Line, StringComparer.Ordinal))
+        {
+            var o = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+            o["node"] = node;
+            array.Add(o);
+        }
+        IReadOnlyList<string> result = [array.ToJsonString()];
+        return result;
+    }
 
     public Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> volumes, string[] words, CancellationToken ct) =>
+        // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
         volumes.All(fleet.Volumes.IsLocal)
             ? Local.TakeBackupAsync(volumes, words, ct)
-            : throw new AdminCommandException("take_backup_snap of volumes on other nodes is not supported yet: run it on each volume's node (group checkpoint works fleet-wide)");
+            : RunGroupAsync(volumes, true, VolumeHost.ParseSince(words), ct);
 
-    public async Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct)
+    public Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct) =>
+        names.All(fleet.Volumes.IsLocal) ? Local.GroupCheckpointAsync(names, ct) : RunGroupAsync(names, false, null, ct);
+
+    /// <summary>A group checkpoint, or a group take_backup_snap [SINCE], over volumes of several members: run by the coordinator.</summary>
+    private async Task<IReadOnlyList<string>> RunGroupAsync(IReadOnlyList<string> names, bool takeViews, uint? since, CancellationToken ct)
     {
-        // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
-        if (names.All(fleet.Volumes.IsLocal)) return await Local.GroupCheckpointAsync(names, ct).ConfigureAwait(false);
         var (system, cluster) = Fleet();
         var cached = names.Select(n => (n, fleet.Volumes.IsLocal(n) ? cluster.SelfMember : Cached(n, cluster))).ToList();
         var (volumes, silent) = cached.All(c => c.Item2 is not null)
@@ -129,11 +177,12 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         GroupOutcome outcome;
         try
         {
-            outcome = await coordinator.Ask<GroupOutcome>(new RunGroup(gid, members), Timeout, ct).ConfigureAwait(false);
+            outcome = await coordinator.Ask<GroupOutcome>(new RunGroup(gid, members, takeViews, since), Timeout, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s");
+            throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s" +
+                (takeViews ? $"; views may have been taken: see dmera status --json, drop them with dmera message --group {string.Join(',', names)} drop_backup_snap" : ""));
         }
         return outcome.Error is null ? outcome.Lines : throw new AdminCommandException($"group {gid}: {outcome.Error}");
     }

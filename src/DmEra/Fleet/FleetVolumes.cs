@@ -20,8 +20,8 @@ public sealed class FleetVolumes(VolumeHost host, Action<string> unexport, ILogg
 
     public bool IsLocal(string name) => !_withdrawn.ContainsKey(name) && host.VolumeNames.Contains(name);
 
-    public IEraVolume? TryGetLocal(string name) =>
-        IsLocal(name) ? host.Served.FirstOrDefault(v => v.Spec.Name == name)?.Volume : null;
+    public ServedVolume? TryGetServed(string name) =>
+        IsLocal(name) ? host.Served.FirstOrDefault(v => v.Spec.Name == name) : null;
 
     /// <summary>Another member, older in the fleet, serves <paramref name="name"/> too: this one stops being exported.</summary>
     public void Withdraw(string name, string otherNode)
@@ -30,6 +30,21 @@ public sealed class FleetVolumes(VolumeHost host, Action<string> unexport, ILogg
         unexport(name);
         log.LogError("volume {Name}: node {Node} already serves a volume of this name in the fleet (names are unique across the fleet): not exported here; rename it or serve it from one node, then restart this daemon",
             name, otherNode);
+    }
+
+    /// <summary>
+    /// The status of each volume this member serves in the fleet (withdrawn ones left out), in name order:
+    /// "NAME: LINE" as the daemon's own <c>status</c> prints it, or with <paramref name="json"/> one JSON object a line.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> StatusAllAsync(bool json, CancellationToken ct)
+    {
+        var lines = new List<string>();
+        foreach (var name in Names)
+        {
+            var status = await host.StatusAsync(name, json, ct).ConfigureAwait(false);
+            lines.Add(json ? status[0] : $"{name}: {status[0]}");
+        }
+        return lines;
     }
 
     public bool TryEnterGroup() => host.GroupLock.Wait(0);

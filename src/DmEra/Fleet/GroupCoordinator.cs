@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace DmEra.Fleet;
 
 /// <summary>
-/// The fleet's group-checkpoint coordinator, a cluster singleton (on the oldest member). It only decides
+/// The fleet's group-checkpoint (and group take_backup_snap) coordinator, a cluster singleton (on the oldest member). It only decides
 /// the order of phases; the holds belong to the participants, which end them by themselves, so nothing
 /// waits on this actor while holding writes. One run per group id: a repeated RunGroup joins the run in
 /// progress or gets the remembered outcome.
@@ -51,6 +51,9 @@ public sealed class GroupCoordinator : ReceiveActor
 /// and releases its own); on a refusal or no answer within the phase timeout, Release everywhere. The
 /// outcome names every volume with its new era or the reason it has none. Messages to members are re-sent
 /// within a phase (they are idempotent per group id), so a lost one costs a retry, not the group.
+/// A group take_backup_snap runs the same way with TakeGroupViews for Checkpoint, but all or none: when any
+/// member did not take its views, Release goes to every member, which drops the views it took for the group,
+/// and the outcome says which views were dropped (or could not be confirmed dropped).
 /// </summary>
 internal sealed class GroupRun : ReceiveActor, IWithTimers
 {
@@ -61,6 +64,7 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
     private readonly Dictionary<string, MemberVolumes> _byAddress;
     private readonly Dictionary<string, string?> _held = new();
     private readonly Dictionary<string, GroupCheckpointed> _checkpointed = new();
+    private readonly Dictionary<string, IReadOnlyList<string>> _dropped = new();
     private readonly ILogger _log;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -109,10 +113,14 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         Receive<PhaseTimeout>(_ => Abort());
     }
 
+    private IFleetMessage Act => _group.TakeViews ? new TakeGroupViews(_group.Gid, _group.Since) : new CheckpointGroup(_group.Gid);
+    private string What => _group.TakeViews ? "group take_backup_snap" : "group checkpoint";
+    private string Nothing => _group.TakeViews ? "no view" : "no new era";
+
     private void StartCheckpoints()
     {
         Become(Checkpointing);
-        foreach (var m in _group.Members) Participant(m.Address).Tell(new CheckpointGroup(_group.Gid));
+        foreach (var m in _group.Members) Participant(m.Address).Tell(Act);
         Timers.StartSingleTimer("phase", new PhaseTimeout(), _phaseTimeout);
     }
 
@@ -129,7 +137,7 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         Receive<Resend>(_ =>
         {
             foreach (var m in _group.Members.Where(m => !_checkpointed.ContainsKey(m.Address)))
-                Participant(m.Address).Tell(new CheckpointGroup(_group.Gid));
+                Participant(m.Address).Tell(Act);
         });
         Receive<PhaseTimeout>(_ => Complete());
         Receive<GroupHeld>(_ => { });
@@ -143,12 +151,17 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
                 ? e is null ? null : $"node {m.Node}: {e}"
                 : $"node {m.Node} did not answer within {_phaseTimeout.TotalSeconds:0.#}s (unreachable?)")
             .Where(x => x is not null);
-        var lines = _group.Members.SelectMany(m => m.Volumes.Select(v => $"{v} no new era (node {m.Node})")).Order(StringComparer.Ordinal).ToList();
-        Reply(new GroupOutcome(_group.Gid, lines, $"group checkpoint not done, no volume got a new era (every hold is released): {string.Join("; ", why)}"));
+        var lines = _group.Members.SelectMany(m => m.Volumes.Select(v => $"{v} {Nothing} (node {m.Node})")).Order(StringComparer.Ordinal).ToList();
+        Reply(new GroupOutcome(_group.Gid, lines, $"{What} not done, {(_group.TakeViews ? "no view taken" : "no volume got a new era")} (every hold is released): {string.Join("; ", why)}"));
     }
 
     private void Complete()
     {
+        if (_group.TakeViews && _group.Members.Any(m => !_checkpointed.TryGetValue(m.Address, out var r) || r.Error is not null))
+        {
+            Undo();
+            return;
+        }
         var lines = new List<string>();
         var failed = new List<string>();
         foreach (var m in _group.Members)
@@ -165,7 +178,7 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
             foreach (var v in m.Volumes)
             {
                 var era = r.Volumes.FirstOrDefault(x => x.Volume == v);
-                if (era?.Era is { } e) lines.Add($"{v} era {e} (node {m.Node})");
+                if (era?.Era is { } e) lines.Add(_group.TakeViews ? $"{v} {ViewLine(v, e)} (node {m.Node})" : $"{v} era {e} (node {m.Node})");
                 else
                 {
                     lines.Add($"{v} no new era (node {m.Node}): {era?.Error ?? r.Error}");
@@ -176,6 +189,75 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         lines.Sort(StringComparer.Ordinal);
         Reply(new GroupOutcome(_group.Gid, lines, failed.Count == 0 ? null
             : $"group checkpoint incomplete: {string.Join("; ", lines)}"));
+    }
+
+    /// <summary>As the daemon's own take answers: the era the view closes, its export, and its bitmap with SINCE.</summary>
+    private string ViewLine(string volume, uint era) =>
+        $"era {era} export {Daemon.BackupViewExport.ExportName(volume)}" +
+        (_group.Since is { } since ? $" bitmap {Daemon.BackupViewExport.BitmapName(since)}" : "");
+
+    /// <summary>A take some member did not complete: every member is told to release the group, dropping the views it took.</summary>
+    private void Undo()
+    {
+        Become(Undoing);
+        foreach (var m in _group.Members) Participant(m.Address).Tell(new ReleaseGroup(_group.Gid));
+        Timers.StartSingleTimer("phase", new PhaseTimeout(), _phaseTimeout);
+    }
+
+    /// <summary>Members that reported views: their Release answers say which were dropped.</summary>
+    private IEnumerable<MemberVolumes> WithViews =>
+        _group.Members.Where(m => _checkpointed.TryGetValue(m.Address, out var r) && r.Volumes.Any(v => v.Era is not null));
+
+    private void Undoing()
+    {
+        Receive<RunGroup>(_ => _requesters.Add(Sender));
+        Receive<GroupReleased>(m =>
+        {
+            var member = _group.Members.FirstOrDefault(x => x.Node == m.Node);
+            if (m.Gid != _group.Gid || member is null) return;
+            _dropped[member.Address] = m.Dropped ?? [];
+            if (WithViews.All(x => _dropped.ContainsKey(x.Address))) Undone();
+        });
+        Receive<Resend>(_ =>
+        {
+            foreach (var m in WithViews.Where(m => !_dropped.ContainsKey(m.Address)))
+                Participant(m.Address).Tell(new ReleaseGroup(_group.Gid));
+        });
+        Receive<PhaseTimeout>(_ => Undone());
+        Receive<GroupHeld>(_ => { });
+        Receive<GroupCheckpointed>(_ => { });
+    }
+
+    private void Undone()
+    {
+        var lines = new List<string>();
+        var held = 0;
+        foreach (var m in _group.Members)
+        {
+            if (!_checkpointed.TryGetValue(m.Address, out var r))
+            {
+                lines.AddRange(m.Volumes.Select(v => $"{v} no view (node {m.Node} did not answer the take within {_phaseTimeout.TotalSeconds:0.#}s: gone or unreachable; it drops a view of this group when the release reaches it)"));
+                continue;
+            }
+            foreach (var v in m.Volumes)
+            {
+                var era = r.Volumes.FirstOrDefault(x => x.Volume == v);
+                if (era?.Era is null) lines.Add($"{v} no view (node {m.Node}): {era?.Error ?? r.Error}");
+                else if (!_dropped.TryGetValue(m.Address, out var dropped))
+                {
+                    held++;
+                    lines.Add($"{v} view taken, its drop not confirmed (node {m.Node} did not answer within {_phaseTimeout.TotalSeconds:0.#}s): check with dmera status {v}");
+                }
+                else if (dropped.Contains(v)) lines.Add($"{v} no view (node {m.Node}): taken, then dropped because the group failed");
+                else
+                {
+                    held++;
+                    lines.Add($"{v} view still held (node {m.Node}): its drop failed, see that node's log");
+                }
+            }
+        }
+        lines.Sort(StringComparer.Ordinal);
+        Reply(new GroupOutcome(_group.Gid, lines, $"group take_backup_snap failed, {(held == 0 ? "no view kept" : $"{held} view(s) may still be held")}: {string.Join("; ", lines)}"));
     }
 
     private void Reply(GroupOutcome outcome)

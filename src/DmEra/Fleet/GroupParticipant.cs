@@ -1,16 +1,20 @@
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
+using DmEra.Daemon;
 using DmEra.Engine;
+using DmEra.Engine.Backup;
 
 namespace DmEra.Fleet;
 
 /// <summary>
-/// This member's side of fleet group checkpoints: owns the write holds it takes for a group, and times each
-/// hold on this node's own clock from the moment the Hold arrived. The hold ends when this member has
-/// checkpointed its volumes, when the coordinator says Release, or when the lease runs out, whichever comes
-/// first, so a coordinator or a node that vanishes mid-protocol never leaves a volume held. A Checkpoint that
-/// arrives after the lease is refused: writes accepted after the release would sit on the wrong side of the
-/// boundary. Every message carries the group's id; repeats are answered from the record of that group.
+/// This member's side of fleet group checkpoints and takes: owns the write holds it takes for a group, and
+/// times each hold on this node's own clock from the moment the Hold arrived. The hold ends when this member
+/// has checkpointed its volumes (or taken their views), when the coordinator says Release, or when the lease
+/// runs out, whichever comes first, so a coordinator or a node that vanishes mid-protocol never leaves a volume
+/// held. A Checkpoint (or Take) that arrives after the lease is refused: writes accepted after the release would
+/// sit on the wrong side of the boundary. The views a group took are dropped again when the coordinator
+/// abandons the group (Release), so a failed group take leaves none held. Every message carries the group's
+/// id; repeats are answered from the record of that group.
 /// </summary>
 public sealed class GroupParticipant : ReceiveActor, IWithTimers
 {
@@ -24,6 +28,10 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     /// <summary>Finished groups: the reply a repeated Checkpoint gets, or why a late one is refused.</summary>
     private readonly Dictionary<string, GroupCheckpointed> _finished = new();
     private readonly Queue<string> _finishedOrder = new();
+    /// <summary>The views each finished group took here, until the group is released (then they are dropped) or forgotten.</summary>
+    private readonly Dictionary<string, IReadOnlyList<(ServedVolume Served, BackupView View)>> _views = new();
+    /// <summary>Drops of a released group's views, begun once: a repeated Release gets the same answer.</summary>
+    private readonly Dictionary<string, Task<IReadOnlyList<string>>> _drops = new();
     private Hold? _hold;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -36,8 +44,9 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         _lease = lease;
         Receive<HoldGroup>(OnHold);
         Receive<HoldsTaken>(OnHoldsTaken);
-        Receive<CheckpointGroup>(OnCheckpoint);
-        Receive<CheckpointsDone>(OnCheckpointsDone);
+        Receive<CheckpointGroup>(m => OnAct(m.Gid, h => CheckpointAllAsync(h.Gid, h.Volumes)));
+        Receive<TakeGroupViews>(m => OnAct(m.Gid, h => TakeViewsAsync(h.Gid, h.Volumes, m.Since)));
+        Receive<ActionDone>(OnActionDone);
         Receive<ReleaseGroup>(OnRelease);
         Receive<LeaseExpired>(e => { if (_hold?.Gid == e.Gid) Expire(); });
     }
@@ -50,60 +59,55 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     /// hold task finishing and the actor abandoning the hold (the lock makes the two meet): a hold that
     /// completes after its actor stopped, or after its lease ran out, is still released.
     /// </summary>
-    private sealed class Hold(string gid, IReadOnlyList<(string Name, IEraVolume Volume)> volumes)
+    private sealed class Hold(string gid, IReadOnlyList<ServedVolume> volumes)
     {
         private readonly object _lock = new();
         private List<IEraVolume> _taken = new();
         private bool _abandoned;
 
         public string Gid { get; } = gid;
-        public IReadOnlyList<(string Name, IEraVolume Volume)> Volumes { get; } = volumes;
+        public IReadOnlyList<ServedVolume> Volumes { get; } = volumes;
         public CancellationTokenSource Cancel { get; } = new();
         public List<IActorRef> HoldWaiters { get; } = new();
-        public List<IActorRef> CheckpointWaiters { get; } = new();
+        public List<IActorRef> ActionWaiters { get; } = new();
+        /// <summary>Releases that arrived while the checkpoint or take ran: answered (and the views dropped) when it ends.</summary>
+        public List<IActorRef> ReleaseWaiters { get; } = new();
         public bool Held;
-        public bool Checkpointing;
+        public bool Acting;
 
-        /// <summary>Holds each volume in name order; on failure or cancellation releases what it took.</summary>
+        /// <summary>
+        /// Holds every volume at once; on failure or cancellation releases what it took. At once, not one after
+        /// another: the group lock lets one group operation hold writes per daemon, so two groups cannot each hold
+        /// part of the other's volumes, and a member's holds cost one wait for its slowest drain instead of a sum.
+        /// </summary>
         public async Task<HoldsTaken> TakeAsync()
         {
-            var taken = new List<IEraVolume>();
+            var holds = Volumes.Select(s => (s.Volume, Task: s.Volume.HoldWritesAsync(Cancel.Token))).ToList();
             try
             {
-                foreach (var (_, v) in Volumes)
-                {
-                    var hold = v.HoldWritesAsync(Cancel.Token);
-                    try
-                    {
-                        await hold.ConfigureAwait(false);
-                    }
-                    catch (InvalidOperationException)
-                    {
-                        throw;   // held by someone else: not ours to release
-                    }
-                    catch
-                    {
-                        taken.Add(v);   // a cancelled drain has closed the gate: reopen it below
-                        throw;
-                    }
-                    taken.Add(v);
-                }
-                lock (_lock)
-                {
-                    if (!_abandoned)
-                    {
-                        _taken = taken;
-                        return new HoldsTaken(Gid, null);
-                    }
-                }
-                throw new OperationCanceledException();
+                await Task.WhenAll(holds.Select(h => h.Task)).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                foreach (var v in taken) v.ReleaseWrites();
-                return new HoldsTaken(Gid, e is OperationCanceledException ? "hold lease ran out before the writes in flight finished" : e.Message);
+                // Held by someone else (InvalidOperationException) is not ours to release; a cancelled drain has
+                // closed the gate, and a completed hold holds: both are reopened.
+                foreach (var (v, t) in holds)
+                    if (!(t.IsFaulted && t.Exception!.InnerException is InvalidOperationException)) v.ReleaseWrites();
+                return new HoldsTaken(Gid, e is OperationCanceledException ? LeaseRanOut : e.Message);
             }
+            lock (_lock)
+            {
+                if (!_abandoned)
+                {
+                    _taken = holds.Select(h => h.Volume).ToList();
+                    return new HoldsTaken(Gid, null);
+                }
+            }
+            foreach (var (v, _) in holds) v.ReleaseWrites();
+            return new HoldsTaken(Gid, LeaseRanOut);
         }
+
+        private const string LeaseRanOut = "hold lease ran out before the writes in flight finished";
 
         public void Abandon()
         {
@@ -120,7 +124,8 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     }
 
     private sealed record HoldsTaken(string Gid, string? Error);
-    private sealed record CheckpointsDone(string Gid, IReadOnlyList<VolumeEra> Volumes);
+    /// <summary>A checkpoint or take ended: each volume's era (or error), and the views it took.</summary>
+    private sealed record ActionDone(string Gid, IReadOnlyList<VolumeEra> Volumes, IReadOnlyList<(ServedVolume Served, BackupView View)> Views, string? Error);
     private sealed record LeaseExpired(string Gid);
 
     private void OnHold(HoldGroup m)
@@ -138,15 +143,15 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
             else current.HoldWaiters.Add(Sender);
             return;
         }
-        var volumes = new List<(string, IEraVolume)>();
+        var volumes = new List<ServedVolume>();
         foreach (var name in m.Volumes.Order(StringComparer.Ordinal))
         {
-            if (_volumes.TryGetLocal(name) is not { } v)
+            if (_volumes.TryGetServed(name) is not { } v)
             {
                 Sender.Tell(new GroupHeld(m.Gid, _node, $"no volume '{name}' here"));
                 return;
             }
-            volumes.Add((name, v));
+            volumes.Add(v);
         }
         // One group operation at a time per daemon, shared with the daemon's own --group and take_backup_snap.
         if (!_volumes.TryEnterGroup())
@@ -171,76 +176,115 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         }
         hold.Held = true;
         _log.LogInformation("fleet group {Gid}: holding first-writes on {Volumes} until its checkpoint (lease {Lease})", m.Gid,
-            string.Join(", ", hold.Volumes.Select(v => v.Name)), _lease);
+            string.Join(", ", hold.Volumes.Select(v => v.Spec.Name)), _lease);
         foreach (var w in hold.HoldWaiters) w.Tell(new GroupHeld(m.Gid, _node, null));
         hold.HoldWaiters.Clear();
     }
 
-    private void OnCheckpoint(CheckpointGroup m)
+    /// <summary>The second phase, a checkpoint or a take, inside the hold; a repeat joins it or gets its recorded answer.</summary>
+    private void OnAct(string gid, Func<Hold, Task<ActionDone>> action)
     {
-        if (_finished.TryGetValue(m.Gid, out var done))
+        if (_finished.TryGetValue(gid, out var done))
         {
             Sender.Tell(done);
             return;
         }
-        if (_hold is not { } hold || hold.Gid != m.Gid || !hold.Held)
+        if (_hold is not { } hold || hold.Gid != gid || !hold.Held)
         {
-            Sender.Tell(new GroupCheckpointed(m.Gid, _node, [], _hold?.Gid == m.Gid ? "writes not held yet" : "no hold for this group here"));
+            Sender.Tell(new GroupCheckpointed(gid, _node, [], _hold?.Gid == gid ? "writes not held yet" : "no hold for this group here"));
             return;
         }
-        hold.CheckpointWaiters.Add(Sender);
-        if (hold.Checkpointing) return;
-        hold.Checkpointing = true;
-        CheckpointAllAsync(hold.Gid, hold.Volumes).PipeTo(Self);
+        hold.ActionWaiters.Add(Sender);
+        if (hold.Acting) return;
+        hold.Acting = true;
+        action(hold).PipeTo(Self);
     }
 
-    private static async Task<CheckpointsDone> CheckpointAllAsync(string gid, IReadOnlyList<(string Name, IEraVolume Volume)> volumes)
+    private static async Task<ActionDone> CheckpointAllAsync(string gid, IReadOnlyList<ServedVolume> volumes)
     {
         var eras = await Task.WhenAll(volumes.Select(async v =>
         {
             try
             {
-                return new VolumeEra(v.Name, await v.Volume.CheckpointAsync().ConfigureAwait(false), null);
+                return new VolumeEra(v.Spec.Name, await v.Volume.CheckpointAsync().ConfigureAwait(false), null);
             }
             catch (Exception e)
             {
-                return new VolumeEra(v.Name, null, e.Message);
+                return new VolumeEra(v.Spec.Name, null, e.Message);
             }
         })).ConfigureAwait(false);
-        return new CheckpointsDone(gid, eras);
+        return new ActionDone(gid, eras, [], eras.Any(v => v.Error is not null) ? "a checkpoint failed" : null);
     }
 
-    private void OnCheckpointsDone(CheckpointsDone m)
+    /// <summary>Every held volume's view at this instant, all or none (the daemon's own group take, second half).</summary>
+    private async Task<ActionDone> TakeViewsAsync(string gid, IReadOnlyList<ServedVolume> volumes, uint? since)
+    {
+        try
+        {
+            var taken = await _volumes.Host.TakeViewsHeldAsync(volumes, since, CancellationToken.None).ConfigureAwait(false);
+            return new ActionDone(gid, taken.Select(t => new VolumeEra(t.Served.Spec.Name, t.View.Era, null)).ToList(), taken, null);
+        }
+        catch (Exception e)
+        {
+            var why = $"no view kept here: {e.Message}";
+            return new ActionDone(gid, volumes.Select(v => new VolumeEra(v.Spec.Name, null, why)).ToList(), [], why);
+        }
+    }
+
+    private void OnActionDone(ActionDone m)
     {
         if (_hold is not { } hold || hold.Gid != m.Gid) return;
         // Releasing now, before the others answer, keeps the cut: every volume of the group was held before
         // any was checkpointed, so a write that lands in the new era here cannot precede an old-era write elsewhere.
-        var reply = new GroupCheckpointed(m.Gid, _node, m.Volumes,
-            m.Volumes.Any(v => v.Error is not null) ? "a checkpoint failed" : null);
+        var reply = new GroupCheckpointed(m.Gid, _node, m.Volumes, m.Error);
         _log.LogInformation("fleet group {Gid}: {Eras}", m.Gid, string.Join(", ", m.Volumes.Select(v => v.Era is { } e ? $"{v.Volume} era {e}" : $"{v.Volume} failed: {v.Error}")));
-        foreach (var w in hold.CheckpointWaiters) w.Tell(reply);
+        foreach (var w in hold.ActionWaiters) w.Tell(reply);
+        if (m.Views.Count > 0) _views[m.Gid] = m.Views;
         Finish(reply);
+        foreach (var w in hold.ReleaseWaiters) AnswerRelease(m.Gid, w);
     }
 
     private void OnRelease(ReleaseGroup m)
     {
-        if (_hold is { } hold && hold.Gid == m.Gid && !hold.Checkpointing)
+        if (_hold is { } hold && hold.Gid == m.Gid)
         {
+            if (hold.Acting)
+            {
+                // The checkpoint or take goes on (the hold ends with it); a take's views are dropped once it ends.
+                hold.ReleaseWaiters.Add(Sender);
+                return;
+            }
             foreach (var w in hold.HoldWaiters) w.Tell(new GroupHeld(m.Gid, _node, "released by the coordinator"));
             Finish(new GroupCheckpointed(m.Gid, _node, [], "the coordinator abandoned the group before its checkpoint"));
         }
-        else if (_hold?.Gid != m.Gid && !_finished.ContainsKey(m.Gid))
+        else if (!_finished.ContainsKey(m.Gid))
             Remember(m.Gid, new GroupCheckpointed(m.Gid, _node, [], "the coordinator abandoned the group"));   // a late Hold is refused
-        // A release during the checkpoint changes nothing: the hold ends when the checkpoint does.
-        Sender.Tell(new GroupReleased(m.Gid, _node));
+        AnswerRelease(m.Gid, Sender);
+    }
+
+    /// <summary>Drops the views the group took here (once; repeats get the same list), then answers the Release.</summary>
+    private void AnswerRelease(string gid, IActorRef to)
+    {
+        if (_views.Remove(gid, out var views)) _drops[gid] = DropViewsAsync(views);
+        if (_drops.TryGetValue(gid, out var dropping))
+            dropping.PipeTo(to, success: d => new GroupReleased(gid, _node, d));
+        else to.Tell(new GroupReleased(gid, _node, []));
+    }
+
+    private async Task<IReadOnlyList<string>> DropViewsAsync(IReadOnlyList<(ServedVolume Served, BackupView View)> views)
+    {
+        var gone = new List<string>();
+        foreach (var (v, view) in views)
+            if (await _volumes.Host.DropViewAsync(v, view, "its fleet group failed").ConfigureAwait(false)) gone.Add(v.Spec.Name);
+        return gone;
     }
 
     private void Expire()
     {
         var hold = _hold!;
-        if (hold.Checkpointing)
+        if (hold.Acting)
         {
-            // The checkpoint already began inside the lease; the hold ends with it (one metadata commit away).
+            // The checkpoint (or take) already began inside the lease; the hold ends with it (one metadata commit away).
             return;
         }
         _log.LogWarning("fleet group {Gid}: the hold lease ({Lease}) ran out before the checkpoint arrived (coordinator or a member gone?): writes released, no new era",
@@ -264,7 +308,13 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     {
         _finished[gid] = outcome;
         _finishedOrder.Enqueue(gid);
-        while (_finishedOrder.Count > Remembered) _finished.Remove(_finishedOrder.Dequeue());
+        while (_finishedOrder.Count > Remembered)
+        {
+            var old = _finishedOrder.Dequeue();
+            _finished.Remove(old);
+            _views.Remove(old);   // kept: nobody asked to drop them in time
+            _drops.Remove(old);
+        }
     }
 
     protected override void PostStop()

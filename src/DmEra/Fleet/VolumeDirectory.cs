@@ -5,7 +5,7 @@ namespace DmEra.Fleet;
 
 /// <summary>
 /// This member's entry in the fleet's directory, at the same path on every member: lists the volumes it
-/// serves and runs status and messages on them for admin requests that arrived at another member. Also
+/// serves and runs status (of one or all) and messages on them for admin requests that arrived at another member. Also
 /// keeps volume names unique: whenever a member comes up, each volume whose name an older member already
 /// serves is withdrawn here (the older member keeps it; every member sees the same ages, so they agree).
 /// </summary>
@@ -28,6 +28,7 @@ public sealed class VolumeDirectory : ReceiveActor
         Receive<ListVolumes>(_ => Sender.Tell(new VolumeList(_node, _volumes.Names)));
         Receive<VolumeStatus>(m => Run(m.Volume, ct => _volumes.Host.StatusAsync(m.Volume, m.Json, ct)));
         Receive<VolumeMessage>(m => Run(m.Volume, ct => _volumes.Host.MessageAsync(m.Volume, m.Text, ct)));
+        Receive<AllStatus>(m => RunAsync(ct => _volumes.StatusAllAsync(m.Json, ct), _timeout).PipeTo(Sender));
         Receive<ClusterEvent.MemberUp>(e =>
         {
             _up.RemoveWhere(m => m.Address == e.Member.Address);

@@ -51,6 +51,13 @@ public sealed class FleetTests
         Assert.Equal(3, nodes.Length);
         Assert.All(nodes, n => Assert.Matches(@"^[abc] up akka\.tcp://dmera-fleet@127\.0\.0\.1:\d+", n));
 
+        // status with no volume: the fleet's, as one daemon prints its own (c's withdrawn a1 is not among them).
+        var status = fleet.Ask(1, "status");
+        Assert.Equal(all.Select(v => v.Split(' ')[0]), status.Select(l => l.Split(':')[0]));
+        Assert.All(status, l => Assert.Matches(@"^[abc][12]: \d+ \d+/\d+ \d+ -$", l));
+        var json = System.Text.Json.JsonDocument.Parse(fleet.Ask(2, "status-json").Single()).RootElement;
+        Assert.Equal(all, json.EnumerateArray().Select(v => $"{v.GetProperty("name").GetString()} {v.GetProperty("node").GetString()}"));
+
         // Status and a checkpoint of a volume on another node, from each node.
         for (var i = 0; i < 3; i++)
         {

@@ -81,4 +81,49 @@ public sealed class GroupParticipantTests : IAsyncLifetime
         Assert.NotNull((await _participant.Ask<GroupCheckpointed>(new CheckpointGroup("g3"), Ask)).Error);
         Assert.Equal(eras[0] + 1, V("v1").CurrentEra);
     }
+
+    [Fact]
+    public async Task A_take_inside_the_lease_gives_each_volume_its_view_and_the_groups_release_drops_them_again()
+    {
+        Assert.Null((await _participant.Ask<GroupHeld>(new HoldGroup("t1", ["v1", "v2"]), Ask)).Error);
+        var eras = new[] { V("v1").CurrentEra, V("v2").CurrentEra };
+        var taken = await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("t1", null), Ask);
+        Assert.Null(taken.Error);
+        Assert.Equal([("v1", (uint?)eras[0]), ("v2", eras[1])], taken.Volumes.Select(v => (v.Volume, v.Era)).OrderBy(v => v.Volume));
+        Assert.NotNull(V("v1").BackupView);
+        Assert.NotNull(V("v2").BackupView);
+        Assert.True(await WriteGoesThrough("v1", TimeSpan.FromSeconds(1)));   // released at once
+        Assert.Equal(taken.Volumes, (await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("t1", null), Ask)).Volumes);   // a repeat takes nothing new
+
+        // The coordinator abandons the group (another member failed): the views this one took are dropped.
+        var released = await _participant.Ask<GroupReleased>(new ReleaseGroup("t1"), Ask);
+        Assert.Equal(["v1", "v2"], released.Dropped!.Order());
+        Assert.Null(V("v1").BackupView);
+        Assert.Null(V("v2").BackupView);
+        Assert.Equal(["v1", "v2"], (await _participant.Ask<GroupReleased>(new ReleaseGroup("t1"), Ask)).Dropped!.Order());
+    }
+
+    [Fact]
+    public async Task A_take_after_the_lease_is_refused_and_a_refusing_volume_leaves_no_view_on_the_others()
+    {
+        Assert.Null((await _participant.Ask<GroupHeld>(new HoldGroup("t2", ["v1", "v2"]), Ask)).Error);
+        Assert.True(await WriteGoesThrough("v1", TimeSpan.FromSeconds(20)));   // the lease ran out
+        var late = await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("t2", null), Ask);
+        Assert.Contains("lease", late.Error);
+        Assert.Null(V("v1").BackupView);
+        Assert.Null(V("v2").BackupView);
+
+        // v2 already has a view: the member takes none (v1's is dropped again), and v2's own stays.
+        await _host.TakeBackupAsync(["v2"], ["take_backup_snap"], CancellationToken.None);
+        var own = V("v2").BackupView;
+        Assert.Null((await _participant.Ask<GroupHeld>(new HoldGroup("t3", ["v1", "v2"]), Ask)).Error);
+        var refused = await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("t3", null), Ask);
+        Assert.Contains("backup view already exists", refused.Error);
+        Assert.All(refused.Volumes, v => Assert.Null(v.Era));
+        Assert.Null(V("v1").BackupView);
+        Assert.Same(own, V("v2").BackupView);
+        Assert.Empty((await _participant.Ask<GroupReleased>(new ReleaseGroup("t3"), Ask)).Dropped!);
+        Assert.Same(own, V("v2").BackupView);
+        Assert.True(await WriteGoesThrough("v1", TimeSpan.FromSeconds(1)));
+    }
 }

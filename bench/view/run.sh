@@ -9,6 +9,8 @@
 #        READER=0 holds the view with nobody reading it, to separate the copy-before-write from the reader)
 # The saved copy may grow to the whole volume here (backup-limit = origin size), so a view never breaks
 # mid-sample. The server listens on a Unix socket only; everything it started is stopped by pid on exit.
+# DMERA_BUILD=<dir> serves an existing build (dmera.dll in <dir>) instead of building this tree: to compare
+# builds back to back without a build between them.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -22,17 +24,18 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-dotnet build -c Release "$top/src/DmEra" -o "$work/dmera" > /dev/null
-dmera() { timeout 120 dotnet "$work/dmera/dmera.dll" "$@" --admin-socket "$work/admin.sock"; }
+build="${DMERA_BUILD:-$work/dmera}"
+[[ -n ${DMERA_BUILD:-} ]] || dotnet build -c Release "$top/src/DmEra" -o "$build" > /dev/null
+dmera() { timeout 120 dotnet "$build/dmera.dll" "$@" --admin-socket "$work/admin.sock"; }
 truncate -s 1G "$work/v.img"; truncate -s 64M "$work/v.meta"
-dotnet "$work/dmera/dmera.dll" serve --volume "name=v,origin=$work/v.img,metadata=$work/v.meta,block-size=$bs,backup-limit=1073741824" \
+dotnet "$build/dmera.dll" serve --volume "name=v,origin=$work/v.img,metadata=$work/v.meta,block-size=$bs,backup-limit=1073741824" \
   --listen 127.0.0.1:0 --socket "$work/nbd.sock" --admin-socket "$work/admin.sock" > "$work/dmera.log" 2>&1 &
 pids+=($!)
 live="nbd+unix:///v?socket=$work/nbd.sock" view="nbd+unix:///v@backup?socket=$work/nbd.sock"
 for i in $(seq 1 300); do nbdinfo --size "$live" > /dev/null 2>&1 && break; sleep 0.1; done
 timeout 300 fio --name=fill --ioengine=nbd --uri="$live" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
 
-echo "dmera $(git -C "$top" rev-parse --short HEAD), ${bs}-sector tracking blocks, 1 GiB volume, $rounds rounds x ${seconds}s, Unix socket"
+echo "dmera ${DMERA_BUILD:-$(git -C "$top" rev-parse --short HEAD)}, ${bs}-sector tracking blocks, 1 GiB volume, $rounds rounds x ${seconds}s, Unix socket"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 fio_iops() {   # QD: IOPS of 4k random writes for $seconds

@@ -71,6 +71,41 @@ internal sealed class ReplyWriter
         }
     }
 
+    /// <summary>
+    /// As <see cref="WriteAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, CancellationToken)"/> for a large
+    /// message, in blocking calls: for a <see cref="BulkReadLane"/>'s thread, which has nothing else to do
+    /// meanwhile, and never has to hop through the thread pool: a send that has to wait for the peer blocks,
+    /// sleeping in the kernel (<see cref="SocketSend"/>) on <paramref name="socket"/>, the one under the stream.
+    /// The lane's owner shuts the socket down on abort, which ends a send blocked on a peer that stopped reading.
+    /// </summary>
+    public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            _lock.Wait(ct);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+        try
+        {
+            if (_pipe.UnflushedBytes > 0) FlushPipeAsync(ct).AsTask().GetAwaiter().GetResult();
+            ct.ThrowIfCancellationRequested();
+            SocketSend.All(socket, first.Span);
+            if (!second.IsEmpty) SocketSend.All(socket, second.Span);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     /// <summary>A simple reply (16 bytes), built in the gathering pipe: no buffer per reply.</summary>
     public async ValueTask SimpleAsync(ulong cookie, NbdError error, CancellationToken ct)
     {

@@ -39,7 +39,8 @@ internal sealed partial class Transmission
             {
                 ReplyWriter.SimpleHeader(buffer, NbdError.None, r.Cookie);
             }
-            await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
+            if (_lane?.IsCurrentThread == true) _replies.WriteBlocking(_laneSocket!, buffer.AsMemory(0, total), default, ct);
+            else await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
         }
         finally
         {

@@ -22,6 +22,12 @@ internal sealed partial class Transmission
     /// </summary>
     private const int UnixHandOffWriteBytes = 64 * 1024;
 
+    /// <summary>
+    /// READs at least this big run on the connection's <see cref="BulkReadLane"/>; smaller ones (a 4 KiB read is a
+    /// few microseconds of copying) stay inline on the reader, where a thread hand-off would cost more than the read.
+    /// </summary>
+    private const int BulkReadBytes = 64 * 1024;
+
     private readonly NegotiatedConnection _connection;
     private readonly INbdExport _export;
     private readonly NbdServerLimits _limits;
@@ -33,6 +39,10 @@ internal sealed partial class Transmission
     private readonly Dictionary<uint, INbdMetaContext> _contexts;
     private readonly bool _structured;
     private CancellationTokenSource _cts = null!;
+    /// <summary>The plain socket (no TLS) that a bulk-read lane may send on in blocking calls, or null.</summary>
+    private readonly System.Net.Sockets.Socket? _laneSocket;
+    private BulkReadLane? _lane;
+    private CancellationTokenRegistration _laneAbort;
 
     public Transmission(NegotiatedConnection connection, NbdServerLimits limits, ILogger log, string peer)
     {
@@ -46,6 +56,7 @@ internal sealed partial class Transmission
         _inFlight = new SemaphoreSlim(limits.MaxInFlightRequests, limits.MaxInFlightRequests);
         _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
+        _laneSocket = (connection.Stream as System.Net.Sockets.NetworkStream)?.Socket;
     }
 
     /// <summary>
@@ -108,11 +119,13 @@ internal sealed partial class Transmission
         }
         finally
         {
+            _lane?.Complete();   // it still executes (answers or releases) every request queued to it
             _connection.Reader.BeforeBlockingRead = null;
             try { await UncorkAsync(opToken).ConfigureAwait(false); }
             catch (Exception e) when (e is ReplyFailedException or OperationCanceledException) { }
             // DISC and every other ending: let requests in flight finish (their replies may still go out).
             for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            _laneAbort.Dispose();
         }
     }
 
@@ -178,6 +191,22 @@ internal sealed partial class Transmission
 
     private void Start(NbdRequest request, CancellationToken ct)
     {
+        if (request.Command == NbdCommand.Read && request.Length >= BulkReadBytes && _laneSocket is { } socket)
+        {
+            if (_lane is null)
+            {
+                _lane = new BulkReadLane(r => _ = ExecuteAsync(r, ct), _peer);
+                // An abort must not wait for a blocking send to a peer that stopped reading: shutting the
+                // socket down fails that send (the connection is going away anyway).
+                _laneAbort = ct.Register(static s =>
+                {
+                    try { ((System.Net.Sockets.Socket)s!).Shutdown(System.Net.Sockets.SocketShutdown.Both); }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }
+                }, socket);
+            }
+            _lane.Post(request);
+            return;
+        }
         if (_connection.OverUnixSocket && request.Command == NbdCommand.Write && request.Length > UnixHandOffWriteBytes)
             ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Self.ExecuteAsync(s.Request, s.Ct), (Self: this, Request: request, Ct: ct), preferLocal: false);
         else

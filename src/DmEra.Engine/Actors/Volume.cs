@@ -22,6 +22,7 @@ public static class Volume
     /// <summary>Completes with the error of the final commit, or null when the metadata was closed cleanly.</summary>
     public sealed record Stop(TaskCompletionSource<Exception?> Reply) : ICommand;
 
-    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters) =>
-        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters));
+    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+        IMetadataDevice? intentLog = null) =>
+        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, intentLog));
 }

@@ -16,9 +16,10 @@ internal sealed class VolumeActor : ReceiveActor
     private EraTracker? _tracker;
     private bool _writerStopped;
 
-    public VolumeActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters)
+    public VolumeActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+        IMetadataDevice? intentLog = null)
     {
-        _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters), "metadata-writer");
+        _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters, intentLog), "metadata-writer");
         _eraManager = Context.ActorOf(EraManager.Props(_writer), "era-manager");
         _snapshots = Context.ActorOf(MetadataSnapshot.Props(_writer, _eraManager, _views), "metadata-snapshot");
         Context.Watch(_writer);

@@ -7,13 +7,14 @@ public sealed record IntentLogReplayResult(int Records, int MarksApplied, int Re
 {
     public override string ToString() => OtherHistory
         ? "the intent log belongs to another tracking history (metadata reformatted, restored or used by the kernel): its records were ignored"
-        : $"intent log: {Records} records, {MarksApplied} marks replayed into the current writeset, {RecordsOfEarlierEras} records of earlier eras already in the metadata";
+        : $"intent log: {Records} records, {MarksApplied} marks replayed into the current writeset, {RecordsOfEarlierEras} records of earlier eras or archived already in the metadata";
 }
 
 /// <summary>
 /// Puts the marks an intent log holds into the metadata's open transaction (durable at the caller's next
-/// commit). A record of the current era marks the current writeset; a record of an earlier era is already
-/// in the metadata, because every era change commits the marks logged before it; a record of a later era
+/// commit). A record of the current era marks the current writeset; a record of an earlier era (or of the
+/// current era once its writeset is archived) is already in the metadata, because every era change and the
+/// clean stop's archive commit the marks logged before them; a record of a later era
 /// means the metadata is older than its log, which is refused rather than guessed at.
 /// </summary>
 public static class IntentLogReplay
@@ -27,15 +28,16 @@ public static class IntentLogReplay
         var marks = new List<uint>();
         foreach (var r in scan.Records)
         {
-            if (r.Era < md.CurrentEra)
+            // An earlier era, or the current one already archived (a clean stop archives the writeset after
+            // taking every logged mark, then commits): these marks are in the metadata.
+            if (r.Era < md.CurrentEra || r.Era == md.CurrentEra && md.CurrentWriteset.IsNone)
             {
                 earlier++;
                 continue;
             }
-            if (r.Era > md.CurrentEra || md.CurrentWriteset.IsNone)
+            if (r.Era > md.CurrentEra)
                 throw new MetadataException(
                     $"intent log record {r.Seq} holds marks of era {r.Era} but the metadata's current era is {md.CurrentEra}"
-                    + (md.CurrentWriteset.IsNone ? " and it has no current writeset" : "")
                     + ": the metadata is older than its log (restored from a copy?); move the log away to start without its marks, which loses their tracking");
             // A writeset recorded at another size (a resize the crash interrupted) keeps the marks it can hold.
             marks.AddRange(r.Blocks.Where(b => b < md.CurrentWriteset.NrBits));

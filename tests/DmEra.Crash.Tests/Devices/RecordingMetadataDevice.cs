@@ -13,19 +13,26 @@ namespace DmEra.Crash.Tests.Devices;
 /// frozen the device keeps working for the actors but records nothing. Dispose does nothing: the image
 /// outlives the volume (a clean reopen opens it again).
 /// </summary>
-public sealed class RecordingMetadataDevice : IMetadataDevice
+public sealed class RecordingMetadataDevice : IMetadataDevice, IWindowFlush
 {
     private readonly IoTrace _trace;
     private readonly LiveInvariants? _live;
     private readonly byte[]?[] _blocks;
+    private readonly byte[]?[] _durable;   // as each window's last flush left it
     private bool _superblockPending;
 
-    public RecordingMetadataDevice(IoTrace trace, long blockCount, LiveInvariants? live = null, byte[]?[]? initial = null)
+    /// <param name="logBlocks">The last this many blocks are the intent log (<see cref="HarnessLayout"/>); 0 = none.</param>
+    public RecordingMetadataDevice(IoTrace trace, long blockCount, LiveInvariants? live = null, byte[]?[]? initial = null, long logBlocks = 0)
     {
         _trace = trace;
         _live = live;
         _blocks = initial is null ? new byte[blockCount][] : (byte[]?[])initial.Clone();
+        _durable = (byte[]?[])_blocks.Clone();
+        LogBlocks = logBlocks;
     }
+
+    public long LogBlocks { get; }
+    public long MetadataBlocks => BlockCount - LogBlocks;
 
     public long BlockCount => _blocks.LongLength;
     public bool IsReadOnly => false;
@@ -62,23 +69,35 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
             if (Misdirect && block != 0 && _live is { Durable.IsFormatted: true } && ++_writes % 4 == 0)
                 block = Array.FindIndex(_live.Durable.Reachable, 1, r => r);   // onto a live block
 
-            if (!_trace.IsFrozen) _live?.OnMetadataWrite(block);
+            if (!_trace.IsFrozen && block < MetadataBlocks) _live?.OnMetadataWrite(block);
             _blocks[block] = data;
             _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataWrite) { Offset = block, Length = 1, Data = data });
             if (block == 0) _superblockPending = true;
         }
     }
 
-    public void Flush()
+    public void Flush() => FlushWindow(0, BlockCount);
+
+    /// <summary>
+    /// One file's fdatasync: only the writes to blocks [first, first + count) become durable. The durable
+    /// view W2 and W3 check against is recomputed when a superblock or log records became durable.
+    /// </summary>
+    public void FlushWindow(long first, long count)
     {
         if (!Faults.BeforeFlush("metadata")) return;
         lock (_trace.Gate)
         {
             Flushes++;
-            _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataFlush));
-            if (_superblockPending && !_trace.IsFrozen && _live is not null)
-                _live.OnDurableSuperblock(DurableMetadataView.Of(new ImageMetadataDevice(_blocks)));
-            _superblockPending = false;
+            _trace.Add(seq => new TraceEvent(seq, EventKind.MetadataFlush) { Offset = first, Length = count });
+            Array.Copy(_blocks, first, _durable, first, count);
+            var metadataFlushed = first < MetadataBlocks;
+            var logFlushed = first + count > MetadataBlocks;
+            if ((_superblockPending && metadataFlushed || logFlushed) && !_trace.IsFrozen && _live is not null)
+            {
+                var (metadata, log) = HarnessLayout.Split(new ImageMetadataDevice(_durable), LogBlocks);
+                _live.OnDurableSuperblock(DurableMetadataView.Of(metadata, log));
+            }
+            if (metadataFlushed) _superblockPending = false;
         }
     }
 

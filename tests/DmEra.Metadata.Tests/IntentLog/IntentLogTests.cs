@@ -153,4 +153,19 @@ public sealed class IntentLogTests
         Assert.True(IntentLogReplay.Apply(md, IntentLogScan.Read(other)).OtherHistory);
         Assert.False(md.IsMarkedInCurrentWriteset(5));
     }
+
+    [Fact]
+    public void Replay_after_a_clean_stop_that_archived_the_writeset_but_crashed_before_emptying_the_log_changes_nothing()
+    {
+        var md = EraMetadata.Format(new MemoryMetadataDevice(64), 8);
+        md.Resize(100);
+        md.Rollover();
+        md.MarkBlocks([7]);
+        md.Archive();   // postsuspend: the current writeset (with every logged mark) is archived under its era
+        md.Commit();
+        var device = new MemoryMetadataDevice(8);
+        IntentLogWriter.Reset(device, md.TrackingId, 1).Append(md.CurrentEra, [7]);
+        var result = IntentLogReplay.Apply(md, IntentLogScan.Read(device));
+        Assert.Equal((0, 1), (result.MarksApplied, result.RecordsOfEarlierEras));
+    }
 }

@@ -13,7 +13,8 @@
 # META_DIR_B: where B keeps its metadata file, e.g. /dev/shm, whose fdatasync costs nothing (not durable: an
 # experiment that shows what the metadata device's flush costs, with A = B). SIZE (origin and fio size,
 # default 1G), BLOCK_SIZE (tracking block in sectors, default 8) and FILL=0 (skip the fill: writes then also
-# allocate the origin's holes, for every server alike; for large origins) give the large-volume case, e.g.
+# allocate the origin's holes, for every server alike; for large origins) give the large-volume case, and
+# BUILD_CACHE=DIR reuses builds across runs, e.g.
 #   FRESH=1 FILL=0 SIZE=16G BLOCK_SIZE=128 bench/ab/run.sh main HEAD -- --rw=randwrite --bs=4k --iodepth=16
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -47,8 +48,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 declare -A uri
 for t in a b; do
   rev=$([[ $t == a ]] && echo "$rev_a" || echo "$rev_b")
-  git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
-  dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$work/dmera-$t" > /dev/null
+  # BUILD_CACHE=DIR keeps each revision's build there, so several runs (transports, jobs) build it once.
+  build="${BUILD_CACHE:-$work}/dmera-$(git -C "$top" rev-parse --short "$rev")"
+  if [[ ! -f $build/dmera.dll ]]; then
+    git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
+    dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$build" > /dev/null
+  fi
+  ln -sfn "$build" "$work/dmera-$t"
   meta="$work/$t.meta"
   if [[ $t == b && -n ${META_DIR_B:-} ]]; then meta_b="$(mktemp -d "$META_DIR_B/dmera-bench-ab.XXXXXX")"; meta="$meta_b/b.meta"; fi
   truncate -s "$size" "$work/$t.img"; truncate -s 64M "$meta"

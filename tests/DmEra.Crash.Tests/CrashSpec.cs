@@ -16,9 +16,6 @@ public abstract class CrashSpec : Akka.TestKit.Xunit2.TestKit
     private static readonly Config TestConfig = ConfigurationFactory.ParseString("""
         akka.loglevel = ERROR
         akka.stdout-loglevel = ERROR
-        # Background commits of intent-logged marks as often as they can run, so that recorded workloads
-        # (milliseconds long) have them in flight beside log appends, era changes and stops.
-        dmera.engine.intent-log-commit-interval = 1ms
         """).WithFallback(EngineSettings.DefaultConfig);
 
     /// <summary>

@@ -53,6 +53,7 @@ PY
 }
 
 for round in $(seq "$ROUNDS"); do
+  echo "round $round: load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$work/chain"
   measure "$work/full" "${dmera[@]}" backup create v "$work/chain" "${admin[@]}" --uri "$uri" --full
   "${dmera[@]}" message v take_backup_snap "${admin[@]}" > /dev/null
@@ -77,5 +78,6 @@ awk -v f="$full" -v c="$copy" -v fl="$flush" -v i="$inc" 'BEGIN {
   printf "speed of full vs nbdcopy:          %.2fx (target >= 0.9)\n", c / f
   printf "speed of full vs nbdcopy --flush:  %.2fx\n", fl / f
   printf "incremental / full time:           %.3f\n", i / f }'
+echo "per round (s): full $(awk '{printf "%s ", $1}' "$work/full")| nbdcopy $(awk '{printf "%s ", $1}' "$work/nbdcopy")| incremental $(awk '{printf "%s ", $1}' "$work/incremental")"
 echo "client peak RSS: full $(peak "$work/full") KiB, incremental $(peak "$work/incremental") KiB; nbdcopy $(peak "$work/nbdcopy") KiB"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -64,15 +64,7 @@ bounded() {
   current=
   return "$rc"
 }
-# Debian's python3 (stdlib only here): starts in a tenth of the time of a pyenv shim, which matters per sample.
-py=python3; [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-free_port() {
-  local p
-  while :; do
-    p=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    [ "$p" != 10809 ] && { echo "$p"; return; }
-  done
-}
+. "$top/bench/free-port.sh"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 say() { echo "[$(( $(date +%s) - started )) s] $*" >&2; }
 load_start=$(loadavg)

@@ -12,8 +12,8 @@ namespace DmEra.Engine;
 
 /// <summary>
 /// The volume facade: the request path runs in the caller's async flow (<see cref="IoRouter"/>), admin and
-/// metadata queries go to the volume's actors as messages carrying a <see cref="TaskCompletionSource"/>
-/// (the boundary between async callers and actors; no Ask between actors).
+/// metadata queries are asked of the volume's actors with their one reply convention
+/// (<see cref="Requests.AskFor{T}"/>: a reply-to and a request id, a failure as <see cref="Failed"/>).
 /// </summary>
 public sealed class EraVolume : IEraVolume
 {
@@ -27,7 +27,7 @@ public sealed class EraVolume : IEraVolume
     private volatile bool _stopped;
 
     private EraVolume(string name, EngineSettings settings, IOriginDevice origin, IActorRef volumeActor,
-        Volume.Started started, BlockGeometry geometry, VolumeCounters counters)
+        Volume.Started started, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
     {
         Name = name;
         _settings = settings;
@@ -36,7 +36,7 @@ public sealed class EraVolume : IEraVolume
         Counters = counters;
         _latch = new OriginSyncLatch(name, origin);
         _origin = _latch;
-        _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views);
+        _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views, gate);
     }
 
     /// <summary>
@@ -71,13 +71,13 @@ public sealed class EraVolume : IEraVolume
         }
         var geometry = new BlockGeometry(blockSizeSectors, origin.SizeBytes);
         var counters = new VolumeCounters();
-        var volume = system.ActorOf(Volume.Props(settings, metadata, geometry, counters, intentLog), ActorName(name));
-        var started = new TaskCompletionSource<Volume.Started>(TaskCreationOptions.RunContinuationsAsynchronously);
-        volume.Tell(new Volume.Start(started));
+        var gate = new WriteGate(name);
+        var volume = system.ActorOf(Volume.Props(settings, metadata, geometry, counters, gate, intentLog), ActorName(name));
+        var started = volume.AskFor<Volume.Started>((replyTo, id) => new Volume.Start(replyTo, id));
         try
         {
-            var s = await started.Task.WaitAsync(settings.ActivationTimeout, cancellationToken).ConfigureAwait(false);
-            var era = new EraVolume(name, settings, origin, volume, s, geometry, counters);
+            var s = await started.WaitAsync(settings.ActivationTimeout, cancellationToken).ConfigureAwait(false);
+            var era = new EraVolume(name, settings, origin, volume, s, geometry, counters, gate);
             // A host shutting the actor system down (SIGTERM through the generic host) gets the clean
             // postsuspend, not a crash. StopAsync is idempotent, so a volume stopped earlier costs nothing.
             // The phase's timeout (akka.coordinated-shutdown.phases.service-stop.timeout, 130 s in akka.hocon)
@@ -133,23 +133,18 @@ public sealed class EraVolume : IEraVolume
     public ValueTask WriteZeroesAsync(long offset, long length, bool fua = false) => _router.WriteZeroesAsync(offset, length, fua);
     public ValueTask FlushAsync() => _router.FlushAsync();
 
-    public Task HoldWritesAsync(CancellationToken cancellationToken) => _router.Gate.HoldWritesAsync(cancellationToken);
-    public void ReleaseWrites() => _router.Gate.ReleaseWrites();
+    /// <summary>The era manager holds the gate (it owns the write hold of group checkpoints).</summary>
+    public Task HoldWritesAsync(CancellationToken cancellationToken) =>
+        _started.EraManager.AskFor<EraManager.WritesHeld>((replyTo, id) => new EraManager.HoldWrites(replyTo, id), cancellationToken);
 
-    public Task<uint[]> GetBlockErasAsync(uint firstBlock, int count)
-    {
-        var reply = new TaskCompletionSource<uint[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Writer.Tell(new MetadataWriter.QueryEras(firstBlock, count, reply));
-        return reply.Task;
-    }
+    public void ReleaseWrites() => _started.EraManager.Tell(EraManager.ReleaseWrites.Instance);
+
+    public async Task<uint[]> GetBlockErasAsync(uint firstBlock, int count) =>
+        (await _started.Writer.AskFor<MetadataWriter.Eras>((replyTo, id) => new MetadataWriter.QueryEras(replyTo, id, firstBlock, count)).ConfigureAwait(false)).Values;
 
     /// <summary>Whether archived writesets still wait to be digested into the era array.</summary>
-    public Task<bool> HasDigestWorkAsync()
-    {
-        var reply = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Writer.Tell(new MetadataWriter.GetDigestPending(reply));
-        return reply.Task;
-    }
+    public async Task<bool> HasDigestWorkAsync() =>
+        (await _started.Writer.AskFor<MetadataWriter.DigestPending>((replyTo, id) => new MetadataWriter.GetDigestPending(replyTo, id)).ConfigureAwait(false)).Pending;
 
     public async Task<bool[]> GetWrittenSinceAsync(uint era, uint firstBlock, int count)
     {
@@ -157,26 +152,14 @@ public sealed class EraVolume : IEraVolume
         return Array.ConvertAll(eras, e => e >= era);
     }
 
-    public Task<uint> CheckpointAsync()
-    {
-        var reply = new TaskCompletionSource<uint>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.EraManager.Tell(new EraManager.Checkpoint(reply));
-        return reply.Task;
-    }
+    public async Task<uint> CheckpointAsync() =>
+        (await _started.EraManager.AskFor<EraManager.CheckpointDone>((replyTo, id) => new EraManager.Checkpoint(replyTo, id)).ConfigureAwait(false)).Era;
 
-    public Task<long> TakeMetadataSnapAsync()
-    {
-        var reply = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Snapshots.Tell(new MetadataSnapshot.Take(reply));
-        return reply.Task;
-    }
+    public async Task<long> TakeMetadataSnapAsync() =>
+        (await _started.Snapshots.AskFor<MetadataSnapshot.Taken>((replyTo, id) => new MetadataSnapshot.Take(replyTo, id)).ConfigureAwait(false)).HeldRoot;
 
-    public Task DropMetadataSnapAsync()
-    {
-        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Snapshots.Tell(new MetadataSnapshot.Drop(reply));
-        return reply.Task;
-    }
+    public Task DropMetadataSnapAsync() =>
+        _started.Snapshots.AskFor<MetadataSnapshot.Dropped>((replyTo, id) => new MetadataSnapshot.Drop(replyTo, id));
 
     public Backup.BackupView? BackupView => _started.Views.Current;
 
@@ -188,24 +171,18 @@ public sealed class EraVolume : IEraVolume
         if (limitBytes <= 0) throw new ArgumentOutOfRangeException(nameof(limitBytes), "the saved-copy limit must be positive");
         var file = Backup.SavedCopyFile.Create(storePath);
         var view = new Backup.BackupView(_router.Geometry, _origin.ReadAsync, file, limitBytes, sinceEra, onBroken);
-        var reply = new TaskCompletionSource<Backup.BackupView>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Snapshots.Tell(new BackupSnapshot.Take(view, reply));
-        return reply.Task;
+        return TakeBackupCoreAsync(view);
     }
 
-    public Task DropBackupSnapAsync()
-    {
-        var reply = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Snapshots.Tell(new BackupSnapshot.Drop(reply));
-        return reply.Task;
-    }
+    private async Task<Backup.BackupView> TakeBackupCoreAsync(Backup.BackupView view) =>
+        (await _started.Snapshots.AskFor<BackupSnapshot.ViewTaken>((replyTo, id) => new BackupSnapshot.Take(replyTo, id, view)).ConfigureAwait(false)).View;
 
-    public Task<uint[]> GetViewErasAsync(Backup.BackupView view, uint firstBlock, int count)
-    {
-        var reply = new TaskCompletionSource<uint[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Writer.Tell(new MetadataWriter.QueryHeldEras(view.HeldRoot, firstBlock, count, reply));
-        return reply.Task;
-    }
+    public Task DropBackupSnapAsync() =>
+        _started.Snapshots.AskFor<BackupSnapshot.ViewDropped>((replyTo, id) => new BackupSnapshot.Drop(replyTo, id));
+
+    public async Task<uint[]> GetViewErasAsync(Backup.BackupView view, uint firstBlock, int count) =>
+        (await _started.Snapshots.AskFor<MetadataWriter.Eras>((replyTo, id) => new MetadataSnapshot.QueryHeldEras(replyTo, id, view.HeldRoot, firstBlock, count))
+            .ConfigureAwait(false)).Values;
 
     /// <summary>
     /// After a start: a saved-copy file at <paramref name="storePath"/> means the volume stopped or crashed
@@ -225,12 +202,8 @@ public sealed class EraVolume : IEraVolume
             : $"removed a stale saved-copy file {storePath} (its view is gone{(held != 0 ? $"; held root {held} is not the view's and stays" : "")})";
     }
 
-    public Task<string> StatusAsync()
-    {
-        var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _started.Writer.Tell(new MetadataWriter.GetStatus(reply));
-        return reply.Task;
-    }
+    public async Task<string> StatusAsync() =>
+        (await _started.Writer.AskFor<MetadataWriter.StatusLine>((replyTo, id) => new MetadataWriter.GetStatus(replyTo, id)).ConfigureAwait(false)).Line;
 
     /// <summary>era_message: exactly one argument, compared case-insensitively (strcasecmp).</summary>
     public async Task SendMessageAsync(string message)
@@ -265,10 +238,9 @@ public sealed class EraVolume : IEraVolume
             var deadline = DateTime.UtcNow + _settings.StopTimeout;
             await _router.StopAndDrainAsync().WaitAsync(_settings.StopTimeout).ConfigureAwait(false);
             var wasFailed = _started.Tracker.Failure is not null;
-            var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            VolumeActor.Tell(new Volume.Stop(closed));
+            var closed = VolumeActor.AskFor<Volume.Stopped>((replyTo, id) => new Volume.Stop(replyTo, id));
             var left = deadline - DateTime.UtcNow;
-            var failure = await closed.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false);
+            var failure = (await closed.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false)).Failure;
             if (!wasFailed) await _origin.FlushAsync().ConfigureAwait(false);
             if (failure is not null && !wasFailed)
                 throw new VolumeFailedException($"volume {Name}: the final metadata commit failed: {failure.Message}", failure);

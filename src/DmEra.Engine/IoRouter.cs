@@ -27,7 +27,7 @@ internal sealed class IoRouter
     private readonly WriteGate _gate;
 
     public IoRouter(string name, BlockGeometry geometry, IOriginDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
-        Backup.BackupViewSlot? views = null)
+        Backup.BackupViewSlot? views = null, WriteGate? gate = null)
     {
         _views = views ?? new Backup.BackupViewSlot();
         _name = name;
@@ -36,7 +36,7 @@ internal sealed class IoRouter
         _tracker = tracker;
         _writer = writer;
         _firstWriteSlots = new SemaphoreSlim(maxPendingFirstWrites, maxPendingFirstWrites);
-        _gate = new WriteGate(name);
+        _gate = gate ?? new WriteGate(name);
     }
 
     public WriteGate Gate => _gate;
@@ -175,16 +175,34 @@ internal sealed class IoRouter
     {
         if (length == 0) return ValueTask.CompletedTask;
         var (first, last) = Geometry.BlocksOf(offset, length);
-        return _tracker.Current.AreAllMarked(first, last) ? ValueTask.CompletedTask : SlowMarkAsync(first, last);
+        var view = _views.Current;
+        return _tracker.Current.AreAllMarked(first, last) && (view is null || view.AreAllSaved(first, last))
+            ? ValueTask.CompletedTask
+            : SlowMarkAsync(first, last, view);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SlowMarkAsync(uint first, uint last)
+    private async ValueTask SlowMarkAsync(uint first, uint last, Backup.BackupView? view)
     {
         // A held backup view: the first write to a block since the instant reaches the origin only after the
-        // block's old contents are in the saved copy. Done before the mark, so once a block's in-core bit is
-        // set (the fast path skips it) its old contents are saved. Later eras find it saved and skip.
-        if (_views.Current is { } view) await view.CopyBeforeWriteAsync(first, last).ConfigureAwait(false);
+        // block's old contents are in the saved copy. The save runs beside the commit (both must finish before
+        // this returns and the write goes on), so a first write waits for the longer of the two, not their sum.
+        // The fast path above checks the view's saved bits as well as the in-core marks, so a block marked by
+        // the commit before its save finished is not written past the save. Later eras find it saved and skip.
+        var save = view is null ? ValueTask.CompletedTask : view.CopyBeforeWriteAsync(first, last);
+        try
+        {
+            if (!_tracker.Current.AreAllMarked(first, last)) await CommitMarksAsync(first, last).ConfigureAwait(false);
+        }
+        finally
+        {
+            await save.ConfigureAwait(false);   // never throws: a failed save breaks the view, not the write
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask CommitMarksAsync(uint first, uint last)
+    {
         await _firstWriteSlots.WaitAsync().ConfigureAwait(false);
         try
         {

@@ -13,6 +13,7 @@ namespace DmEra.Storage;
 /// </summary>
 public sealed class InlineWriteGate
 {
+    private readonly TimeProvider _time;
     private readonly TimeSpan _slowWrite;
     private readonly long _firstBackoff;
     private readonly long _maxBackoff;
@@ -21,18 +22,19 @@ public sealed class InlineWriteGate
 
     public InlineWriteGate() : this(new InlineWriteSettings()) { }
 
-    internal InlineWriteGate(TimeSpan firstBackoff, TimeSpan maxBackoff)
-        : this(new InlineWriteSettings { FirstBackoff = firstBackoff, MaxBackoff = maxBackoff }) { }
+    public InlineWriteGate(InlineWriteSettings settings) : this(settings, TimeProvider.System) { }
 
-    public InlineWriteGate(InlineWriteSettings settings)
+    /// <summary>The clock is a parameter so that specs step it instead of sleeping (a loaded machine oversleeps).</summary>
+    internal InlineWriteGate(InlineWriteSettings settings, TimeProvider time)
     {
+        _time = time;
         _slowWrite = settings.SlowWrite;
-        _firstBackoff = _backoff = (long)(settings.FirstBackoff.TotalSeconds * Stopwatch.Frequency);
-        _maxBackoff = (long)(settings.MaxBackoff.TotalSeconds * Stopwatch.Frequency);
+        _firstBackoff = _backoff = (long)(settings.FirstBackoff.TotalSeconds * time.TimestampFrequency);
+        _maxBackoff = (long)(settings.MaxBackoff.TotalSeconds * time.TimestampFrequency);
     }
 
     /// <summary>Inline writes run while this is true (and, for the caller's sake, only whole-page ones up to the size limit).</summary>
-    public bool IsOpen => Stopwatch.GetTimestamp() >= Volatile.Read(ref _closedUntil);
+    public bool IsOpen => _time.GetTimestamp() >= Volatile.Read(ref _closedUntil);
 
     /// <summary>Stalls (inline writes slower than <see cref="InlineWriteSettings.SlowWrite"/>) seen so far.</summary>
     public long Stalls => Interlocked.Read(ref _stalls);
@@ -41,8 +43,8 @@ public sealed class InlineWriteGate
     /// <summary>Reports how long an inline write took, from <see cref="Stopwatch.GetTimestamp"/> before it.</summary>
     public void Record(long startedAt)
     {
-        var now = Stopwatch.GetTimestamp();
-        if (Stopwatch.GetElapsedTime(startedAt, now) < _slowWrite)
+        var now = _time.GetTimestamp();
+        if (_time.GetElapsedTime(startedAt, now) < _slowWrite)
         {
             if (Volatile.Read(ref _backoff) != _firstBackoff) Volatile.Write(ref _backoff, _firstBackoff);
             return;

@@ -17,6 +17,7 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     AdminCommands.Message(),
     AdminCommands.Status(),
     AdminCommands.Volumes(),
+    AdminCommands.Nodes(),
     ConsoleCommand.Create(),
     CheckTool.Create(),
     DumpTool.Create(),

@@ -1,16 +1,26 @@
-using System.Diagnostics;
-
 namespace DmEra.Storage.Tests;
 
 public sealed class InlineWriteGateTests
 {
-    private static long AgoMs(double ms) => Stopwatch.GetTimestamp() - (long)(ms / 1000 * Stopwatch.Frequency);
+    /// <summary>A clock the spec steps by hand, so a loaded machine's late wake-ups change nothing.</summary>
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _now = 1_000_000;
+        public override long TimestampFrequency => 1_000_000;
+        public override long GetTimestamp() => _now;
+        public long AgoMs(double ms) => _now - (long)(ms * 1000);
+        public void AdvanceMs(double ms) => _now += (long)(ms * 1000);
+    }
+
+    private static InlineWriteGate Gate(ManualClock clock) => new(
+        new InlineWriteSettings { FirstBackoff = TimeSpan.FromMilliseconds(200), MaxBackoff = TimeSpan.FromSeconds(10) }, clock);
 
     [Fact]
     public void Fast_writes_keep_the_gate_open()
     {
-        var gate = new InlineWriteGate();
-        for (int i = 0; i < 100; i++) gate.Record(Stopwatch.GetTimestamp());
+        var clock = new ManualClock();
+        var gate = Gate(clock);
+        for (int i = 0; i < 100; i++) gate.Record(clock.GetTimestamp());
         Assert.True(gate.IsOpen);
         Assert.Equal(0, gate.Stalls);
     }
@@ -18,27 +28,47 @@ public sealed class InlineWriteGateTests
     [Fact]
     public void A_stall_closes_the_gate_and_the_backoff_doubles_until_a_fast_write()
     {
-        var gate = new InlineWriteGate(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
-        gate.Record(AgoMs(5));
+        var clock = new ManualClock();
+        var gate = Gate(clock);
+        gate.Record(clock.AgoMs(5));
         Assert.False(gate.IsOpen);
         Assert.Equal(1, gate.Stalls);
-        SpinWait.SpinUntil(() => gate.IsOpen, 2000);
+        clock.AdvanceMs(199);
+        Assert.False(gate.IsOpen);
+        clock.AdvanceMs(1);
         Assert.True(gate.IsOpen);
 
-        // A second stall right after reopening: closed for twice as long (400 ms), so still closed at 300 ms.
-        gate.Record(AgoMs(5));
-        var closedAt = Stopwatch.GetTimestamp();
-        Thread.Sleep(300);
+        // A second stall right after reopening: closed for twice as long (400 ms).
+        gate.Record(clock.AgoMs(5));
+        clock.AdvanceMs(399);
         Assert.False(gate.IsOpen);
-        SpinWait.SpinUntil(() => gate.IsOpen, 2000);
-        Assert.True(Stopwatch.GetElapsedTime(closedAt) >= TimeSpan.FromMilliseconds(390));
+        clock.AdvanceMs(1);
+        Assert.True(gate.IsOpen);
 
         // A fast write resets the backoff: the next stall closes it for 200 ms again.
-        gate.Record(Stopwatch.GetTimestamp());
-        gate.Record(AgoMs(5));
-        var again = Stopwatch.GetTimestamp();
-        SpinWait.SpinUntil(() => gate.IsOpen, 2000);
-        Assert.InRange(Stopwatch.GetElapsedTime(again).TotalMilliseconds, 150, 390);
+        gate.Record(clock.GetTimestamp());
+        gate.Record(clock.AgoMs(5));
+        clock.AdvanceMs(199);
+        Assert.False(gate.IsOpen);
+        clock.AdvanceMs(1);
+        Assert.True(gate.IsOpen);
         Assert.Equal(3, gate.Stalls);
+    }
+
+    [Fact]
+    public void The_backoff_stops_doubling_at_its_maximum()
+    {
+        var clock = new ManualClock();
+        var gate = Gate(clock);
+        for (var i = 0; i < 10; i++)
+        {
+            gate.Record(clock.AgoMs(5));
+            clock.AdvanceMs(20_000);
+        }
+        gate.Record(clock.AgoMs(5));
+        clock.AdvanceMs(9_999);
+        Assert.False(gate.IsOpen);
+        clock.AdvanceMs(1);
+        Assert.True(gate.IsOpen);
     }
 }

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using DmEra.Engine.Backup;
 
 namespace DmEra.Engine.Actors;
@@ -11,10 +12,12 @@ public static class BackupSnapshot
 {
     /// <summary>
     /// Takes the instant and starts <paramref name="View"/> (created, not yet started, by the caller, who holds
-    /// writes for the instant). Completes with the started view; on refusal the view's file is deleted.
+    /// writes for the instant). Replies <see cref="ViewTaken"/> with the started view; on refusal the view's file is deleted.
     /// </summary>
-    public sealed record Take(BackupView View, TaskCompletionSource<BackupView> Reply) : MetadataSnapshot.ICommand;
+    public sealed record Take(IActorRef ReplyTo, long RequestId, BackupView View) : IRequest;
+    public sealed record ViewTaken(long RequestId, BackupView View);
 
     /// <summary>Ends the view (its readers get errors, its saved copies are deleted) and drops its metadata snapshot.</summary>
-    public sealed record Drop(TaskCompletionSource Reply) : MetadataSnapshot.ICommand;
+    public sealed record Drop(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record ViewDropped(long RequestId);
 }

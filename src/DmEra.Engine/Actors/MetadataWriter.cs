@@ -7,62 +7,64 @@ namespace DmEra.Engine.Actors;
 /// <summary>
 /// The one owner of a volume's <see cref="DmEra.Metadata.Era.EraMetadata"/>: every change to the metadata
 /// (first-write bits, rollover, digest steps, snapshots, the final commit) is a message here, so they are
-/// serialised with the group commits without locks. It runs on a pinned thread because commits block in
-/// fdatasync.
+/// serialised with the group commits without locks (the kernel's one worker). It carries out, it does not
+/// decide: checkpoints and the digest's pace are the era manager's, what is held the snapshot actor's. It
+/// runs on a pinned thread because commits block in fdatasync.
 /// </summary>
 public static class MetadataWriter
 {
-    public interface ICommand;
-
-    /// <summary>A command answered by a message to <see cref="ReplyTo"/> (the others complete a task).</summary>
-    public interface IRequest : ICommand
-    {
-        IActorRef ReplyTo { get; }
-    }
-
     /// <summary>Open (format when zeroed), resize to the origin, archive a writeset a crash left, start a new era.</summary>
-    public sealed record Activate(IActorRef ReplyTo) : IRequest;
-    public sealed record Activated(EraTracker Tracker, uint Era, bool HasDigestWork);
+    public sealed record Activate(IActorRef ReplyTo, long RequestId) : IRequest;
+    /// <summary><paramref name="HeldRoot"/>: the metadata snapshot a previous run left held (0 = none), for the snapshot actor.</summary>
+    public sealed record Activated(long RequestId, EraTracker Tracker, uint Era, bool HasDigestWork, long HeldRoot);
 
     /// <summary>
     /// A write, trim or write-zeroes overlapping blocks [FirstBlock, LastBlock], some not yet marked in the
     /// current era. <see cref="Durable"/> completes once a commit that marks all of them is durable (or
     /// fails with <see cref="VolumeFailedException"/>); only then may the request touch the origin.
+    /// The one message outside the reply convention: it is the I/O path's, sent by the router from the
+    /// caller's async flow, and a whole batch is completed off the pinned thread in one work item
+    /// (<see cref="FirstWriteRelease"/>) instead of one reply message per request.
     /// </summary>
-    public sealed record FirstWrite(uint FirstBlock, uint LastBlock, TaskCompletionSource Durable) : ICommand;
+    public sealed record FirstWrite(uint FirstBlock, uint LastBlock, TaskCompletionSource Durable);
 
-    /// <summary>checkpoint: archive the current writeset, start the next era, commit.</summary>
-    public sealed record Rollover(IActorRef ReplyTo) : IRequest;
-    public sealed record RolledOver(uint Era, bool HasDigestWork);
+    /// <summary>checkpoint (asked by the era manager): archive the current writeset, start the next era, commit.</summary>
+    public sealed record Rollover(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record RolledOver(long RequestId, uint Era, bool HasDigestWork);
 
-    public sealed record TakeSnapshot(IActorRef ReplyTo) : IRequest;
-    public sealed record SnapshotTaken(long HeldRoot, uint Era);
+    /// <summary>Asked by the snapshot actor: rollover + commit + clone (metadata_take_snap), then the commit that records the root.</summary>
+    public sealed record TakeSnapshot(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record SnapshotTaken(long RequestId, long HeldRoot, uint Era);
 
-    public sealed record DropSnapshot(IActorRef ReplyTo) : IRequest;
-    public sealed record SnapshotDropped;
+    public sealed record DropSnapshot(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record SnapshotDropped(long RequestId);
 
-    /// <summary>Fold at most <c>digest-bits-per-step</c> bits of the oldest archived writeset into the era array.</summary>
-    public sealed record DigestStep(IActorRef ReplyTo) : IRequest;
-    public sealed record DigestProgressed(bool MoreWork);
+    /// <summary>Fold at most <c>digest-bits-per-step</c> bits of the oldest archived writeset into the era array (asked by the era manager).</summary>
+    public sealed record DigestStep(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record DigestProgressed(long RequestId, bool MoreWork);
 
     /// <summary>The kernel's status line, or <c>Fail</c> once metadata has failed (dm-cache's word for its fail mode).</summary>
-    public sealed record GetStatus(TaskCompletionSource<string> Reply) : ICommand;
+    public sealed record GetStatus(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record StatusLine(long RequestId, string Line);
 
     /// <summary>The era each block of [First, First + Count) was last written in (0 = never in a digested era).</summary>
-    public sealed record QueryEras(uint First, int Count, TaskCompletionSource<uint[]> Reply) : ICommand;
+    public sealed record QueryEras(IActorRef ReplyTo, long RequestId, uint First, int Count) : IRequest;
+    public sealed record Eras(long RequestId, uint[] Values);
 
-    /// <summary>The same, as of the metadata snapshot held at <paramref name="HeldRoot"/> (a backup view's instant).</summary>
-    public sealed record QueryHeldEras(long HeldRoot, uint First, int Count, TaskCompletionSource<uint[]> Reply) : ICommand;
+    /// <summary>
+    /// The same, as of the metadata snapshot held at <paramref name="HeldRoot"/> (a backup view's instant);
+    /// the snapshot actor forwards it once it has checked the root is still the one held.
+    /// </summary>
+    public sealed record QueryHeldEras(IActorRef ReplyTo, long RequestId, long HeldRoot, uint First, int Count) : IRequest;
 
     /// <summary>Whether archived writesets still wait for the digest (tests and the admin console watch it drain).</summary>
-    public sealed record GetDigestPending(TaskCompletionSource<bool> Reply) : ICommand;
+    public sealed record GetDigestPending(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record DigestPending(long RequestId, bool Pending);
 
     /// <summary>postsuspend: commit what is pending, archive the current writeset, drain the digest, commit, close.</summary>
-    public sealed record Shutdown(IActorRef ReplyTo) : IRequest;
-    public sealed record ShutdownComplete(Exception? Failure);
-
-    /// <summary>The reply to any request above that could not be carried out.</summary>
-    public sealed record OperationFailed(ICommand Request, Exception Cause);
+    public sealed record Shutdown(IActorRef ReplyTo, long RequestId) : IRequest;
+    /// <summary>The metadata is closed; <paramref name="Failure"/> is the final commit's error (or the one that failed the volume).</summary>
+    public sealed record ShutdownComplete(long RequestId, Exception? Failure);
 
     /// <summary>Sent by the writer to itself: commit the batch collected so far.</summary>
     internal sealed class CommitNow

@@ -59,7 +59,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
             _device.Dispose();
             _intentLog?.Dispose();
             Become(Closed);
-            s.ReplyTo.Tell(new ShutdownComplete(null));
+            s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, null));
         });
         ReceiveAny(RefuseInactive);
     }
@@ -74,22 +74,23 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         Receive<TakeSnapshot>(HandleTakeSnapshot);
         Receive<DropSnapshot>(HandleDropSnapshot);
         Receive<DigestStep>(HandleDigestStep);
-        Receive<GetStatus>(g => g.Reply.TrySetResult(Md.Status.ToString()));
+        Receive<GetStatus>(g => g.ReplyTo.Tell(new StatusLine(g.RequestId, Md.Status.ToString())));
         Receive<QueryEras>(HandleQueryEras);
         Receive<QueryHeldEras>(q =>
         {
             try
             {
                 if (q.Count < 0 || q.Count > _settings.MaxQueryBlocks) throw new ArgumentOutOfRangeException(nameof(q), "above max-query-blocks");
+                // The snapshot actor checked the root; this guards the metadata itself (a dropped root's blocks are free).
                 if (Md.MetadataSnap != q.HeldRoot) throw new InvalidOperationException($"metadata snapshot {q.HeldRoot} is no longer held");
-                q.Reply.TrySetResult(EraQuery.ErasOfSnapshot(Md, q.HeldRoot, q.First, q.Count));
+                q.ReplyTo.Tell(new Eras(q.RequestId, EraQuery.ErasOfSnapshot(Md, q.HeldRoot, q.First, q.Count)));
             }
             catch (Exception e)
             {
-                q.Reply.TrySetException(e);
+                q.Fail(e);
             }
         });
-        Receive<GetDigestPending>(g => g.Reply.TrySetResult(Md.HasDigestWork));
+        Receive<GetDigestPending>(g => g.ReplyTo.Tell(new DigestPending(g.RequestId, Md.HasDigestWork)));
         Receive<Shutdown>(HandleShutdown);
     }
 
@@ -98,19 +99,24 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
     {
         Receive<FirstWrite>(fw => FirstWriteRelease.Fail([fw], FailureFor("the write")));
         Receive<CommitNow>(_ => { });
-        Receive<GetStatus>(g => g.Reply.TrySetResult("Fail"));
-        Receive<QueryEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
-        Receive<QueryHeldEras>(q => q.Reply.TrySetException(FailureFor("the era query")));
+        Receive<GetStatus>(g => g.ReplyTo.Tell(new StatusLine(g.RequestId, "Fail")));
+        Receive<QueryEras>(q => q.Fail(FailureFor("the era query")));
+        Receive<QueryHeldEras>(q => q.Fail(FailureFor("the era query")));
         Receive<Shutdown>(s =>
         {
             // No final commit: the in-memory transaction may be half applied; the last good commit stands.
             Close();
-            s.ReplyTo.Tell(new ShutdownComplete(_failure));
+            s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, _failure));
         });
         ReceiveAny(c => ReplyFailure(c, FailureFor("the request")));
     }
 
-    private void Closed() => ReceiveAny(c => ReplyFailure(c, new InvalidOperationException("the volume's metadata is closed")));
+    private void Closed()
+    {
+        // Closed already (a second stop, or a failed activation): nothing more to commit.
+        Receive<Shutdown>(s => s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, null)));
+        ReceiveAny(c => ReplyFailure(c, new InvalidOperationException("the volume's metadata is closed")));
+    }
 
     private void HandleActivate(Activate a)
     {
@@ -145,7 +151,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
             }
             _tracker = new EraTracker(nrBlocks, _md.CurrentEra) { TrackingId = _md.TrackingId };
             Become(Active);
-            a.ReplyTo.Tell(new Activated(_tracker, _md.CurrentEra, _md.HasDigestWork));
+            a.ReplyTo.Tell(new Activated(a.RequestId, _tracker, _md.CurrentEra, _md.HasDigestWork, _md.MetadataSnap));
         }
         catch (Exception e)
         {
@@ -153,7 +159,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
             _intentLog?.Dispose();
             _md = null;
             Become(Closed);
-            a.ReplyTo.Tell(new OperationFailed(a, e));
+            a.Fail(e);
         }
     }
 
@@ -280,37 +286,39 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         return base.AroundReceive(receive, message);
     }
 
-    private void HandleRollover(Rollover r) => RunEraChange(r, r.ReplyTo, () =>
+    private void HandleRollover(Rollover r) => RunEraChange(r, () =>
     {
         Md.Rollover();
         Md.Commit();
-        return new RolledOver(Md.CurrentEra, Md.HasDigestWork);
+        return new RolledOver(r.RequestId, Md.CurrentEra, Md.HasDigestWork);
     });
 
-    private void HandleTakeSnapshot(TakeSnapshot t) => RunEraChange(t, t.ReplyTo, () =>
+    private void HandleTakeSnapshot(TakeSnapshot t) => RunEraChange(t, () =>
     {
         var root = Md.TakeSnapshot();   // rollover + commit + clone, as metadata_take_snap
         Md.Commit();                    // the RPC commit that records the held root
-        return new SnapshotTaken(root, Md.CurrentEra);
+        return new SnapshotTaken(t.RequestId, root, Md.CurrentEra);
     });
 
-    private void HandleDropSnapshot(DropSnapshot d) => RunEraChange(d, d.ReplyTo, () =>
+    private void HandleDropSnapshot(DropSnapshot d) => RunEraChange(d, () =>
     {
         Md.DropSnapshot();
         Md.Commit();
-        return new SnapshotDropped();
+        return new SnapshotDropped(d.RequestId);
     });
 
     /// <summary>
     /// Era changes first commit the first-writes already collected (they were issued in the old era), then
     /// change the metadata and commit, then swap the in-core bitsets if the era moved. A refused message
-    /// (the kernel's -EINVAL cases) changes nothing; any other error fails the volume.
+    /// (the kernel's -EINVAL cases) changes nothing; any other error fails the volume. The swap stays here,
+    /// with the commit, although the era manager decides when eras change: a first-write judged against the
+    /// old era's bits after the new era's commit would skip its commit and go untracked.
     /// </summary>
-    private void RunEraChange(ICommand request, IActorRef replyTo, Func<object> change)
+    private void RunEraChange(IRequest request, Func<object> change)
     {
         if (!CommitBatch() || !SettleMarks())
         {
-            replyTo.Tell(new OperationFailed(request, _failure!));
+            request.Fail(_failure!);
             return;
         }
         object reply;
@@ -320,18 +328,18 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         }
         catch (EraMessageException e)
         {
-            replyTo.Tell(new OperationFailed(request, e));
+            request.Fail(e);
             return;
         }
         catch (Exception e)
         {
             EnterFailed(e, []);
-            replyTo.Tell(new OperationFailed(request, e));
+            request.Fail(e);
             return;
         }
         if (Md.CurrentEra != Tracker.CurrentEra) Tracker.StartEra(Md.CurrentEra);
         _marks?.Committed();
-        replyTo.Tell(reply);
+        request.ReplyTo.Tell(reply);
     }
 
     private void HandleDigestStep(DigestStep d)
@@ -340,7 +348,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         {
             if (!Md.HasDigestWork)
             {
-                d.ReplyTo.Tell(new DigestProgressed(false));
+                d.ReplyTo.Tell(new DigestProgressed(d.RequestId, false));
                 return;
             }
             var more = Md.DigestStep(_settings.DigestBitsPerStep);
@@ -349,12 +357,12 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
             // (digest-commit-dirty-blocks), or it would hold every era-array block it rewrites.
             if (!more) Md.Commit();
             else Md.CommitIfDirty(_settings.DigestCommitDirtyBlocks);
-            d.ReplyTo.Tell(new DigestProgressed(more));
+            d.ReplyTo.Tell(new DigestProgressed(d.RequestId, more));
         }
         catch (Exception e)
         {
             EnterFailed(e, []);
-            d.ReplyTo.Tell(new OperationFailed(d, e));
+            d.Fail(e);
         }
     }
 
@@ -365,11 +373,11 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
             if (q.Count < 0 || q.Count > _settings.MaxQueryBlocks || (ulong)q.First + (ulong)q.Count > Md.NrBlocks)
                 throw new ArgumentOutOfRangeException(nameof(q),
                     $"blocks [{q.First}, +{q.Count}) are outside the volume's {Md.NrBlocks} blocks or above max-query-blocks");
-            q.Reply.TrySetResult(EraQuery.ErasOf(Md, Tracker.Current, Tracker.CurrentEra, q.First, q.Count));
+            q.ReplyTo.Tell(new Eras(q.RequestId, EraQuery.ErasOf(Md, Tracker.Current, Tracker.CurrentEra, q.First, q.Count)));
         }
         catch (Exception e)
         {
-            q.Reply.TrySetException(e);
+            q.Fail(e);
         }
     }
 
@@ -396,7 +404,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         }
         else failure = _failure;
         Close();
-        s.ReplyTo.Tell(new ShutdownComplete(failure));
+        s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, failure));
     }
 
     /// <summary>Puts the logged marks into the metadata (after a background commit in flight); false when that commit failed the volume.</summary>
@@ -434,18 +442,10 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
     private void RefuseInactive(object message) =>
         ReplyFailure(message, new InvalidOperationException("the volume has not been activated"));
 
-    private void ReplyFailure(object message, Exception e)
+    private static void ReplyFailure(object message, Exception e)
     {
-        switch (message)
-        {
-            case FirstWrite fw: FirstWriteRelease.Fail([fw], e); break;
-            case GetStatus g: g.Reply.TrySetException(e); break;
-            case QueryEras q: q.Reply.TrySetException(e); break;
-            case QueryHeldEras q: q.Reply.TrySetException(e); break;
-            case GetDigestPending g: g.Reply.TrySetException(e); break;
-            case Shutdown s: s.ReplyTo.Tell(new ShutdownComplete(null)); break;
-            case IRequest r: r.ReplyTo.Tell(new OperationFailed(r, e)); break;
-        }
+        if (message is IRequest request) request.Fail(e);
+        else if (message is FirstWrite fw) FirstWriteRelease.Fail([fw], e);
     }
 
     protected override void PostStop()

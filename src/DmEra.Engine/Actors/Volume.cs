@@ -10,19 +10,20 @@ namespace DmEra.Engine.Actors;
 /// </summary>
 public static class Volume
 {
-    public interface ICommand;
-
-    public sealed record Start(TaskCompletionSource<Started> Reply) : ICommand;
-    public sealed record Started(IActorRef Writer, IActorRef EraManager, IActorRef Snapshots, EraTracker Tracker, uint Era)
+    public sealed record Start(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record Started(long RequestId, IActorRef Writer, IActorRef EraManager, IActorRef Snapshots, EraTracker Tracker, uint Era)
     {
         /// <summary>The backup view the request path copies before writes for (set by the snapshot actor only).</summary>
         public Backup.BackupViewSlot Views { get; init; } = new();
     }
 
-    /// <summary>Completes with the error of the final commit, or null when the metadata was closed cleanly.</summary>
-    public sealed record Stop(TaskCompletionSource<Exception?> Reply) : ICommand;
+    /// <summary>Replies <see cref="Stopped"/> with the error of the final commit, or null when the metadata was closed cleanly.</summary>
+    public sealed record Stop(IActorRef ReplyTo, long RequestId) : IRequest;
+    public sealed record Stopped(long RequestId, Exception? Failure);
 
-    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+    /// <param name="gate">The volume's one gate (the router passes it per request; the era manager holds it).</param>
+    /// <param name="intentLog">The volume's intent log of first writes, or null to commit every first write into the metadata.</param>
+    public static Props Props(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate,
         IMetadataDevice? intentLog = null) =>
-        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, intentLog));
+        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, gate, intentLog));
 }

@@ -16,17 +16,18 @@ internal sealed class VolumeActor : ReceiveActor
     private EraTracker? _tracker;
     private bool _writerStopped;
 
-    public VolumeActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+    public VolumeActor(EngineSettings settings, IMetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate,
         IMetadataDevice? intentLog = null)
     {
         _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters, intentLog), "metadata-writer");
-        _eraManager = Context.ActorOf(EraManager.Props(_writer), "era-manager");
+        _eraManager = Context.ActorOf(EraManager.Props(_writer, gate), "era-manager");
         _snapshots = Context.ActorOf(MetadataSnapshot.Props(_writer, _eraManager, _views), "metadata-snapshot");
         Context.Watch(_writer);
         Receive<Start>(s =>
         {
-            _writer.Tell(new MetadataWriter.Activate(Self));
-            Become(() => Activating(s.Reply));
+            var activate = new MetadataWriter.Activate(Self, Requests.NextId());
+            _writer.Tell(activate);
+            Become(() => Activating(s, activate.RequestId));
         });
         ReceiveWriterStopped();
     }
@@ -37,18 +38,19 @@ internal sealed class VolumeActor : ReceiveActor
     /// </summary>
     protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(_ => Directive.Stop);
 
-    private void Activating(TaskCompletionSource<Started> reply)
+    private void Activating(Start start, long activateId)
     {
-        Receive<MetadataWriter.Activated>(a =>
+        Receive<MetadataWriter.Activated>(a => a.RequestId == activateId, a =>
         {
             _tracker = a.Tracker;
+            _snapshots.Tell(new MetadataSnapshot.HeldAtStart(a.HeldRoot));   // before anyone can ask it
             _eraManager.Tell(EraManager.KickDigest.Instance);   // a crash may have left archived writesets
             Become(Running);
-            reply.TrySetResult(new Started(_writer, _eraManager, _snapshots, a.Tracker, a.Era) { Views = _views });
+            start.ReplyTo.Tell(new Started(start.RequestId, _writer, _eraManager, _snapshots, a.Tracker, a.Era) { Views = _views });
         });
-        Receive<MetadataWriter.OperationFailed>(f =>
+        Receive<Failed>(f => f.RequestId == activateId, f =>
         {
-            reply.TrySetException(f.Cause);
+            start.Fail(f.Cause);
             Context.Stop(Self);
         });
         ReceiveWriterStopped();
@@ -60,27 +62,28 @@ internal sealed class VolumeActor : ReceiveActor
         {
             if (_writerStopped)
             {
-                s.Reply.TrySetResult(new VolumeFailedException("the metadata writer stopped before the final commit"));
+                s.ReplyTo.Tell(new Stopped(s.RequestId, new VolumeFailedException("the metadata writer stopped before the final commit")));
                 Context.Stop(Self);
                 return;
             }
-            _eraManager.Tell(new EraManager.StopDigest(Self));
-            Become(() => Stopping(s.Reply));
+            _eraManager.Tell(new EraManager.StopDigest(Self, Requests.NextId()));
+            Become(() => Stopping(s));
         });
         ReceiveWriterStopped();
     }
 
-    private void Stopping(TaskCompletionSource<Exception?> reply)
+    /// <summary>One request out at a time (digest stop, then the writer's shutdown), so each answer is matched by its type.</summary>
+    private void Stopping(Stop stop)
     {
-        Receive<EraManager.DigestStopped>(_ => _writer.Tell(new MetadataWriter.Shutdown(Self)));
+        Receive<EraManager.DigestStopped>(_ => _writer.Tell(new MetadataWriter.Shutdown(Self, Requests.NextId())));
         Receive<MetadataWriter.ShutdownComplete>(c =>
         {
-            reply.TrySetResult(c.Failure);
+            stop.ReplyTo.Tell(new Stopped(stop.RequestId, c.Failure));
             Context.Stop(Self);
         });
         Receive<Terminated>(t => t.ActorRef.Equals(_writer), _ =>
         {
-            reply.TrySetResult(new VolumeFailedException("the metadata writer stopped before the final commit"));
+            stop.ReplyTo.Tell(new Stopped(stop.RequestId, new VolumeFailedException("the metadata writer stopped before the final commit")));
             Context.Stop(Self);
         });
     }

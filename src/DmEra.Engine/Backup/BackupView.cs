@@ -77,7 +77,37 @@ public sealed class BackupView : IDisposable
         lock (_lock) return IsSavedLocked(block);
     }
 
+    /// <summary>The first block in [<paramref name="first"/>, <paramref name="end"/>) whose old contents were saved, or <paramref name="end"/>: a bitmap word at a time, so a huge hole is one step.</summary>
+    public uint NextSaved(uint first, uint end)
+    {
+        lock (_lock)
+        {
+            for (var b = (ulong)first; b < end; b = (b | 63) + 1)
+            {
+                var word = _saved[b >> 6] >> (int)(b & 63);
+                if (word != 0) return (uint)Math.Min(end, b + (ulong)System.Numerics.BitOperations.TrailingZeroCount(word));
+            }
+            return end;
+        }
+    }
+
     private bool IsSavedLocked(uint block) => (_saved[block >> 6] >> (int)(block & 63) & 1) != 0;
+
+    /// <summary>
+    /// Lock-free, for the write path's fast check: true when every block of [first, last] is saved (or the
+    /// view is broken, and saves nothing more), so a write there needs no <see cref="CopyBeforeWriteAsync"/>.
+    /// A saved bit is set only after its block's old contents are in the store, under the lock, whose
+    /// release publishes the store write before the bit.
+    /// </summary>
+    public bool AreAllSaved(uint first, uint last)
+    {
+        if (Volatile.Read(ref _broken) is not null) return true;
+        for (var b = first; ; b++)
+        {
+            if ((Volatile.Read(ref _saved[b >> 6]) >> (int)(b & 63) & 1) == 0) return false;
+            if (b == last) return true;
+        }
+    }
 
     /// <summary>
     /// Saves the old contents of every block of [first, last] not saved yet; returns when the origin may be

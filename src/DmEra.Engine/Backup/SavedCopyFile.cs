@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
+using DmEra.Storage;
 using Microsoft.Win32.SafeHandles;
 
 namespace DmEra.Engine.Backup;
@@ -28,12 +30,17 @@ public interface ISavedCopyFile : IDisposable
 /// order they were saved. It is never fsync'ed except for its header: a view does not outlive the daemon
 /// (at the next start the file is removed and its metadata snapshot dropped), so its blocks only need to be
 /// readable while this process runs, and a first write never waits for a flush of the store.
+/// Its I/O is page-cache I/O on the caller's thread, as the origin's is (DiskFile): a save sits on the path of
+/// a first write, and a hop to the thread pool and back there costs more than the 64 KiB copy itself on a
+/// busy machine (bench/view, results/view-2026-12-03.md). A save that stalls (dirty-page throttling) sends
+/// saves to the thread pool for a while (<see cref="InlineWriteGate"/>).
 /// </summary>
 public sealed class SavedCopyFile : ISavedCopyFile
 {
     public const int HeaderBytes = 4096;
     private static readonly byte[] Magic = "DMERA-BACKUP-VIEW-1\n"u8.ToArray();
     private readonly SafeFileHandle _handle;
+    private readonly InlineWriteGate _gate = new();
     private int _closed;
 
     private SavedCopyFile(string path, SafeFileHandle handle)
@@ -83,9 +90,35 @@ public sealed class SavedCopyFile : ISavedCopyFile
         return BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(32));
     }
 
-    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => RandomAccess.WriteAsync(_handle, data, offset);
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
+    {
+        if (data.Length > DiskFile.InlineWriteMaxBytes || !_gate.IsOpen) return RandomAccess.WriteAsync(_handle, data, offset);
+        var started = Stopwatch.GetTimestamp();
+        RandomAccess.Write(_handle, data.Span, offset);
+        _gate.Record(started);
+        return ValueTask.CompletedTask;
+    }
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    {
+        // What the page cache holds is copied here; only the rest waits for the device on the thread pool.
+        // AddRef: a view dropped meanwhile closes the handle, and its fd number must not be read after reuse.
+        bool added = false;
+        int done;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            done = LinuxFile.ReadNoWait(_handle, buffer.Span, offset);
+        }
+        finally
+        {
+            if (added) _handle.DangerousRelease();
+        }
+        if (done == buffer.Length) return ValueTask.CompletedTask;
+        return ReadSlowAsync(offset + Math.Max(done, 0), buffer[Math.Max(done, 0)..]);
+    }
+
+    private async ValueTask ReadSlowAsync(long offset, Memory<byte> buffer)
     {
         while (buffer.Length > 0)
         {

@@ -13,8 +13,8 @@ internal static class AdminCommands
     public static Command Message()
     {
         var socket = AdminSocketOption();
-        var group = new Option<string>("--group") { Description = "checkpoint (or take_backup_snap) several volumes at one instant: VOL1,VOL2,...", HelpName = "volumes" };
-        var words = new Argument<string[]>("volume-and-message") { Description = "VOLUME checkpoint|take_metadata_snap|drop_metadata_snap|take_backup_snap [SINCE]|drop_backup_snap (with --group: checkpoint or take_backup_snap [SINCE])", Arity = ArgumentArity.OneOrMore };
+        var group = new Option<string>("--group") { Description = "checkpoint (or take_backup_snap) several volumes at one instant, or drop_backup_snap on each: VOL1,VOL2,...", HelpName = "volumes" };
+        var words = new Argument<string[]>("volume-and-message") { Description = "VOLUME checkpoint|take_metadata_snap|drop_metadata_snap|take_backup_snap [SINCE]|drop_backup_snap (with --group: checkpoint, take_backup_snap [SINCE] or drop_backup_snap)", Arity = ArgumentArity.OneOrMore };
         var command = new Command("message", "Send a dm-era message to a volume of the running daemon (prints the new era, or the held root)") { socket, group, words };
         command.SetAction((parse, ct) =>
         {
@@ -26,7 +26,9 @@ internal static class AdminCommands
                     ["checkpoint"] or ["Checkpoint"] or ["CHECKPOINT"] => SendAsync(parse.GetValue(socket)!, $"group-checkpoint {g}", ct),
                     [var take, ..] when take.Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase) && w.Length <= 2 =>
                         SendAsync(parse.GetValue(socket)!, $"group-backup {g} {string.Join(' ', w[1..])}".TrimEnd(), ct),
-                    _ => Fail("--group takes one message: checkpoint, or take_backup_snap [SINCE_ERA]"),
+                    [var drop] when drop.Equals("drop_backup_snap", StringComparison.OrdinalIgnoreCase) =>
+                        DropGroupAsync(parse.GetValue(socket)!, g, ct),
+                    _ => Fail("--group takes one message: checkpoint, take_backup_snap [SINCE_ERA] or drop_backup_snap"),
                 };
             return w.Length == 2 || (w.Length == 3 && w[1].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase))
                 ? SendAsync(parse.GetValue(socket)!, $"message {string.Join(' ', w)}", ct)
@@ -53,8 +55,16 @@ internal static class AdminCommands
     public static Command Volumes()
     {
         var socket = AdminSocketOption();
-        var command = new Command("volumes", "The volumes the running daemon serves") { socket };
+        var command = new Command("volumes", "The volumes the running daemon serves (in a fleet: every member's, each with its node)") { socket };
         command.SetAction((parse, ct) => SendAsync(parse.GetValue(socket)!, "volumes", ct));
+        return command;
+    }
+
+    public static Command Nodes()
+    {
+        var socket = AdminSocketOption();
+        var command = new Command("nodes", "The members of the daemon's fleet: name, state, address") { socket };
+        command.SetAction((parse, ct) => SendAsync(parse.GetValue(socket)!, "nodes", ct));
         return command;
     }
 
@@ -62,6 +72,31 @@ internal static class AdminCommands
     {
         Console.Error.WriteLine(message);
         return Task.FromResult(1);
+    }
+
+    /// <summary>
+    /// drop_backup_snap on each volume of a group: ending views needs no common instant, so each is its own
+    /// command; every volume is tried, a line per volume, exit 1 if any could not drop its view.
+    /// </summary>
+    private static async Task<int> DropGroupAsync(string socket, string group, CancellationToken ct)
+    {
+        var failed = false;
+        foreach (var volume in group.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct())
+        {
+            try
+            {
+                using var client = AdminClient.Connect(socket);
+                await client.SendAsync($"message {volume} drop_backup_snap", ct);
+                Console.WriteLine($"{volume} dropped");
+            }
+            catch (Exception e) when (e is AdminCommandException or IOException)
+            {
+                Console.Error.WriteLine($"{volume}: {e.Message}");
+                failed = true;
+                if (e is IOException) break;    // no daemon: the next volumes would say the same
+            }
+        }
+        return failed ? 1 : 0;
     }
 
     private static async Task<int> SendAsync(string socket, string line, CancellationToken ct)

@@ -16,9 +16,10 @@ public abstract record AdminRequest
     public sealed record GroupBackup(IReadOnlyList<string> Names, string[] Words) : AdminRequest;
     public sealed record Status(string? Volume, bool Json) : AdminRequest;
     public sealed record ListVolumes : AdminRequest;
+    public sealed record ListNodes : AdminRequest;
     public sealed record Help : AdminRequest;
 
-    public static readonly string[] Verbs = ["message", "group-checkpoint", "group-backup", "status", "status-json", "volumes", "help"];
+    public static readonly string[] Verbs = ["message", "group-checkpoint", "group-backup", "status", "status-json", "volumes", "nodes", "help"];
     public static readonly string[] Messages = ["checkpoint", "take_metadata_snap", "drop_metadata_snap", "take_backup_snap", "drop_backup_snap"];
 
     public static readonly string HelpText = """
@@ -31,7 +32,8 @@ public abstract record AdminRequest
         group-backup VOL1,VOL2,... [SINCE]   take_backup_snap on several volumes at the same instant
         status [VOLUME]                      the kernel's status line: <md block size> <used>/<total> <era> <held root|->
         status-json [VOLUME]                 the same, as JSON
-        volumes                              the volumes served
+        volumes                              the volumes served (in a fleet: every member's, with its node)
+        nodes                                the fleet's members: name, state, address
         help                                 this text
         """;
 
@@ -57,6 +59,7 @@ public abstract record AdminRequest
             "status" or "status-json" when words.Length <= 2 => new Status(words.Length == 2 ? words[1] : null, verb == "status-json"),
             "status" or "status-json" => throw new FormatException($"usage: {verb} [VOLUME]"),
             "volumes" when words.Length == 1 => new ListVolumes(),
+            "nodes" when words.Length == 1 => new ListNodes(),
             "help" => new Help(),
             _ => throw new FormatException($"unknown command '{Truncate(words[0])}' (try 'help')"),
         };

@@ -155,7 +155,8 @@ public sealed class AdminServer : IAsyncDisposable
                 AdminRequest.GroupCheckpoint g => await _target.GroupCheckpointAsync(g.Names, timeout.Token).ConfigureAwait(false),
                 AdminRequest.GroupBackup g => await _target.TakeBackupAsync(g.Names, g.Words, timeout.Token).ConfigureAwait(false),
                 AdminRequest.Status s => await _target.StatusAsync(s.Volume, s.Json, timeout.Token).ConfigureAwait(false),
-                AdminRequest.ListVolumes => _target.VolumeNames,
+                AdminRequest.ListVolumes => await _target.VolumesAsync(timeout.Token).ConfigureAwait(false),
+                AdminRequest.ListNodes => await _target.NodesAsync(timeout.Token).ConfigureAwait(false),
                 AdminRequest.Help => AdminRequest.HelpText.Split('\n'),
                 _ => throw new FormatException("unknown command"),
             };

@@ -29,7 +29,8 @@ internal static class ConsoleCommand
             return 1;
         }
         using var _ = client;
-        IReadOnlyList<string> volumes = await client.SendAsync("volumes", ct);
+        // In a fleet each line is "NAME NODE" (and "# ..." for a member that did not answer): complete the names.
+        IReadOnlyList<string> volumes = (await client.SendAsync("volumes", ct)).Where(l => !l.StartsWith('#')).Select(l => l.Split(' ')[0]).ToList();
         var editor = new LineEditor(before => Completions(before, volumes));
         if (!Console.IsInputRedirected) Console.WriteLine("dmera console: 'help' lists the commands, Ctrl-D or 'quit' leaves.");
         var failures = 0;

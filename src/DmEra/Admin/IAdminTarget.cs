@@ -15,4 +15,11 @@ public interface IAdminTarget
     Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> volumes, string[] words, CancellationToken ct);
 
     Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct);
+
+    /// <summary>The volumes served (in a fleet: every member's, each with its node).</summary>
+    Task<IReadOnlyList<string>> VolumesAsync(CancellationToken ct) => Task.FromResult(VolumeNames);
+
+    /// <summary>The fleet's members; a daemon outside a fleet says so.</summary>
+    Task<IReadOnlyList<string>> NodesAsync(CancellationToken ct) =>
+        throw new AdminCommandException("this daemon is not in a fleet (serve with --cluster-listen HOST:PORT and --cluster-seed HOST:PORT)");
 }

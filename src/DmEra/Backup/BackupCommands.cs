@@ -95,7 +95,17 @@ internal static class BackupCommands
     private static Command RestoreCommand()
     {
         var dir = new Argument<string>("dir") { Description = "The chain's directory" };
-        var point = new Option<int?>("--point") { Description = "The point to restore (default: the last)", HelpName = "n" };
+        var point = new Option<int?>("--point")
+        {
+            Description = "The point to restore (default: the last)", HelpName = "n",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (int.TryParse(text, out var n) && n >= 0) return n;
+                r.AddError($"--point takes a point number (0, 1, ... as 'dmera backup list' shows), not '{text}'");
+                return null;
+            },
+        };
         var to = new Option<string>("--to") { Description = "A file (created or overwritten), a block device, or an NBD URI", HelpName = "file|nbd-uri", Required = true };
         var command = new Command("restore", "Write the volume as of a point to a file, a device or an NBD export") { dir, point, to };
         command.SetAction(parse => Guarded(ct =>

@@ -23,7 +23,35 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
     {
         if (volume.Length == 0 || volume.Contains('@') || volume.Contains('/'))
             throw new BackupException($"'{volume}' is not a volume name");
-        Directory.CreateDirectory(dir);
+        if (File.Exists(dir)) throw new BackupException($"{dir} is a file, not a directory: give a directory for the chain (created when missing)");
+        // The directories this create makes: a create that fails removes them again (when nothing was left in them).
+        var made = new List<string>();
+        for (var d = Path.GetFullPath(dir); !Directory.Exists(d) && !File.Exists(d); d = Path.GetDirectoryName(d)!) made.Add(d);
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BackupException($"cannot create the chain's directory {dir}: {e.Message}", e);
+        }
+        try
+        {
+            return RunIn(volume, dir, forceFull, quiet, say, ct);
+        }
+        catch
+        {
+            foreach (var d in made)
+            {
+                try { Directory.Delete(d); }
+                catch (IOException) { break; }    // not empty (a marker a lost take_backup_snap answer left): kept
+            }
+            throw;
+        }
+    }
+
+    private CreateSummary RunIn(string volume, string dir, bool forceFull, bool quiet, Action<string> say, CancellationToken ct)
+    {
         var manifest = BackupManifest.TryLoad(dir);
         if (manifest is null && Directory.EnumerateFileSystemEntries(dir).Any(e => !IsOurLeftover(e)))
             throw new BackupException($"{dir} is not empty and holds no backup chain ({BackupManifest.FileName}): give an empty or new directory");
@@ -47,10 +75,9 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         {
             point = CopyPoint(volume, dir, manifest, status, decision, lease.View, quiet, ct);
         }
-        catch (BackupException e) when (BrokenView(volume) is { } reason)
+        catch (BackupException e) when (WhyTheCopyFailed(volume, e) is { } meaning)
         {
-            // The view's readers only get EIO: say why it broke (its saved copy filled up, its disk failed).
-            throw new BackupException($"the backup view broke: {reason}", e);
+            throw new BackupException(meaning, e);
         }
         finally
         {
@@ -82,7 +109,7 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         OnViewTaken?.Invoke(view);
         var viewUri = NbdUri.WithExport(uri, view.Export);
         var dirty = decision.Full ? null : view.Bitmap;
-        using var primary = PointCopier.Connect(viewUri, dirty);
+        using var primary = ConnectView(viewUri, dirty);
         if (primary.Size != status.SizeBytes)
             throw new BackupException($"{view.Export} is {primary.Size} bytes, volume {volume} {status.SizeBytes}");
         if (TrackingIdIn(primary.Description) is { } id && id != status.TrackingId)
@@ -98,13 +125,14 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         try
         {
             CopyResult copied;
+            string sum;
             using (var progress = TerminalProgress.Start($"point {n} ({kind})", primary.Size, quiet, bytes: true))
             using (var writer = new Qcow2PointWriter(partial, primary.Size, clusterBits, backing))
             {
                 copied = new PointCopier(viewUri, connections).Copy(primary, dirty, writer, progress, ct);
                 writer.Finish();
+                sum = writer.Checksum!;
             }
-            var sum = FileChecksum.Of(partial, ct);
             File.Move(partial, path);
             DirectorySync.Sync(dir);
             return new BackupPoint
@@ -130,13 +158,38 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         }
     }
 
-    private string? BrokenView(string volume)
+    /// <summary>The first connection to the view; failing, the error says which URI was tried and where it came from.</summary>
+    private NbdConnection ConnectView(string viewUri, string? dirty)
     {
         try
         {
-            return admin.Status(volume).ViewBroken;
+            return PointCopier.Connect(viewUri, dirty);
         }
-        catch (Exception e) when (e is BackupException or IOException)
+        catch (BackupException e) when (!e.Message.Contains("offers no context", StringComparison.Ordinal))
+        {
+            var from = uri == BackupCommands.DefaultUri ? $"the default --uri {uri}" : $"--uri {uri}";
+            var why = e.Message.StartsWith(viewUri + ": ", StringComparison.Ordinal) ? e.Message[(viewUri.Length + 2)..] : e.Message;
+            throw new BackupException(
+                $"cannot read the view at {viewUri} ({from}): {why}; give --uri as 'dmera serve' listens (nbd://HOST:PORT/ for --listen, nbd+unix:///?socket=PATH for --socket)", e);
+        }
+    }
+
+    /// <summary>
+    /// What the NBD error of a failed copy meant, when the daemon can tell: the view's readers only get EIO
+    /// (its saved copy filled up, its disk failed), and a daemon that stopped only resets the connections.
+    /// </summary>
+    private string? WhyTheCopyFailed(string volume, BackupException e)
+    {
+        try
+        {
+            return admin.Status(volume).ViewBroken is { } reason ? $"the backup view broke: {reason}" : null;
+        }
+        catch (IOException)
+        {
+            var nbd = e.Message.LastIndexOf(": nbd_", StringComparison.Ordinal) is var at and >= 0 ? e.Message[(at + 2)..] : e.Message;
+            return $"the daemon stopped during the backup ({nbd}); the chain is as it was: run create again once it serves";
+        }
+        catch (BackupException)
         {
             return null;
         }

@@ -22,7 +22,7 @@ public sealed record BackupPoint
     public int ClusterSize { get; init; }
     /// <summary>The point's backing file (relative), null for a full point.</summary>
     public string? Backing { get; init; }
-    /// <summary>SHA-256 of the whole qcow2 file, as written.</summary>
+    /// <summary>The qcow2 file's checksum as written (<see cref="FileChecksum"/>).</summary>
     public string Checksum { get; init; } = "";
     public DateTimeOffset Created { get; init; }
 
@@ -69,7 +69,9 @@ public sealed record BackupManifest
         }
         catch (JsonException e)
         {
-            throw new BackupException($"{path}: not a backup manifest ({e.Message})");
+            // Where, not the serializer's paragraph: the line and the field a hand edit or damage broke.
+            var at = e.Path is { Length: > 1 } field ? $" at {field}" : "";
+            throw new BackupException($"{path}: not a backup manifest (malformed JSON{at}, line {e.LineNumber + 1})");
         }
         if (m is null || m.Format != FormatName) throw new BackupException($"{path}: not a dmera backup manifest");
         if (m.Version != 1) throw new BackupException($"{path}: manifest version {m.Version}, this dmera reads version 1");
@@ -81,14 +83,19 @@ public sealed record BackupManifest
     public static BackupManifest Load(string dir) =>
         TryLoad(dir) ?? throw new BackupException(Directory.Exists(dir)
             ? $"{dir} holds no backup chain (no {FileName})"
-            : $"{dir}: no such directory");
+            : System.IO.File.Exists(dir) ? $"{dir} is a file, not a chain's directory" : $"{dir}: no such directory");
 
     /// <summary>Structural rules a hand-edited or damaged manifest may break.</summary>
     public void Validate(string path)
     {
+        // JSON null and missing fields reach here as nulls and defaults the types do not admit.
+        if (string.IsNullOrEmpty(Volume)) throw new BackupException($"{path}: the manifest names no volume");
+        if (Points is null) throw new BackupException($"{path}: the manifest has no points list");
         for (var i = 0; i < Points.Count; i++)
         {
-            var p = Points[i];
+            var p = Points[i] ?? throw new BackupException($"{path}: point {i} is null");
+            if (string.IsNullOrEmpty(p.Checksum) || p.SizeBytes <= 0)
+                throw new BackupException($"{path}: point {i} has no {(p.SizeBytes <= 0 ? "size_bytes" : "checksum")}");
             if (p.Point != i) throw new BackupException($"{path}: point {i} is numbered {p.Point}");
             if (p.Kind is not (Full or Incremental)) throw new BackupException($"{path}: point {i} has kind '{p.Kind}'");
             if (string.IsNullOrEmpty(p.File) || Path.IsPathRooted(p.File) || p.File.Contains('/') || p.File.Contains('\\'))

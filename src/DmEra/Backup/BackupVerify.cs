@@ -30,7 +30,7 @@ public static class BackupVerify
             }
             if (withChecksums)
             {
-                var sum = FileChecksum.Of(path, ct);
+                var sum = FileChecksum.Like(p.Checksum, path, ct);
                 if (sum != p.Checksum)
                     problems.Add($"point {p.Point}: {p.File} has changed since it was written (checksum {sum}, the manifest says {p.Checksum})");
             }

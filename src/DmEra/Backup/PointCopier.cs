@@ -9,15 +9,22 @@ public sealed record CopyResult(long BytesCopied, long DataClusters, long ZeroCl
 /// <summary>
 /// Copies an NBD export into a <see cref="Qcow2PointWriter"/>: block status (base:allocation and, for
 /// an incremental, the dirty context) decides each cluster; data runs are read by several connections
-/// at once and written in order. Memory is bounded by <see cref="InFlight"/> runs of at most
-/// <see cref="RunBytes"/>, whatever the volume size.
+/// at once and laid out in order (the writer's threads then write them). Memory is bounded by
+/// <see cref="InFlight"/> runs of at most <see cref="RunBytes"/> plus those the writer still writes,
+/// whatever the volume size.
 /// </summary>
 public sealed class PointCopier
 {
     public const string Allocation = "base:allocation";
     /// <summary>Largest read: 2 MiB, within every server's maximum request and large enough to amortise a round trip.</summary>
     public const int RunBytes = 2 << 20;
-    private const int InFlight = 16;
+    /// <summary>Runs read or waiting for the writer: 8 keep 4 connections busy (16 measured no faster, 16 MiB more resident).</summary>
+    private const int InFlight = 8;
+    /// <summary>
+    /// The runs' buffers, kept for reuse: the shared pool keeps only a few buffers this large per core, so
+    /// with runs at the writer too it would allocate fresh ones (measured: peak RSS ~10 MB lower, CPU alike).
+    /// </summary>
+    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(RunBytes, 64);
     /// <summary>Block status asks this much at a time (the request length is 32-bit).</summary>
     private const long StatusWindow = 1L << 30;
 
@@ -137,7 +144,7 @@ public sealed class PointCopier
             {
                 try
                 {
-                    run.Buffer = ArrayPool<byte>.Shared.Rent(run.Count * run.ClusterSize);
+                    run.Buffer = Buffers.Rent(run.Count * run.ClusterSize);
                     var from = run.FirstCluster * run.ClusterSize;
                     var length = (int)Math.Min((long)run.Count * run.ClusterSize, size - from);
                     connection.Read(from, run.Buffer.AsSpan(0, length));
@@ -179,7 +186,8 @@ public sealed class PointCopier
                     run.Done.Task.WaitAsync(ct).GetAwaiter().GetResult();
                     bytes += Math.Min((long)run.Count * cs, size - run.FirstCluster * cs);
                     // Clusters that read as zeros are not stored: a full point leaves them out, an incremental marks them zero.
-                    var span = run.Buffer!.AsSpan(0, run.Count * cs);
+                    var memory = run.Buffer.AsMemory(0, run.Count * cs);
+                    var span = memory.Span;
                     var c = 0;
                     while (c < run.Count)
                     {
@@ -188,7 +196,9 @@ public sealed class PointCopier
                         while (e < run.Count && (span.Slice(e * cs, cs).IndexOfAnyExcept((byte)0) < 0) == isZero) e++;
                         if (!isZero)
                         {
-                            writer.WriteData(run.FirstCluster + c, span.Slice(c * cs, (e - c) * cs));
+                            // The writer writes from the buffer later: it stays lent until the writer is done with it.
+                            run.AddRef();
+                            writer.WriteData(run.FirstCluster + c, memory.Slice(c * cs, (e - c) * cs), run.Release);
                             data += e - c;
                         }
                         else if (!full)
@@ -223,14 +233,20 @@ public sealed class PointCopier
         /// <summary>A Skip marker carrying the byte offset covered so far (for the progress bar).</summary>
         public static Run Progress(long offset) => new(offset, 0, ClusterAction.Skip, 0);
 
+        private int _refs = 1;
+
+        public void AddRef() => Interlocked.Increment(ref _refs);
+
+        /// <summary>Returns the buffer once its last user (the consumer, the writer's writes) is done and its read has ended.</summary>
         public void Release()
         {
+            if (Interlocked.Decrement(ref _refs) != 0) return;
             Done.Task.ContinueWith(_ =>
             {
                 if (Buffer is { } b)
                 {
                     Buffer = null;
-                    ArrayPool<byte>.Shared.Return(b);
+                    Buffers.Return(b);
                 }
             }, TaskScheduler.Default);
         }

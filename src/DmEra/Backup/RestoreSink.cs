@@ -17,19 +17,46 @@ public abstract class RestoreSink : IDisposable
         private readonly bool _sparse;
         private readonly byte[] _zeros = new byte[1 << 20];
 
+        /// <summary>
+        /// A device must hold the volume. A regular file is written only when it is new, empty or exactly the
+        /// volume's size (then replaced whole, as <c>qemu-img convert</c> replaces its target): a file of another
+        /// size is more likely the wrong file than an old restore, and truncating or growing it would lose data.
+        /// </summary>
         public FileSink(string path, long size)
         {
             var isDevice = path.StartsWith("/dev/", StringComparison.Ordinal);
-            _file = new FileStream(path, isDevice ? FileMode.Open : FileMode.Create, FileAccess.Write, FileShare.None, 1);
+            if (Directory.Exists(path)) throw new BackupException($"{path} is a directory: give a file, a device or an NBD URI to restore to");
+            if (!isDevice && new FileInfo(path) is { Exists: true, Length: > 0 } existing && existing.Length != size)
+                throw new BackupException($"{path} exists and is {existing.Length} bytes, the volume {size}: restore writes a new or empty file or one of the volume's size; remove it or give another");
+            try
+            {
+                _file = new FileStream(path, isDevice ? FileMode.Open : FileMode.OpenOrCreate, FileAccess.Write, FileShare.None, 1);
+            }
+            catch (DirectoryNotFoundException e)
+            {
+                throw new BackupException($"cannot restore to {path}: no directory {Path.GetDirectoryName(Path.GetFullPath(path))}", e);
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                throw new BackupException($"cannot restore to {path}: permission denied", e);
+            }
             if (isDevice)
             {
-                if (_file.Seek(0, SeekOrigin.End) < size) throw new BackupException($"{path} is smaller than the volume ({size} bytes)");
+                if (_file.Seek(0, SeekOrigin.End) < size) Fail($"{path} is smaller than the volume ({size} bytes)");
             }
             else
             {
-                _file.SetLength(size);    // a new file: zeros are holes already
+                // Emptied first, so the old contents do not show through where the point reads zeros: those stay holes.
+                _file.SetLength(0);
+                _file.SetLength(size);
                 _sparse = true;
             }
+        }
+
+        private void Fail(string message)
+        {
+            _file.Dispose();
+            throw new BackupException(message);
         }
 
         public override void Write(long offset, ReadOnlySpan<byte> data) => RandomAccess.Write(_file.SafeFileHandle, data, offset);

@@ -159,13 +159,15 @@ public sealed class BackupViewExport : INbdExport
                     position += len;
                     continue;
                 }
-                // A hole or zero run: split it where blocks were overwritten (data at the instant, maybe).
+                // A hole or zero run: split it where blocks were overwritten (data at the instant, maybe). The
+                // stretches between them are answered whole, however many blocks they span.
                 var runEnd = Math.Min(position + len, export.Size);
+                var endBlock = (uint)((runEnd - 1) / blockBytes) + 1;
                 while (position < runEnd && !extents.IsFull)
                 {
                     var block = (uint)(position / blockBytes);
                     var saved = export._view.IsSaved(block);
-                    var pieceEnd = Math.Min(runEnd, (block + 1L) * blockBytes);
+                    var pieceEnd = Math.Min(runEnd, (saved ? block + 1L : export._view.NextSaved(block + 1, endBlock)) * blockBytes);
                     extents.Add(pieceEnd - position, saved ? 0 : flags);
                     position = pieceEnd;
                 }

@@ -14,8 +14,9 @@ namespace DmEra.Daemon;
 /// hosted service, so it stops first, while the actor system still runs.
 /// </summary>
 public sealed class DaemonService(ActorSystem system, DaemonSettings settings, NbdServerLimits limits,
-    NbdTlsSettings? tls, ILogger<DaemonService> log) : IHostedService
+    NbdTlsSettings? tls, ILogger<DaemonService> log, Fleet.FleetSettings? fleetSettings = null) : IHostedService
 {
+    private Fleet.FleetHost? _fleet;
     private VolumeHost? _volumes;
     private NbdServer? _nbd;
     private AdminServer? _admin;
@@ -77,7 +78,22 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
                 return new System.Net.Sockets.UnixDomainSocketEndPoint(unix);
             }));
         NbdEndPoints = bound;
-        _admin = AdminServer.Start(settings.AdminSocket, _volumes, log, settings.AdminCommandTimeout, settings.AdminListenBacklog,
+        IAdminTarget admin = _volumes;
+        if (fleetSettings is { Enabled: true })
+        {
+            // Joined after NBD serves: the volumes never wait for the fleet, and never stop with it.
+            _fleet = new Fleet.FleetHost(fleetSettings, new Fleet.FleetVolumes(_volumes, name => catalog.Remove(name), log), log);
+            try
+            {
+                _fleet.Start();
+            }
+            catch (Exception e) when (e is not ConfigurationException)
+            {
+                throw new ConfigurationException($"cannot join the fleet on {fleetSettings.Listen!.Value.Host}:{fleetSettings.Listen.Value.Port}: {e.InnerException?.Message ?? e.Message}");
+            }
+            admin = new Fleet.FleetAdminTarget(_fleet);
+        }
+        _admin = AdminServer.Start(settings.AdminSocket, admin, log, settings.AdminCommandTimeout, settings.AdminListenBacklog,
             settings.AdminMaxConnections, settings.AdminIdleTimeout);
         _health = new VolumeHealthLog(_volumes, log, settings.HealthInterval, settings.MetadataWarnFraction);
         _health.Start();
@@ -114,6 +130,7 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     {
         log.LogInformation("dmera stopping: no new connections, finishing requests in flight");
         if (_health is not null) await _health.DisposeAsync().ConfigureAwait(false);
+        if (_fleet is not null) await _fleet.DisposeAsync().ConfigureAwait(false);   // leave first: the others stop routing here
         if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);

@@ -34,6 +34,8 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
     }
 
     public IReadOnlyList<string> Failures { get; }
+    /// <summary>One group operation (group checkpoint, take_backup_snap) holds writes at a time, the fleet's included.</summary>
+    internal SemaphoreSlim GroupLock => _groupLock;
     public IReadOnlyCollection<ServedVolume> Served => _volumes.Values;
     public IReadOnlyList<string> VolumeNames => _volumes.Keys.Order(StringComparer.Ordinal).ToList();
 
@@ -251,10 +253,17 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
                 {
                     var name = v.Spec.Name;
                     var limit = v.Spec.BackupLimitBytes > 0 ? v.Spec.BackupLimitBytes : Math.Max(v.Volume.BlockSizeBytes, (long)(v.Volume.SizeBytes * BackupLimitFraction));
-                    var view = await v.Volume.TakeBackupSnapAsync(since, v.Spec.ResolvedBackupStorePath, limit,
-                        reason => _log.LogWarning("volume {Name}: backup view broken: {Reason}; its readers get errors, the volume's writes go on", name, reason))
-                        .WaitAsync(ct).ConfigureAwait(false);
-                    taken.Add((v, view));
+                    var taking = v.Volume.TakeBackupSnapAsync(since, v.Spec.ResolvedBackupStorePath, limit,
+                        reason => _log.LogWarning("volume {Name}: backup view broken: {Reason}; its readers get errors, the volume's writes go on", name, reason));
+                    try
+                    {
+                        taken.Add((v, await taking.WaitAsync(ct).ConfigureAwait(false)));
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        DropWhenTaken(v, taking);
+                        throw;
+                    }
                 }
             }
             catch (Exception e)
@@ -282,6 +291,25 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         _log.LogInformation("backup view taken: {Views}", string.Join(", ", taken.Select(t => $"{t.Served.Spec.Name} era {t.View.Era}")));
         return taken.Select(t => (group.Count > 1 ? t.Served.Spec.Name + " " : "") + DescribeView(t.Served, t.View)).ToList();
     }
+
+    /// <summary>
+    /// A take the caller stopped waiting for (the admin command's timeout) goes on in the engine: the view it
+    /// makes would get no export, so it is dropped as soon as it exists. Take is all or nothing, whenever it ends.
+    /// </summary>
+    private void DropWhenTaken(ServedVolume v, Task<BackupView> taking) =>
+        taking.ContinueWith(async t =>
+        {
+            if (!t.IsCompletedSuccessfully || v.Volume.BackupView != t.Result) return;
+            try
+            {
+                await v.Volume.DropBackupSnapAsync().ConfigureAwait(false);
+                _log.LogWarning("volume {Name}: take_backup_snap finished after its caller gave up; its view was dropped", v.Spec.Name);
+            }
+            catch (Exception e)
+            {
+                _log.LogError("volume {Name}: dropping a view whose take was abandoned failed: {Message}", v.Spec.Name, e.Message);
+            }
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
 
     private static string DescribeView(ServedVolume v, BackupView view) =>
         $"era {view.Era} export {BackupViewExport.ExportName(v.Spec.Name)}" +

@@ -132,6 +132,38 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         await Bounded(volume.StopAsync());
     }
 
+    [Fact]
+    public async Task A_first_write_commits_beside_its_save_and_a_block_marked_before_its_save_ends_is_not_written_past_it()
+    {
+        var origin = new StallingOrigin(64 * B);
+        var volume = await StartAsync(Memory(), origin);
+        await Bounded(volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xAA, B).ToArray()));
+        var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
+
+        origin.StallNextRead();
+        var first = volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xBB, 512).ToArray()).AsTask();
+        await origin.Stalled.WaitAsync(Limit);                        // its save is reading the old contents
+        // The commit does not wait for the save: the block is marked in the current era while the save stalls.
+        var marked = Task.Run(async () =>
+        {
+            while ((await volume.GetBlockErasAsync(2, 1))[0] != volume.CurrentEra) await Task.Delay(10);
+        });
+        await Bounded(marked);
+        Assert.False(first.IsCompleted, "a first write finished before its block's old contents were saved");
+        var second = volume.WriteAsync(2 * B + 1024, Enumerable.Repeat((byte)0xCC, 512).ToArray()).AsTask();
+        await Task.Delay(200);
+        Assert.False(second.IsCompleted, "a write to a marked block took the fast path past a save still under way");
+        Assert.Equal(0xAA, origin.Inner.Contents[2 * B + 1024]);
+
+        origin.Release();
+        await Bounded(Task.WhenAll(first, second));
+        var copy = new byte[B];
+        await Bounded(view.ReadAsync(2 * B, copy));
+        Assert.All(copy, b => Assert.Equal(0xAA, b));
+        Assert.Equal(0xCC, origin.Inner.Contents[2 * B + 1024]);
+        await Bounded(volume.StopAsync());
+    }
+
     /// <summary>An in-memory origin whose next read can be held, to freeze a save halfway.</summary>
     private sealed class StallingOrigin(long size) : IOriginDevice
     {

@@ -1,36 +1,28 @@
-using DmEra.Metadata;
 using DmEra.Metadata.PersistentData;
-using DmEra.Testing;
 
 namespace DmEra.Engine.Tests.Fakes;
 
 /// <summary>
-/// A metadata device that models what a crash keeps: writes are volatile until <see cref="Flush"/>, which
-/// makes everything written so far durable and records that durable image as a new version. Every
-/// operation goes to the shared <see cref="OperationLog"/>. Faults can be injected per write or flush, and a
-/// gate can hold a flush (to hold a commit in flight). Dispose does nothing: the images outlive the volume.
+/// The shared recording device (<see cref="DmEra.Testing.RecordingBlockDevice"/>) as the engine specs
+/// read it: each flush makes everything written so far durable and keeps that durable image as a new
+/// version; every operation goes to the shared <see cref="OperationLog"/> with the durable version of its
+/// instant, which the ordering oracle compares with the origin's writes.
 /// </summary>
-public sealed class RecordingMetadataDevice : IMetadataDevice
+public sealed class RecordingMetadataDevice : DmEra.Testing.RecordingBlockDevice
 {
     private readonly OperationLog _log;
-    private readonly Dictionary<long, byte[]> _volatile = new();
-    private readonly List<Dictionary<long, byte[]>> _durableVersions = new();
+    private readonly List<byte[]?[]> _durableVersions = new();
 
-    public RecordingMetadataDevice(long blockCount, OperationLog? log = null, IReadOnlyDictionary<long, byte[]>? initial = null)
+    public RecordingMetadataDevice(long blockCount, OperationLog? log = null, byte[]?[]? initial = null)
+        : this(log ?? new OperationLog(), blockCount, initial) { }
+
+    private RecordingMetadataDevice(OperationLog log, long blockCount, byte[]?[]? initial) : base(log.Gate, blockCount, initial)
     {
-        BlockCount = blockCount;
-        _log = log ?? new OperationLog();
-        if (initial is not null)
-            foreach (var (k, v) in initial) _volatile[k] = v;
-        _durableVersions.Add(new Dictionary<long, byte[]>(_volatile));
+        _log = log;
+        _durableVersions.Add(Image());
     }
 
-    public long BlockCount { get; }
-    public bool IsReadOnly => false;
     public OperationLog Log => _log;
-
-    /// <summary>The injected faults (shared with the crash suite's devices).</summary>
-    public DeviceFaults Faults { get; } = new();
 
     /// <summary>Throws an injected EIO for a write to a block this returns true for.</summary>
     public Func<long, bool>? FailWrite { get => Faults.FailWrite; set => Faults.FailWrite = value; }
@@ -43,46 +35,27 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     /// <summary>The version index of the durable image (0 = the initial contents).</summary>
     public int DurableVersion
     {
-        get { lock (_log.Gate) return _durableVersions.Count - 1; }
+        get { lock (Gate) return _durableVersions.Count - 1; }
     }
 
-    public void Read(long block, Span<byte> buffer)
-    {
-        lock (_log.Gate)
-        {
-            if (_volatile.TryGetValue(block, out var data)) data.CopyTo(buffer);
-            else buffer[..MetadataBlock.Size].Clear();
-        }
-    }
+    protected override void Recorded(long block, byte[] data) =>
+        _log.Add(OperationKind.MetadataWrite, block, 1, _durableVersions.Count - 1);
 
-    public void Write(long block, ReadOnlySpan<byte> buffer)
+    protected override void Flushed()
     {
-        if (block < 0 || block >= BlockCount) throw new MetadataException($"block {block} beyond the device");
-        Faults.BeforeWrite(block, "metadata block");
-        lock (_log.Gate)
-        {
-            _volatile[block] = buffer[..MetadataBlock.Size].ToArray();
-            _log.Add(OperationKind.MetadataWrite, block, 1, _durableVersions.Count - 1);
-        }
-    }
-
-    public void Flush()
-    {
-        if (!Faults.BeforeFlush("metadata")) return;
-        lock (_log.Gate)
-        {
-            _durableVersions.Add(new Dictionary<long, byte[]>(_volatile));
-            _log.Add(OperationKind.MetadataFlush, 0, 0, _durableVersions.Count - 1);
-        }
+        _durableVersions.Add((byte[]?[])LiveBlocks.Clone());
+        _log.Add(OperationKind.MetadataFlush, 0, 0, _durableVersions.Count - 1);
     }
 
     /// <summary>The durable image of a version, as a device a second system can open.</summary>
     public MemoryMetadataDevice ImageOf(int version)
     {
-        lock (_log.Gate)
+        lock (Gate)
         {
             var device = new MemoryMetadataDevice(BlockCount);
-            foreach (var (k, v) in _durableVersions[version]) device.Write(k, v);
+            var image = _durableVersions[version];
+            for (var b = 0L; b < image.LongLength; b++)
+                if (image[b] is { } data) device.Write(b, data);
             return device;
         }
     }
@@ -93,8 +66,6 @@ public sealed class RecordingMetadataDevice : IMetadataDevice
     /// <summary>A new recording device holding the crash image (system two's view of the same disk).</summary>
     public RecordingMetadataDevice AfterCrash()
     {
-        lock (_log.Gate) return new RecordingMetadataDevice(BlockCount, null, _durableVersions[^1]);
+        lock (Gate) return new RecordingMetadataDevice(BlockCount, null, _durableVersions[^1]);
     }
-
-    public void Dispose() { }
 }

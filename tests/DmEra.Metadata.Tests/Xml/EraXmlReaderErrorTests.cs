@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using DmEra.Metadata.Era.Xml;
 using Xunit;
@@ -103,12 +102,10 @@ public sealed class EraXmlReaderErrorTests
         // A whole metadata device handed to restore: the answer must come from the first block, not the last.
         var read = 0L;
         var device = new CountingStream(new byte[] { 0x8D, 0x2C, 0x00, 0x00 }.Concat(new byte[64 << 20]).ToArray(), n => read += n);
-        var clock = Stopwatch.StartNew();
         var e = Assert.Throws<EraXmlException>(() => EraXmlReader.Read(device, new RecordingVisitor()));
         Assert.Contains("binary data", e.Message);
         Assert.Contains("0x8D", e.Message);
         Assert.True(read <= 4096, $"read {read} bytes before refusing");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1));
     }
 
     [Fact]

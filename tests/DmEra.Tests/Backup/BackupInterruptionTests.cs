@@ -122,6 +122,45 @@ public sealed class BackupInterruptionTests
     }
 
     [Fact]
+    public async Task A_daemon_stopped_by_SIGTERM_during_a_create_fails_it_saying_so_leaves_the_chain_as_it_was_and_the_next_create_works()
+    {
+        using var dir = new TempDir();
+        using var chain = new TempDir();
+        var d = await VolumeWithData(dir);
+        try
+        {
+            BackupResetTests.Create(d, chain.Path);
+            var manifest = File.ReadAllText(BackupManifest.PathIn(chain.Path));
+            BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], Enumerable.Range(0, 2000).Select(b => (long)b), 2);
+            var daemon = d;
+            var create = new BackupCreate(new VolumeAdmin(d.AdminSocket), d.Uri("v"))
+            {
+                // The view is held, the copy about to start: systemd (or Ctrl-C) stops the daemon now.
+                OnViewTaken = _ => Assert.Equal(0, daemon.StopAsync().GetAwaiter().GetResult()),
+            };
+            var e = Assert.Throws<BackupException>(() => create.Run("v", chain.Path, forceFull: false, quiet: true, _ => { }, CancellationToken.None));
+            Assert.StartsWith("the daemon stopped during the backup (", e.Message);
+            Assert.EndsWith("the chain is as it was: run create again once it serves", e.Message);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.Equal(manifest, File.ReadAllText(BackupManifest.PathIn(chain.Path)));
+            Assert.Empty(Directory.GetFiles(chain.Path, "*.partial"));
+            // The failed client here is this test process, which lives on: its marker (the view it could not drop)
+            // would hold the next create off as another running backup. A real client has exited.
+            Assert.Contains($"{Environment.ProcessId}", File.ReadAllText(Path.Combine(chain.Path, ViewLease.MarkerName)));
+            File.Delete(Path.Combine(chain.Path, ViewLease.MarkerName));
+
+            await d.DisposeAsync();
+            d = await DaemonProcess.StartAsync(dir, "--volume", $"name=v,origin={dir.File("v.origin")},metadata={dir.File("v.meta")},block-size=128");
+            Assert.Equal("incremental", BackupResetTests.Create(d, chain.Path).GetProperty("kind").GetString());
+            AssertChainSound(d, dir, chain);
+        }
+        finally
+        {
+            await d.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_full_target_disk_fails_the_create_drops_the_view_and_leaves_the_chain_as_it_was()
     {
         using var dir = new TempDir();

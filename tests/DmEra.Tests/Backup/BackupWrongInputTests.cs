@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using DmEra.Backup;
 using DmEra.Tests.Daemon;
 using DmEra.Tests.Tools;
 using Xunit;
@@ -57,6 +60,96 @@ public sealed class BackupWrongInputTests
         AssertOneLineError(DmeraProcess.Dmera("backup", "verify", dir.File("missing")), "no such directory");
         File.WriteAllText(dir.File("manifest.json"), "[1,2]");
         AssertOneLineError(DmeraProcess.Dmera("backup", "restore", dir.Path, "--to", dir.File("x.raw")), "not a backup manifest");
+        Assert.False(File.Exists(dir.File("x.raw")));
+    }
+
+    [Fact]
+    public async Task Create_refuses_a_file_for_its_directory_and_a_failed_create_leaves_no_directory_behind_and_names_the_uri_it_tried()
+    {
+        using var dir = new TempDir();
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", DaemonEndToEndTests.Volume(dir, "v", 8L << 20));
+        ProcessResult Create(string volume, string chain, string uri) =>
+            DmeraProcess.Dmera("backup", "create", volume, chain, "--admin-socket", d.AdminSocket, "--uri", uri);
+
+        var file = dir.File("afile");
+        File.WriteAllText(file, "mine");
+        AssertOneLineError(Create("v", file, d.Uri("v")), "is a file, not a directory");
+        Assert.Equal("mine", File.ReadAllText(file));
+
+        AssertOneLineError(Create("nosuch", dir.File("new/chain"), d.Uri("nosuch")), "nosuch");
+        Assert.False(Directory.Exists(dir.File("new")));
+
+        // A port nothing listens on (bound, then closed): the view is taken, cannot be read, and is dropped.
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        var unreachable = Create("v", dir.File("c4"), $"nbd://127.0.0.1:{port}/");
+        AssertOneLineError(unreachable, $"(--uri nbd://127.0.0.1:{port}/)");
+        Assert.Contains("give --uri as 'dmera serve' listens", unreachable.StdErr);
+        Assert.False(Directory.Exists(dir.File("c4")));
+        Assert.Null(new VolumeAdmin(d.AdminSocket).Status("v").ViewEra);
+    }
+
+    [Fact]
+    public async Task Restore_says_what_is_wrong_with_point_and_to_in_one_line_and_never_truncates_a_file_of_another_size()
+    {
+        using var dir = new TempDir();
+        using var chain = new TempDir();
+        const long size = 8L << 20;
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", DaemonEndToEndTests.Volume(dir, "v", size));
+        var volume = new byte[size];
+        BackupVolume.WriteBlocks(d.Uri("v"), volume, [0, 5, 127], 1);
+        BackupResetTests.Create(d, chain.Path);
+        ProcessResult Restore(params string[] args) => DmeraProcess.Dmera(["backup", "restore", chain.Path, .. args]);
+
+        AssertOneLineError(Restore("--point", "abc", "--to", dir.File("r.raw")), "--point takes a point number (0, 1, ... as 'dmera backup list' shows), not 'abc'");
+        Assert.False(File.Exists(dir.File("r.raw")));
+        AssertOneLineError(Restore("--to", dir.File("nodir/x.raw")), $"cannot restore to {dir.File("nodir/x.raw")}: no directory {dir.File("nodir")}");
+
+        var bigger = dir.File("bigger.raw");
+        var theirs = BackupVolume.Pattern(3, 3).Concat(new byte[size + (1 << 20) - BackupVolume.Block]).ToArray();
+        File.WriteAllBytes(bigger, theirs);
+        AssertOneLineError(Restore("--to", bigger), $"exists and is {size + (1 << 20)} bytes, the volume {size}");
+        Assert.Equal(theirs, File.ReadAllBytes(bigger));
+
+        // A file of the volume's size is replaced whole (its old data does not show through the point's holes); an empty one is filled.
+        var same = dir.File("same.raw");
+        File.WriteAllBytes(same, Enumerable.Repeat((byte)0xAB, (int)size).ToArray());
+        Assert.Equal(0, Restore("--to", same).ExitCode);
+        Assert.Equal(volume, File.ReadAllBytes(same));
+        var empty = dir.File("empty.raw");
+        File.WriteAllBytes(empty, []);
+        Assert.Equal(0, Restore("--to", empty).ExitCode);
+        Assert.Equal(volume, File.ReadAllBytes(empty));
+    }
+
+    [Theory]
+    [InlineData("{\"format\": ", "not a backup manifest (malformed JSON at $.format, line 1)")]
+    [InlineData("{\"format\":\"dmera-backup-chain\",\"version\":1,\"volume\":\"v\",\"points\":[{\"point\":\"x\"}]}", "not a backup manifest (malformed JSON at $.points[0].point, line 1)")]
+    [InlineData("{\"format\":\"dmera-backup-chain\",\"version\":1,\"volume\":\"v\",\"points\":[null]}", "point 0 is null")]
+    [InlineData("{\"format\":\"dmera-backup-chain\",\"version\":1,\"volume\":\"v\",\"points\":null}", "the manifest has no points list")]
+    [InlineData("{\"format\":\"dmera-backup-chain\",\"version\":1,\"points\":[]}", "the manifest names no volume")]
+    [InlineData("{\"format\":\"dmera-backup-chain\",\"version\":1,\"volume\":\"v\",\"points\":[{\"point\":0,\"file\":\"a.qcow2\",\"kind\":\"full\",\"size_bytes\":4096}]}", "point 0 has no checksum")]
+    public void A_malformed_manifest_is_refused_by_every_command_in_one_line_that_says_where(string json, string expected)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("manifest.json"), json);
+        foreach (var args in new[]
+        {
+            new[] { "backup", "list", dir.Path },
+            ["backup", "verify", dir.Path],
+            ["backup", "restore", dir.Path, "--to", dir.File("x.raw")],
+            ["backup", "create", "v", dir.Path, "--admin-socket", dir.File("no.sock")],
+        })
+        {
+            var r = DmeraProcess.Dmera(args);
+            AssertOneLineError(r, $"{dir.File("manifest.json")}: {expected}");
+            Assert.DoesNotContain("Exception", r.StdErr);
+        }
+        Assert.Equal(json, File.ReadAllText(dir.File("manifest.json")));
         Assert.False(File.Exists(dir.File("x.raw")));
     }
 }

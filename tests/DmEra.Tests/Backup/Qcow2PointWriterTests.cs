@@ -57,6 +57,33 @@ public sealed class Qcow2PointWriterTests
     }
 
     [Fact]
+    public void The_checksum_computed_while_writing_is_the_one_recomputed_from_the_file_and_a_changed_byte_changes_it()
+    {
+        using var dir = new TempDir();
+        const int cs = 4 << 10;
+        var path = dir.File("p.qcow2");
+        string sum;
+        using (var w = new Qcow2PointWriter(path, 8L << 20, 12, null))
+        {
+            // Past one L2 table's range (512 clusters at 4 KiB), so tables are interleaved with data.
+            for (var c = 0L; c < 2048; c += 3) w.WriteData(c, Pattern(cs, (int)c));
+            w.Finish();
+            sum = w.Checksum!;
+        }
+        Assert.StartsWith(FileChecksum.HeaderLastPrefix, sum);
+        Assert.Equal(sum, FileChecksum.Like(sum, path));
+        Assert.NotEqual(sum, FileChecksum.Of(path));    // the in-order form differs, and verify still reads it
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = 7 * cs + 100;
+            var b = f.ReadByte();
+            f.Position = 7 * cs + 100;
+            f.WriteByte((byte)(b ^ 1));
+        }
+        Assert.NotEqual(sum, FileChecksum.Like(sum, path));
+    }
+
+    [Fact]
     public void An_incremental_reads_through_to_its_backing_file_and_its_zero_clusters_read_zeros()
     {
         using var dir = new TempDir();

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using DmEra.Backup;
+using DmEra.Tests.Backup;
 using DmEra.Tests.Tools;
 using static DmEra.Tests.Tools.DmeraProcess;
 
@@ -314,6 +316,43 @@ public sealed class BackupViewTests
         DaemonEndToEndTests.QemuIo(d, "cfg", "write 0 128k");
         Assert.Equal(2 * BlockBytes, View(d, "cfg").GetProperty("saved_bytes").GetInt64());
         Assert.Equal(4096 + 2 * BlockBytes, new FileInfo(dir.File("cfg.saved")).Length);
+    }
+
+    [Fact]
+    public async Task A_group_drops_its_views_as_it_took_them_and_names_each_volume_that_had_none()
+    {
+        using var dir = new TempDir();
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "a"), "--volume", Volume(dir, "b"));
+        Assert.Equal(0, d.Admin("message", "--group", "a,b", "take_backup_snap").ExitCode);
+        var drop = d.Admin("message", "--group", "a,b", "drop_backup_snap");
+        Assert.True(drop.ExitCode == 0, drop.ToString());
+        Assert.Equal(["a dropped", "b dropped"], drop.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(JsonValueKind.Null, View(d, "a").ValueKind);
+        Assert.Equal(JsonValueKind.Null, View(d, "b").ValueKind);
+
+        Take(d, "b");
+        var again = d.Admin("message", "--group", "a,b", "drop_backup_snap");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Equal("a: no backup view to drop", again.StdErr.Trim());
+        Assert.Equal(JsonValueKind.Null, View(d, "b").ValueKind);    // every volume is tried
+    }
+
+    [Fact]
+    public async Task The_views_base_allocation_splits_a_hole_only_at_blocks_saved_since_the_instant_across_bitmap_words()
+    {
+        using var dir = new TempDir();
+        const long block = 64 << 10, blocks = 16384;
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "a", blocks * block));
+        Take(d, "a");
+        // Overwritten after the instant, then zeroed: saved (data, maybe, at the instant) whatever the origin holds now.
+        long[] saved = [63, 64, 5000];
+        BackupVolume.WriteBlocks(d.Uri("a"), new byte[blocks * block], saved, 1);
+        using (var live = NbdConnection.Open(d.Uri("a"), []))
+            foreach (var b in saved) live.Zero(b * block, block);
+        using var nbd = NbdConnection.Open(BackupUri(d, "a"), ["base:allocation"]);
+        var extents = nbd.BlockStatus(0, blocks * block)["base:allocation"].Select(e => (e.Length, e.Flags)).ToList();
+        Assert.Equal([(63 * block, 3u), (2 * block, 0u), ((5000 - 65) * block, 3u), (block, 0u), ((blocks - 5001) * block, 3u)], extents);
+        Drop(d, "a");
     }
 
     [Fact]

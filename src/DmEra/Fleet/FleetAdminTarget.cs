@@ -1,0 +1,162 @@
+using Akka.Actor;
+using Akka.Cluster;
+using DmEra.Admin;
+
+namespace DmEra.Fleet;
+
+/// <summary>
+/// Admin commands of a fleet member: a volume this daemon serves is handled here as before; any other
+/// volume is looked up in the members' directories and the command runs on the member serving it. A
+/// member that does not answer within dmera.fleet.request-timeout is reported, never waited on longer.
+/// Group checkpoints over volumes of several members go to the coordinator singleton.
+/// </summary>
+public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
+{
+    private IAdminTarget Local => fleet.Volumes.Host;
+    private TimeSpan Timeout => fleet.Settings.RequestTimeout;
+
+    public IReadOnlyList<string> VolumeNames => fleet.Volumes.Names;
+
+    private (ActorSystem System, Cluster Cluster) Fleet()
+    {
+        var system = fleet.System ?? throw new AdminCommandException("this node is out of the fleet right now (it was downed or cut off and is rejoining): only its own volumes can be reached");
+        return (system, Cluster.Get(system));
+    }
+
+    private static ActorSelection Directory(ActorSystem system, Address address) =>
+        system.ActorSelection(new RootActorPath(address) / "user" / VolumeDirectory.Name);
+
+    /// <summary>Every member's volumes (this one's from memory); members that do not answer in time are listed apart.</summary>
+    private async Task<(List<(string Volume, Member Member)> Volumes, List<string> Silent)> ListAsync()
+    {
+        var (system, cluster) = Fleet();
+        var self = cluster.SelfMember;
+        var others = cluster.State.Members.Where(m => m.Address != self.Address && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving).ToList();
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        var volumes = fleet.Volumes.Names.Select(v => (v, self)).ToList();
+        var silent = new List<string>();
+        var answers = others.Select(async m =>
+        {
+            if (unreachable.Contains(m.Address)) return (m, (VolumeList?)null, (string?)"unreachable");
+            try
+            {
+                return (m, (VolumeList?)await Directory(system, m.Address).Ask<VolumeList>(new ListVolumes(), Timeout).ConfigureAwait(false), (string?)null);
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+            {
+                return (m, (VolumeList?)null, (string?)$"no answer within {Timeout.TotalSeconds:0.#}s");
+            }
+        });
+        foreach (var (member, list, why) in await Task.WhenAll(answers).ConfigureAwait(false))
+        {
+            if (list is null) silent.Add($"{FleetNames.NodeName(member)} ({why})");
+            else volumes.AddRange(list.Volumes.Select(v => (v, member)));
+        }
+        foreach (var (v, m) in volumes) _seen[v] = m.UniqueAddress;
+        return (volumes, silent);
+    }
+
+    /// <summary>
+    /// Where each volume was last seen. Volumes never move between members, so an entry holds as long as that
+    /// member (the same incarnation) is in the fleet; a group checkpoint then needs no listing round first.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, UniqueAddress> _seen = new(StringComparer.Ordinal);
+
+    private Member? Cached(string volume, Cluster cluster) =>
+        _seen.TryGetValue(volume, out var at) ? cluster.State.Members.FirstOrDefault(m => m.UniqueAddress == at && m.Status == MemberStatus.Up) : null;
+
+    private async Task<Member> LocateAsync(string volume)
+    {
+        if (Cached(volume, Fleet().Cluster) is { } cached) return cached;
+        var (volumes, silent) = await ListAsync().ConfigureAwait(false);
+        var found = volumes.Where(v => v.Volume == volume).Select(v => v.Member).FirstOrDefault();
+        if (found is not null) return found;
+        throw new AdminCommandException($"unknown volume '{volume}' in the fleet" +
+            (silent.Count > 0 ? $"; not asked: {string.Join(", ", silent)}" : ""));
+    }
+
+    private async Task<IReadOnlyList<string>> RemoteAsync(string volume, IFleetMessage request, CancellationToken ct)
+    {
+        var member = await LocateAsync(volume).ConfigureAwait(false);
+        var (system, _) = Fleet();
+        FleetReply reply;
+        try
+        {
+            reply = await Directory(system, member.Address).Ask<FleetReply>(request, Timeout, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new AdminCommandException($"volume {volume}: node {FleetNames.NodeName(member)} did not answer within {Timeout.TotalSeconds:0.#}s (unreachable?)");
+        }
+        if (reply.Error is null) return reply.Lines;
+        _seen.TryRemove(volume, out _);   // a refusal may mean it is not there any more: look it up afresh next time
+        throw new AdminCommandException($"volume {volume} (node {FleetNames.NodeName(member)}): {reply.Error}");
+    }
+
+    public Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct) =>
+        fleet.Volumes.IsLocal(volume) ? Local.MessageAsync(volume, message, ct) : RemoteAsync(volume, new VolumeMessage(volume, message), ct);
+
+    public Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct) =>
+        volume is null || fleet.Volumes.IsLocal(volume) ? Local.StatusAsync(volume, json, ct) : RemoteAsync(volume, new VolumeStatus(volume, json), ct);
+
+    public Task<IReadOnlyList<string>> TakeBackupAsync(IReadOnlyList<string> volumes, string[] words, CancellationToken ct) =>
+        volumes.All(fleet.Volumes.IsLocal)
+            ? Local.TakeBackupAsync(volumes, words, ct)
+            : throw new AdminCommandException("take_backup_snap of volumes on other nodes is not supported yet: run it on each volume's node (group checkpoint works fleet-wide)");
+
+    public async Task<IReadOnlyList<string>> GroupCheckpointAsync(IReadOnlyList<string> names, CancellationToken ct)
+    {
+        // A group of this daemon's own volumes needs nobody else: it stays as fast and as available as without a fleet.
+        if (names.All(fleet.Volumes.IsLocal)) return await Local.GroupCheckpointAsync(names, ct).ConfigureAwait(false);
+        var (system, cluster) = Fleet();
+        var cached = names.Select(n => (n, fleet.Volumes.IsLocal(n) ? cluster.SelfMember : Cached(n, cluster))).ToList();
+        var (volumes, silent) = cached.All(c => c.Item2 is not null)
+            ? (cached.Select(c => (Volume: c.n, Member: c.Item2!)).ToList(), new List<string>())
+            : await ListAsync().ConfigureAwait(false);
+        var unknown = names.Where(n => volumes.All(v => v.Volume != n)).ToList();
+        if (unknown.Count > 0)
+            throw new AdminCommandException($"unknown volume(s) in the fleet: {string.Join(", ", unknown)}" +
+                (silent.Count > 0 ? $"; not asked: {string.Join(", ", silent)}" : ""));
+        var members = volumes.Where(v => names.Contains(v.Volume)).GroupBy(v => v.Member)
+            .Select(g => new MemberVolumes(g.Key.Address.ToString(), FleetNames.NodeName(g.Key), g.Select(v => v.Volume).Order(StringComparer.Ordinal).ToList()))
+            .ToList();
+        // The singleton runs on the oldest member; asked there directly, so a request is never buffered to run late.
+        var oldest = cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving && m.HasRole("dmera"))
+            .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault()
+            ?? throw new AdminCommandException("no fleet member is up to coordinate the group");
+        var coordinator = system.ActorSelection(new RootActorPath(oldest.Address) / "user" / GroupCoordinator.Name / "singleton");
+        var gid = Guid.NewGuid().ToString("N")[..12];
+        GroupOutcome outcome;
+        try
+        {
+            outcome = await coordinator.Ask<GroupOutcome>(new RunGroup(gid, members), Timeout, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s");
+        }
+        return outcome.Error is null ? outcome.Lines : throw new AdminCommandException($"group {gid}: {outcome.Error}");
+    }
+
+    public async Task<IReadOnlyList<string>> VolumesAsync(CancellationToken ct)
+    {
+        var (volumes, silent) = await ListAsync().ConfigureAwait(false);
+        return volumes.OrderBy(v => v.Volume, StringComparer.Ordinal).Select(v => $"{v.Volume} {FleetNames.NodeName(v.Member)}")
+            .Concat(silent.Select(s => $"# not listed: the volumes of {s}")).ToList();
+    }
+
+    public Task<IReadOnlyList<string>> NodesAsync(CancellationToken ct)
+    {
+        var (_, cluster) = Fleet();
+        var state = cluster.State;
+        var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
+        var oldest = state.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.Leaving && m.HasRole("dmera"))
+            .OrderBy(m => m, Member.AgeOrdering).FirstOrDefault();
+        IReadOnlyList<string> lines = state.Members.OrderBy(m => FleetNames.NodeName(m), StringComparer.Ordinal).Select(m =>
+            $"{FleetNames.NodeName(m)} {m.Status.ToString().ToLowerInvariant()} {m.Address}" +
+            (unreachable.Contains(m.Address) ? " unreachable" : "") +
+            (m.Address == cluster.SelfAddress ? " (this node)" : "") +
+            (m == oldest ? " (coordinator)" : "")).ToList();
+        return Task.FromResult(lines);
+    }
+}

@@ -34,6 +34,12 @@ public sealed class RecordingMetadataDevice : DmEra.Testing.RecordingBlockDevice
     public long LogBlocks { get; }
     public long MetadataBlocks => BlockCount - LogBlocks;
 
+    /// <summary>
+    /// Milliseconds each fdatasync of the metadata file (not the log's) takes: holds a background commit in
+    /// flight while first writes go on appending to the log. Set by a workload while it runs.
+    /// </summary>
+    public int MetadataFileFlushDelayMs { get; set; }
+
     /// <summary>Harness self-test: once formatted, every fourth non-superblock write lands on a block the durable superblock reaches.</summary>
     public bool Misdirect { get; init; }
 
@@ -58,6 +64,7 @@ public sealed class RecordingMetadataDevice : DmEra.Testing.RecordingBlockDevice
     public void FlushWindow(long first, long count)
     {
         if (!Faults.BeforeFlush("metadata")) return;
+        if (first < MetadataBlocks && MetadataFileFlushDelayMs is var delay and > 0) Thread.Sleep(delay);
         lock (Gate) RecordFlush(first, count);
     }
 

@@ -24,7 +24,7 @@ public sealed record RigOptions(
 
     public byte[]?[] InitialImage() => InitialMetadata is null
         ? new byte[ImageBlocks][]
-        : [.. InitialMetadata, .. new byte[LogBlocks][]];
+        : [.. InitialMetadata, .. new byte[]?[LogBlocks]];
 }
 
 /// <summary>Faults planted in the recording to prove the oracles catch what they claim to (harness self-tests only).</summary>

@@ -11,7 +11,11 @@
 # plugin. Prints each round's IOPS, MiB/s and mean latency, then medians and ratios to the peer (and in
 # fresh-era runs each build's commit times). Environment: TRANSPORT (tcp, default, or unix), FRESH, and
 # META_DIR_B: where B keeps its metadata file, e.g. /dev/shm, whose fdatasync costs nothing (not durable: an
-# experiment that shows what the metadata device's flush costs, with A = B).
+# experiment that shows what the metadata device's flush costs, with A = B). SIZE (origin and fio size,
+# default 1G), BLOCK_SIZE (tracking block in sectors, default 8) and FILL=0 (skip the fill: writes then also
+# allocate the origin's holes, for every server alike; for large origins) give the large-volume case, and
+# BUILD_CACHE=DIR reuses builds across runs, e.g.
+#   FRESH=1 FILL=0 SIZE=16G BLOCK_SIZE=128 bench/ab/run.sh main HEAD -- --rw=randwrite --bs=4k --iodepth=16
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -23,6 +27,10 @@ rounds=5 seconds=5
 [[ $1 == -- ]] && shift
 transport="${TRANSPORT:-tcp}"
 fresh="${FRESH:-}"
+size="${SIZE:-1G}"
+block_size="${BLOCK_SIZE:-8}"
+fill="${FILL:-1}"
+fill_note=$([[ $fill == 0 ]] && echo ", not filled" || true)
 peer=$([[ -n $fresh ]] && echo qcow2+bitmap || echo nbdkit)
 work="$(mktemp -d /tmp/dmera-bench-ab.XXXXXX)"
 pids=()
@@ -40,37 +48,42 @@ trap cleanup EXIT
 declare -A uri
 for t in a b; do
   rev=$([[ $t == a ]] && echo "$rev_a" || echo "$rev_b")
-  git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
-  dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$work/dmera-$t" > /dev/null
+  # BUILD_CACHE=DIR keeps each revision's build there, so several runs (transports, jobs) build it once.
+  build="${BUILD_CACHE:-$work}/dmera-$(git -C "$top" rev-parse --short "$rev")"
+  if [[ ! -f $build/dmera.dll ]]; then
+    git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
+    dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$build" > /dev/null
+  fi
+  ln -sfn "$build" "$work/dmera-$t"
   meta="$work/$t.meta"
   if [[ $t == b && -n ${META_DIR_B:-} ]]; then meta_b="$(mktemp -d "$META_DIR_B/dmera-bench-ab.XXXXXX")"; meta="$meta_b/b.meta"; fi
-  truncate -s 1G "$work/$t.img"; truncate -s 64M "$meta"
+  truncate -s "$size" "$work/$t.img"; truncate -s 64M "$meta"
   port=$(free_port)
-  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$meta,block-size=8" \
+  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$meta,block-size=$block_size" \
     --listen "127.0.0.1:$port" --socket "$work/$t.sock" --admin-socket "$work/$t.admin" > "$work/$t.log" 2>&1 &
   pids+=($!)
   [[ $transport == unix ]] && uri[$t]="nbd+unix:///bench?socket=$work/$t.sock" || uri[$t]="nbd://127.0.0.1:$port/bench"
 done
 kport=$(free_port)
 if [[ -n $fresh ]]; then
-  qemu-img create -q -f qcow2 "$work/k.qcow2" 1G
+  qemu-img create -q -f qcow2 "$work/k.qcow2" "$size"
   qemu-img bitmap --add "$work/k.qcow2" backup0
   if [[ $transport == unix ]]; then qemu-nbd -f qcow2 -x bench -e 8 -t -k "$work/k.sock" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 &
   else qemu-nbd -f qcow2 -x bench -e 8 -t -b 127.0.0.1 -p "$kport" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 & fi
   pids+=($!)
   [[ $transport == unix ]] && uri[peer]="nbd+unix:///bench?socket=$work/k.sock" || uri[peer]="nbd://127.0.0.1:$kport/bench"
 else
-  truncate -s 1G "$work/k.img"
+  truncate -s "$size" "$work/k.img"
   if [[ $transport == unix ]]; then nbdkit -f -U "$work/k.sock" file "$work/k.img" & uri[peer]="nbd+unix:///?socket=$work/k.sock"
   else nbdkit -f -i 127.0.0.1 -p "$kport" file "$work/k.img" & uri[peer]="nbd://127.0.0.1:$kport/"; fi
   pids+=($!)
 fi
 for s in a b peer; do
   for i in $(seq 1 200); do nbdinfo --size "${uri[$s]}" > /dev/null 2>&1 && break; sleep 0.1; done
-  fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
+  [[ $fill == 0 ]] || fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size="$size" > /dev/null 2>&1
 done
 
-echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b"))${META_DIR_B:+ with metadata in $META_DIR_B}, peer $peer, $transport, ${fresh:+fresh era, }$rounds rounds x ${seconds}s: fio $*"
+echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b"))${META_DIR_B:+ with metadata in $META_DIR_B}, peer $peer, $transport, ${fresh:+fresh era, }origin $size, tracking blocks of $block_size sectors$fill_note, $rounds rounds x ${seconds}s: fio $*"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 for r in $(seq 1 "$rounds"); do
@@ -80,12 +93,13 @@ for r in $(seq 1 "$rounds"); do
       dotnet "$work/dmera-$s/dmera.dll" message --admin-socket "$work/$s.admin" bench checkpoint > /dev/null
     fi
     sync
-    fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size=1G --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
+    fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size="$size" --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
       sed -n '/^{/,$p' | python3 -c '
 import json, sys
 j = json.load(sys.stdin)["jobs"][0]
 d = j["write"] if j["write"]["io_bytes"] > j["read"]["io_bytes"] else j["read"]
-print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1))' "$r" "$s" >> "$samples"
+p99 = d["clat_ns"].get("percentile", {}).get("99.000000", 0)
+print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1), round(p99 / 1000))' "$r" "$s" >> "$samples"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -100,13 +114,13 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 names = {"a": "A", "b": "B", "peer": sys.argv[2]}
 med = {}
-print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs |")
-print("|---|---|---|---|---|---|")
+print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs | median p99 latency µs |")
+print("|---|---|---|---|---|---|---|")
 for s in ("a", "b", "peer"):
     mine = [r for r in rows if r[1] == s]
-    iops, mibs, lat = ([float(r[i]) for r in mine] for i in (2, 3, 4))
-    med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat))
-    print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} |")
+    iops, mibs, lat, p99 = ([float(r[i]) for r in mine] for i in (2, 3, 4, 5))
+    med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat), statistics.median(p99))
+    print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} | {med[s][3]:.0f} |")
 k = med["peer"]
 for s in ("a", "b"):
     print(f"{names[s]} / {names['peer']}: IOPS {med[s][0] / k[0]:.2f}x, mean latency {med[s][2] / k[2]:.2f}x")

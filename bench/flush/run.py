@@ -4,11 +4,14 @@ loop on a file beside the repository (the same file system as a volume's metadat
 
   commit-like rows: N blocks written, fdatasync, the superblock (block 0) written, fdatasync, as a commit;
   the blocks side by side as N pwrites or one pwritev, or scattered over the file;
-  hole rows: one 4 KiB write and fdatasync into a hole / a fallocated extent / a block written before.
+  hole rows: one 4 KiB write and fdatasync into a hole / a fallocated extent / a block written before;
+  intent-log rows: an append as the intent log makes it (the block holding the tail rewritten, 8 appends a
+  block, in a 4 MiB file written with zeros), with pwrite + fdatasync, pwritev2(RWF_DSYNC), and
+  O_DIRECT + RWF_DSYNC.
 
 Usage: bench/flush/run.py [ITERATIONS=800] [DIR=the repository's parent]. Prints p50/mean/p99 in µs per row,
 two passes (the machine is noisy: compare rows of one pass). Takes about a minute; removes its file."""
-import os, random, statistics, sys, time
+import mmap, os, random, statistics, sys, time
 
 iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 800
 directory = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
@@ -25,6 +28,26 @@ def row(name, step, n=iterations):
         times.append((time.perf_counter() - t) * 1e6)
     times.sort()
     print(f"| {name:46s} | {times[n // 2]:7.0f} | {statistics.mean(times):7.0f} | {times[int(n * .99)]:7.0f} |")
+
+
+def log_rows():
+    log = path + ".log"
+    fd = os.open(log, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"\0" * (4 << 20)); os.fsync(fd)
+        tail = lambda i: ((i // 8) % 1023 + 1) * 4096
+        row("log append: pwrite + fdatasync", lambda i: (os.pwrite(fd, block, tail(i)), os.fdatasync(fd)))
+        row("log append: pwritev2 RWF_DSYNC", lambda i: os.pwritev(fd, [block], tail(i), os.RWF_DSYNC))
+    finally:
+        os.close(fd)
+    fd = os.open(log, os.O_RDWR | os.O_DIRECT)
+    aligned = mmap.mmap(-1, 4096)   # page-aligned, as O_DIRECT wants
+    aligned.write(block)
+    try:
+        row("log append: O_DIRECT + RWF_DSYNC", lambda i: os.pwritev(fd, [aligned], tail(i), os.RWF_DSYNC))
+    finally:
+        os.close(fd)
+        os.unlink(log)
 
 
 def main():
@@ -69,6 +92,7 @@ def main():
                 finally:
                     os.close(hfd)
                     os.unlink(path + "." + kind)
+            log_rows()
     finally:
         os.close(fd)
         os.unlink(path)

@@ -17,7 +17,9 @@ public sealed record EngineSettings(
     int DigestCommitDirtyBlocks,
     int MaxQueryBlocks,
     TimeSpan ActivationTimeout,
-    TimeSpan StopTimeout)
+    TimeSpan StopTimeout,
+    TimeSpan IntentLogCommitInterval,
+    int IntentLogCommitMarks)
 {
     public const string DispatcherPath = "dmera.engine.metadata-dispatcher";
 
@@ -50,7 +52,9 @@ public sealed record EngineSettings(
             c.GetInt("digest-commit-dirty-blocks"),
             c.GetInt("max-query-blocks"),
             c.GetTimeSpan("activation-timeout"),
-            c.GetTimeSpan("stop-timeout"));
+            c.GetTimeSpan("stop-timeout"),
+            c.GetTimeSpan("intent-log-commit-interval"),
+            c.GetInt("intent-log-commit-marks"));
     }
 
     private static Config LoadShipped()

@@ -45,8 +45,17 @@ public sealed class EraVolume : IEraVolume
     /// ≥ 2^31 blocks), archives a writeset a crash left, and starts a new era. The volume owns both devices
     /// from here on and disposes them at stop, or at once if activation fails.
     /// </summary>
+    public static Task<EraVolume> StartAsync(ActorSystem system, string name, MetadataDevice metadata,
+        IBlockDevice origin, uint blockSizeSectors, CancellationToken cancellationToken = default) =>
+        StartAsync(system, name, metadata, origin, blockSizeSectors, intentLog: null, cancellationToken);
+
+    /// <summary>
+    /// The same with an intent log (issue 18): first-write batches are made durable by one append to
+    /// <paramref name="intentLog"/> and the metadata is committed in the background; activation first replays
+    /// the marks the log holds. The volume owns the log device as well. Null: every batch commits the metadata.
+    /// </summary>
     public static async Task<EraVolume> StartAsync(ActorSystem system, string name, MetadataDevice metadata,
-        IBlockDevice origin, uint blockSizeSectors, CancellationToken cancellationToken = default)
+        IBlockDevice origin, uint blockSizeSectors, MetadataDevice? intentLog, CancellationToken cancellationToken = default)
     {
         var settings = EngineSettings.Create(system);
         try
@@ -56,13 +65,14 @@ public sealed class EraVolume : IEraVolume
         catch
         {
             metadata.Dispose();
+            intentLog?.Dispose();
             origin.Dispose();
             throw;
         }
         var geometry = new BlockGeometry(blockSizeSectors, origin.SizeBytes);
         var counters = new VolumeCounters();
         var gate = new WriteGate(name);
-        var volume = system.ActorOf(Volume.Props(settings, metadata, geometry, counters, gate), ActorName(name));
+        var volume = system.ActorOf(Volume.Props(settings, metadata, geometry, counters, gate, intentLog), ActorName(name));
         var started = volume.AskFor<Volume.Started>((replyTo, id) => new Volume.Start(replyTo, id));
         try
         {

@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Configuration;
 using DmEra.Storage.Devices;
 using DmEra.Engine.Tests.Fakes;
@@ -23,6 +24,14 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
 
     protected Task<EraVolume> StartAsync(MetadataDevice metadata, IBlockDevice origin, uint blockSizeSectors = 8, string name = "v") =>
         EraVolume.StartAsync(Sys, name, metadata, origin, blockSizeSectors).WaitAsync(Limit);
+
+    /// <summary>A second actor system over the same devices, as a restarted daemon would be.</summary>
+    protected async Task<T> InSystemTwo<T>(Func<ActorSystem, Task<T>> body)
+    {
+        var two = ActorSystem.Create("system-two", Sys.Settings.Config);
+        try { return await body(two); }
+        finally { await two.Terminate().WaitAsync(Limit); }
+    }
 
     protected static async Task<T> Bounded<T>(Task<T> task) => await task.WaitAsync(Limit);
     protected static async Task Bounded(Task task) => await task.WaitAsync(Limit);

@@ -11,14 +11,6 @@ public sealed class LifecycleSpecs(ITestOutputHelper output) : EngineSpec(output
 {
     private const int B = 4096;
 
-    /// <summary>A second actor system over the same devices, as a restarted daemon would be.</summary>
-    private async Task<T> InSystemTwo<T>(Func<ActorSystem, Task<T>> body)
-    {
-        var two = ActorSystem.Create("system-two", Sys.Settings.Config);
-        try { return await body(two); }
-        finally { await two.Terminate().WaitAsync(Limit); }
-    }
-
     [Fact]
     public async Task Zeroed_metadata_is_formatted_and_the_first_activation_starts_era_1()
     {

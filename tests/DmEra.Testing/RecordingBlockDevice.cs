@@ -62,15 +62,22 @@ public abstract class RecordingBlockDevice : IBlockDevice
         }
     }
 
-    public void Flush()
+    public void Flush() => FlushWindow(0, BlockCount);
+
+    /// <summary>One file's fdatasync when the image holds several files: only blocks [first, first + count) become durable.</summary>
+    public void FlushWindow(long first, long count)
     {
         if (!Faults.BeforeFlush("metadata")) return;
+        BeforeFlushed(first, count);
         lock (Gate)
         {
             Flushes++;
-            Flushed();
+            Flushed(first, count);
         }
     }
+
+    /// <summary>Runs outside the gate before a flush is recorded: where a slow disk's fdatasync takes its time.</summary>
+    protected virtual void BeforeFlushed(long first, long count) { }
 
     /// <summary>The live image (blocks are replaced on write, never changed in place, so a shallow copy is a snapshot).</summary>
     public byte[]?[] Image()
@@ -86,8 +93,8 @@ public abstract class RecordingBlockDevice : IBlockDevice
     /// <summary>Records a write, under the gate, after the block is in the image.</summary>
     protected abstract void Recorded(long block, byte[] data);
 
-    /// <summary>Records a flush, under the gate: everything in the image is now durable.</summary>
-    protected abstract void Flushed();
+    /// <summary>Records a flush, under the gate: the image's blocks [first, first + count) are now durable.</summary>
+    protected abstract void Flushed(long first, long count);
 
     /// <summary>The live image itself, for a record taken under the gate.</summary>
     protected byte[]?[] LiveBlocks => _blocks;

@@ -73,8 +73,20 @@ public static class MetadataWriter
         private CommitNow() { }
     }
 
-    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters) =>
-        Akka.Actor.Props.Create(() => new MetadataWriterActor(settings, device, geometry, counters))
+    /// <summary>Sent by the writer to itself: the oldest logged mark may be due for a background commit.</summary>
+    internal sealed class MarksDue
+    {
+        public static readonly MarksDue Instance = new();
+        private MarksDue() { }
+    }
+
+    /// <summary>From the background commit thread: the metadata commit of logged marks finished (or failed).</summary>
+    internal sealed record BackgroundCommitted(Exception? Failure);
+
+    /// <param name="intentLog">The intent log device, or null to commit the metadata for every first-write batch.</param>
+    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+        MetadataDevice? intentLog = null) =>
+        Akka.Actor.Props.Create(() => new MetadataWriterActor(settings, device, geometry, counters, intentLog))
             .WithDispatcher(settings.MetadataDispatcher);
 }
 
@@ -85,13 +97,26 @@ public sealed class VolumeCounters
     private const int RecentCommits = 4096;
     private readonly double[] _recentMicros = new double[RecentCommits];
     private int _recentCount, _recentNext;
-    private long _commits, _firstWrites, _blocksMarked;
+    private long _commits, _firstWrites, _blocksMarked, _backgroundCommits, _backgroundCommitTicks;
 
     /// <summary>Commits that carried first-write bits.</summary>
     public long Commits => Interlocked.Read(ref _commits);
     /// <summary>Requests acknowledged by those commits.</summary>
     public long FirstWrites => Interlocked.Read(ref _firstWrites);
     public long BlocksMarked => Interlocked.Read(ref _blocksMarked);
+
+    /// <summary>Metadata commits of intent-logged marks, run off the first-write path.</summary>
+    public long BackgroundCommits => Interlocked.Read(ref _backgroundCommits);
+
+    /// <summary>Their mean duration in microseconds (0 before the first).</summary>
+    public double BackgroundCommitMeanMicros =>
+        BackgroundCommits == 0 ? 0 : TimeSpan.FromTicks(Interlocked.Read(ref _backgroundCommitTicks)).TotalMicroseconds / BackgroundCommits;
+
+    internal void AddBackgroundCommit(TimeSpan duration)
+    {
+        Interlocked.Add(ref _backgroundCommitTicks, duration.Ticks);
+        Interlocked.Increment(ref _backgroundCommits);
+    }
 
     /// <summary>
     /// The given percentiles (0..100) of the last 4096 first-write commits' durations in microseconds, from

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using DmEra.Engine.Durability;
 using DmEra.Engine.Tracking;
 using DmEra.Metadata;
 using DmEra.Metadata.Era;
@@ -16,26 +17,32 @@ namespace DmEra.Engine.Actors;
 /// then in-core bits, then the waiters are released. A metadata error fails the whole batch and the
 /// volume; the in-core bits stay clear, so no write of that batch ever reaches the origin.
 /// </summary>
-internal sealed class MetadataWriterActor : ReceiveActor
+internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    public ITimerScheduler Timers { get; set; } = null!;
     private readonly EngineSettings _settings;
     private readonly MetadataDevice _device;
+    private readonly MetadataDevice? _intentLog;
     private readonly BlockGeometry _geometry;
     private readonly VolumeCounters _counters;
     private readonly List<FirstWrite> _waiters = new();
     private readonly HashSet<uint> _pendingBlocks = new();
     private EraMetadata? _md;
     private EraTracker? _tracker;
+    private MarkLog? _marks;
+    private bool _marksDueScheduled;
     private bool _commitScheduled;
     private long _batchStarted;
     private int _lastBatchSize;
     private Exception? _failure;
 
-    public MetadataWriterActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters)
+    public MetadataWriterActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters,
+        MetadataDevice? intentLog = null)
     {
         _settings = settings;
         _device = device;
+        _intentLog = intentLog;
         _geometry = geometry;
         _counters = counters;
         Inactive();
@@ -50,6 +57,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         Receive<Shutdown>(s =>
         {
             _device.Dispose();
+            _intentLog?.Dispose();
             Become(Closed);
             s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, null));
         });
@@ -60,6 +68,8 @@ internal sealed class MetadataWriterActor : ReceiveActor
     {
         Receive<FirstWrite>(HandleFirstWrite);
         Receive<CommitNow>(_ => HandleCommitNow());
+        Receive<MarksDue>(_ => HandleMarksDue());
+        Receive<BackgroundCommitted>(HandleBackgroundCommitted);
         Receive<Rollover>(HandleRollover);
         Receive<TakeSnapshot>(HandleTakeSnapshot);
         Receive<DropSnapshot>(HandleDropSnapshot);
@@ -116,6 +126,13 @@ internal sealed class MetadataWriterActor : ReceiveActor
                 throw new MetadataException(
                     $"origin too large: {_geometry.NrBlocks} tracking blocks of {_geometry.BlockBytes} bytes; the limit is {EraMetadata.MaxNrBlocks} (2^31 - 1)");
             _md = EraMetadata.Open(_device, _geometry.BlockSizeSectors);
+            // Marks the intent log made durable go into the writeset they were logged in, before anything else.
+            var nextSeq = 1ul;
+            if (_intentLog is not null)
+            {
+                (var replayed, nextSeq) = MarkLog.Replay(_md, _intentLog);
+                if (replayed.Records > 0) _log.Info("{0}", replayed);
+            }
             var nrBlocks = (uint)_geometry.NrBlocks;
             // preresume (kernel fix cca2c6ae): resize before any background work, then commit.
             if (_md.NrBlocks != nrBlocks)
@@ -126,6 +143,12 @@ internal sealed class MetadataWriterActor : ReceiveActor
             // A writeset left by a crash is archived under its era before the new era starts (fix de89afc1).
             _md.Rollover();
             _md.Commit();
+            if (_intentLog is not null)
+            {
+                var self = Self;
+                _marks = MarkLog.Start(_md, _intentLog, nextSeq, _settings, $"dmera-metadata-commit-{Self.Path.Parent.Name}",
+                    error => self.Tell(new BackgroundCommitted(error)), _counters.AddBackgroundCommit);
+            }
             _tracker = new EraTracker(nrBlocks, _md.CurrentEra) { TrackingId = _md.TrackingId };
             Become(Active);
             a.ReplyTo.Tell(new Activated(a.RequestId, _tracker, _md.CurrentEra, _md.HasDigestWork, _md.MetadataSnap));
@@ -133,6 +156,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
         catch (Exception e)
         {
             if (_md is not null) _md.Dispose(); else _device.Dispose();
+            _intentLog?.Dispose();
             _md = null;
             Become(Closed);
             a.Fail(e);
@@ -200,8 +224,12 @@ internal sealed class MetadataWriterActor : ReceiveActor
         var started = Stopwatch.GetTimestamp();
         try
         {
-            Md.MarkBlocks(blocks);
-            Md.Commit();
+            if (_marks is not null) _marks.Append(Tracker.CurrentEra, blocks);
+            else
+            {
+                Md.MarkBlocks(blocks);
+                Md.Commit();
+            }
         }
         catch (Exception e)
         {
@@ -213,7 +241,49 @@ internal sealed class MetadataWriterActor : ReceiveActor
         _counters.AddCommit(waiters.Length, blocks.Length, Stopwatch.GetElapsedTime(started));
         _lastBatchSize = waiters.Length;
         FirstWriteRelease.Succeed(waiters);
+        if (_marks is not null) ScheduleBackgroundCommit();
         return true;
+    }
+
+    /// <summary>Starts the background commit of logged marks when it is due, or makes sure a timer will look again.</summary>
+    private void ScheduleBackgroundCommit()
+    {
+        if (_marks!.Due) _marks.StartBackgroundCommit();
+        else if (_marks.HasUncommitted && !_marksDueScheduled)
+        {
+            _marksDueScheduled = true;
+            Timers.StartSingleTimer("marks-due", MarksDue.Instance, _settings.IntentLogCommitInterval);
+        }
+    }
+
+    private void HandleMarksDue()
+    {
+        _marksDueScheduled = false;
+        if (_marks is { Busy: false, HasUncommitted: true }) _marks.StartBackgroundCommit();
+        else if (_marks is { HasUncommitted: true }) ScheduleBackgroundCommit();
+    }
+
+    private void HandleBackgroundCommitted(BackgroundCommitted c)
+    {
+        if (c.Failure is not null) EnterFailed(c.Failure, []);
+        else ScheduleBackgroundCommit();
+    }
+
+    /// <summary>
+    /// Every message but the first-write path's waits for a background commit in flight and puts the logged
+    /// marks into the metadata's transaction: the metadata has one user at a time, and whatever a handler
+    /// commits or answers includes every mark made durable so far.
+    /// </summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (_marks is not null && _md is not null && message is not (FirstWrite or CommitNow or BackgroundCommitted or MarksDue)
+            && _failure is null && _marks.Settle() is { } failure)
+        {
+            EnterFailed(failure, []);
+            Self.Forward(message);   // answered by the failed state
+            return true;
+        }
+        return base.AroundReceive(receive, message);
     }
 
     private void HandleRollover(Rollover r) => RunEraChange(r, () =>
@@ -246,7 +316,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
     /// </summary>
     private void RunEraChange(IRequest request, Func<object> change)
     {
-        if (!CommitBatch())
+        if (!CommitBatch() || !SettleMarks())
         {
             request.Fail(_failure!);
             return;
@@ -268,6 +338,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
             return;
         }
         if (Md.CurrentEra != Tracker.CurrentEra) Tracker.StartEra(Md.CurrentEra);
+        _marks?.Committed();
         request.ReplyTo.Tell(reply);
     }
 
@@ -313,7 +384,7 @@ internal sealed class MetadataWriterActor : ReceiveActor
     private void HandleShutdown(Shutdown s)
     {
         Exception? failure = null;
-        if (CommitBatch())
+        if (CommitBatch() && SettleMarks())
         {
             try
             {
@@ -322,6 +393,8 @@ internal sealed class MetadataWriterActor : ReceiveActor
                 Md.Archive();
                 Md.DigestAll(_settings.DigestCommitDirtyBlocks);
                 Md.Commit();
+                // Every mark is in the metadata now: an empty log leaves era_invalidate nothing to miss.
+                _marks?.Committed();
             }
             catch (Exception e)
             {
@@ -332,6 +405,14 @@ internal sealed class MetadataWriterActor : ReceiveActor
         else failure = _failure;
         Close();
         s.ReplyTo.Tell(new ShutdownComplete(s.RequestId, failure));
+    }
+
+    /// <summary>Puts the logged marks into the metadata (after a background commit in flight); false when that commit failed the volume.</summary>
+    private bool SettleMarks()
+    {
+        if (_marks?.Settle() is not { } failure) return true;
+        EnterFailed(failure, []);
+        return false;
     }
 
     private void EnterFailed(Exception cause, FirstWrite[] batch)
@@ -351,6 +432,8 @@ internal sealed class MetadataWriterActor : ReceiveActor
 
     private void Close()
     {
+        _marks?.Dispose();
+        _marks = null;
         _md?.Dispose();
         _md = null;
         Become(Closed);
@@ -372,6 +455,8 @@ internal sealed class MetadataWriterActor : ReceiveActor
         var error = new VolumeFailedException("the volume's metadata writer stopped");
         FirstWriteRelease.Fail([.. _waiters], error);
         _waiters.Clear();
+        _marks?.Dispose();   // waits for a background commit in flight; appends nothing more
+        _marks = null;
         _md?.Dispose();   // closes the device (and its flock) without writing anything
         _md = null;
     }

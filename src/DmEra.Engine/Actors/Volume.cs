@@ -22,6 +22,8 @@ public static class Volume
     public sealed record Stopped(long RequestId, Exception? Failure);
 
     /// <param name="gate">The volume's one gate (the router passes it per request; the era manager holds it).</param>
-    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate) =>
-        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, gate));
+    /// <param name="intentLog">The volume's intent log of first writes, or null to commit every first write into the metadata.</param>
+    public static Props Props(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate,
+        MetadataDevice? intentLog = null) =>
+        Akka.Actor.Props.Create(() => new VolumeActor(settings, device, geometry, counters, gate, intentLog));
 }

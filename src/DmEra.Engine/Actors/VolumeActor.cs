@@ -16,9 +16,10 @@ internal sealed class VolumeActor : ReceiveActor
     private EraTracker? _tracker;
     private bool _writerStopped;
 
-    public VolumeActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
+    public VolumeActor(EngineSettings settings, MetadataDevice device, BlockGeometry geometry, VolumeCounters counters, WriteGate gate,
+        MetadataDevice? intentLog = null)
     {
-        _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters), "metadata-writer");
+        _writer = Context.ActorOf(MetadataWriter.Props(settings, device, geometry, counters, intentLog), "metadata-writer");
         _eraManager = Context.ActorOf(EraManager.Props(_writer, gate), "era-manager");
         _snapshots = Context.ActorOf(MetadataSnapshot.Props(_writer, _eraManager, _views), "metadata-snapshot");
         Context.Watch(_writer);

@@ -47,7 +47,8 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
         VolumeSpecChecks.Validate(settings.Volumes);
-        _volumes = await VolumeHost.StartAsync(system, settings.Volumes, settings.InlineWrites, log, cancellationToken).ConfigureAwait(false);
+        var specs = settings.Volumes.Select(v => v with { IntentLogBytes = settings.IntentLogBytes }).ToList();
+        _volumes = await VolumeHost.StartAsync(system, specs, settings.InlineWrites, log, cancellationToken).ConfigureAwait(false);
         if (_volumes.Served.Count == 0)
             throw new ConfigurationException(settings.Volumes.Count == 0
                 ? "no volume to serve (give --volume or dmera.daemon.volumes in akka.hocon)"

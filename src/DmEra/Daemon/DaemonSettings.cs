@@ -27,6 +27,7 @@ public sealed record DaemonSettings
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(180);
     public InlineWriteSettings InlineWrites { get; init; } = new();
     public double BackupLimitFraction { get; init; } = 0.25;
+    public long IntentLogBytes { get; init; } = 4 << 20;
 
     public static DaemonSettings FromConfig(Config config)
     {
@@ -78,6 +79,9 @@ public sealed record DaemonSettings
             BackupLimitFraction = scalars.GetDouble("backup-limit-fraction") is var f && f > 0 && f <= 1
                 ? f
                 : throw new ConfigurationException("dmera.daemon.backup-limit-fraction must be in (0, 1]"),
+            IntentLogBytes = scalars.GetLong("intent-log-bytes") is var l && (l == 0 || l >= 4 * 4096)
+                ? l
+                : throw new ConfigurationException("dmera.daemon.intent-log-bytes must be 0 or at least 16384 (four 4 KiB blocks)"),
         };
     }
 

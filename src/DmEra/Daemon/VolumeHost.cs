@@ -121,7 +121,18 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             origin.Dispose();
             throw;
         }
-        var volume = await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, ct).ConfigureAwait(false);
+        MetadataDevice? intentLog;
+        try
+        {
+            intentLog = IntentLogFile.Open(spec.MetadataPath, spec.IntentLogBytes);
+        }
+        catch
+        {
+            metadata.Dispose();
+            origin.Dispose();
+            throw;
+        }
+        var volume = await EraVolume.StartAsync(system, spec.Name, metadata, origin, spec.BlockSizeSectors, intentLog, ct).ConfigureAwait(false);
         if (uncleanEra is { } era)
             log.LogWarning("volume {Name}: recovered after an unclean stop: the writeset of era {Era}, committed before the stop, is archived; era {Current} begins",
                 spec.Name, era, volume.CurrentEra);

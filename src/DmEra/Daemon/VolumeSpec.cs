@@ -28,6 +28,9 @@ public sealed record VolumeSpec(string Name, string OriginPath, string MetadataP
 
     public string ResolvedBackupStorePath => BackupStorePath ?? MetadataPath + ".backup";
 
+    /// <summary>Size of the intent log <c>METADATA.log</c> created when it is missing; 0 = create none (dmera.daemon.intent-log-bytes).</summary>
+    public long IntentLogBytes { get; init; }
+
     /// <summary>Parses the --volume form; errors say which key is wrong.</summary>
     public static VolumeSpec Parse(string text)
     {

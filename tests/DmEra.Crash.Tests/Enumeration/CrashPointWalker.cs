@@ -7,7 +7,7 @@ namespace DmEra.Crash.Tests.Enumeration;
 /// Walks a recorded trace once, keeping the durable images up to date incrementally, and yields a crash
 /// point just before every storage event and one at the end (CrashMonkey's persistence points are a
 /// subset; enumeration is offline and cheap, so every boundary is used). Durability follows the block
-/// layer's contract: a metadata flush makes every earlier metadata write durable; an origin flush makes
+/// layer's contract: a metadata flush makes every earlier write to its file (the metadata or the intent log) durable; an origin flush makes
 /// durable the origin operations that had completed before it was submitted, once it completes.
 /// </summary>
 public static class CrashPointWalker
@@ -37,8 +37,11 @@ public static class CrashPointWalker
                     metaPending.Add(e);
                     break;
                 case EventKind.MetadataFlush:
-                    foreach (var write in metaPending) metaDurable[write.Offset] = write.Data;
-                    metaPending.Clear();
+                    // One file's fdatasync (the metadata's or the intent log's): only its own writes become durable.
+                    var flushed = e;
+                    Predicate<TraceEvent> covered = w => flushed.Length == 0 || w.Offset >= flushed.Offset && w.Offset < flushed.Offset + flushed.Length;
+                    foreach (var write in metaPending.FindAll(covered)) metaDurable[write.Offset] = write.Data;
+                    metaPending.RemoveAll(covered);
                     break;
                 case EventKind.OriginSubmit:
                     originPending.Add(new PendingOriginOp(e, long.MaxValue));

@@ -1,5 +1,6 @@
 using DmEra.Metadata.Era;
 using DmEra.Metadata.Era.Tools;
+using DmEra.Metadata.IntentLog;
 using DmEra.Metadata.PersistentData;
 
 namespace DmEra.Crash.Tests.Live;
@@ -28,11 +29,24 @@ public sealed class DurableMetadataView
 
     public static DurableMetadataView Unformatted(long deviceBlocks) => new(new bool[deviceBlocks], [], 0, false);
 
-    public static DurableMetadataView Of(MetadataDevice device)
+    /// <summary>
+    /// The durable metadata, and the marks of the current era a durable intent log adds to it (what a
+    /// restart would replay: records of the metadata's tracking history and current era).
+    /// </summary>
+    public static DurableMetadataView Of(MetadataDevice device, MetadataDevice? log = null)
     {
         if (EraMetadata.IsZeroed(device)) return Unformatted(device.BlockCount);
         var sb = EraSuperblock.Read(device);
-        return new DurableMetadataView(ReachableFrom(device, sb), ErasOf(device, sb), sb.CurrentEra, true);
+        var eras = ErasOf(device, sb);
+        if (log is not null && !sb.CurrentWriteset.IsNone)
+        {
+            var scan = IntentLogScan.Read(log);
+            if (scan.Header is { } h && h.TrackingId.AsSpan().SequenceEqual(sb.Uuid))
+                foreach (var r in scan.Records.Where(r => r.Era == sb.CurrentEra))
+                    foreach (var b in r.Blocks)
+                        if (b < eras.Length && b < sb.CurrentWriteset.NrBits) eras[b] = Math.Max(eras[b], r.Era);
+        }
+        return new DurableMetadataView(ReachableFrom(device, sb), eras, sb.CurrentEra, true);
     }
 
     /// <summary>The same walk as the checker's: every block a reader of this superblock may read.</summary>

@@ -31,7 +31,7 @@ public static class CrashChecker
                 {
                     recovery = await RecoveryCheck.RunAsync(system, image.Metadata, image.Origin, image.OriginSize, w.BlockSizeSectors,
                         point.Client.LastAckedEra, options.CheckAfterStopEvery > 0 && report.Recoveries % options.CheckAfterStopEvery == 0,
-                        options.QuiesceDigestBeforeStop);
+                        options.QuiesceDigestBeforeStop, w.LogBlocks);
                     recoveries[key] = recovery;
                     report.Recoveries++;
                     report.LeakWarnings += recovery.LeakWarnings;
@@ -55,7 +55,7 @@ public static class CrashChecker
                 {
                     var crashed = CrashImageBuilder.Build(point, state).Metadata.Snapshot();
                     var (states, more) = await DoubleCrash.RunAsync(system, crashed, image, point.Client, w.BlockSizeSectors, w.BlockBytes,
-                        options.DoubleCrashCap, (int)CrashState.Mix(w.Seed, point.Index, (int)n));
+                        options.DoubleCrashCap, (int)CrashState.Mix(w.Seed, point.Index, (int)n), w.LogBlocks);
                     report.DoubleCrashStates += states;
                     violations.AddRange(more);
                 }

@@ -32,19 +32,20 @@ public static class RecoveryCheck
     private static readonly TimeSpan StopLimit = TimeSpan.FromSeconds(10);
 
     public static async Task<Recovery> RunAsync(ActorSystem system, ImageMetadataDevice crashed, byte[] origin, long originSize,
-        uint blockSizeSectors, uint lastAckedEra, bool checkAfterStop, bool quiesceDigest = false)
+        uint blockSizeSectors, uint lastAckedEra, bool checkAfterStop, bool quiesceDigest = false, long logBlocks = 0)
     {
         var violations = new List<string>();
         var leaks = 0;
-        if (!EraMetadata.IsZeroed(crashed))
-            leaks += Check(crashed, "the crash image", violations);
+        var (crashedMetadata, crashedLog) = HarnessLayout.Split(crashed, logBlocks);
+        if (!EraMetadata.IsZeroed(crashedMetadata))
+            leaks += Check(crashedMetadata, "the crash image", violations);
 
         // Recovery must not write the origin; it gets a copy so the caller's image stays the reference.
         var originDevice = MemoryDevice.Holding(origin.AsSpan(0, checked((int)originSize)));
         EraVolume volume;
         try
         {
-            volume = await EraVolume.StartAsync(system, "recovered", crashed, originDevice, blockSizeSectors).WaitAsync(Limit);
+            volume = await EraVolume.StartAsync(system, "recovered", crashedMetadata, originDevice, blockSizeSectors, crashedLog).WaitAsync(Limit);
         }
         catch (Exception e) when (IsFull(e))
         {
@@ -61,7 +62,8 @@ public static class RecoveryCheck
         bool[][]? writtenSince = null;
         try
         {
-            recovered = crashed.Snapshot();
+            // What era_check and era_invalidate are given: the metadata file alone, which recovery made whole.
+            recovered = HarnessLayout.MetadataPart(crashed.Snapshot(), logBlocks);
             var recoveredDevice = new ImageMetadataDevice(recovered);
             leaks += Check(recoveredDevice, "the recovered image", violations);
             writtenSince = WrittenSinceSets(recoveredDevice, lastAckedEra, volume.NrBlocks);
@@ -98,7 +100,7 @@ public static class RecoveryCheck
         {
             violations.Add($"(c) the recovered volume failed its clean stop: {e.GetType().Name}: {e.Message}");
         }
-        if (checkAfterStop) leaks += Check(new ImageMetadataDevice(crashed.Snapshot()), "the image after a clean stop", violations);
+        if (checkAfterStop) leaks += Check(new ImageMetadataDevice(HarnessLayout.MetadataPart(crashed.Snapshot(), logBlocks)), "the image after a clean stop", violations);
         return new Recovery(violations, eras, writtenSince, recovered, leaks) { RefusedFull = refusedFull };
     }
 

@@ -16,7 +16,16 @@ public sealed record RigOptions(
     bool Latency = false,
     long OriginCapacity = 0,
     byte[]?[]? InitialMetadata = null,
-    HarnessFault Fault = HarnessFault.None);
+    HarnessFault Fault = HarnessFault.None,
+    long LogBlocks = 8)
+{
+    /// <summary>The recorded image: the metadata's blocks, then the intent log's (8 blocks by default: small, so records go round the circle and a full log forces a commit).</summary>
+    public long ImageBlocks => MetadataBlocks + LogBlocks;
+
+    public byte[]?[] InitialImage() => InitialMetadata is null
+        ? new byte[ImageBlocks][]
+        : [.. InitialMetadata, .. new byte[]?[LogBlocks]];
+}
 
 /// <summary>Faults planted in the recording to prove the oracles catch what they claim to (harness self-tests only).</summary>
 public enum HarnessFault
@@ -67,7 +76,7 @@ public sealed class CrashRig : IAsyncDisposable
         Live = new LiveInvariants(options.MetadataBlocks) { BlockBytes = options.BlockSizeSectors * 512L };
         Func<int>? originLatency = options.Latency ? () => { lock (_latency) return _latency.Next(4) - 1; } : null;
         Func<int>? flushDelay = options.Latency ? () => { lock (_latency) return _latency.Next(8) == 0 ? 1 : 0; } : null;
-        Metadata = new RecordingMetadataDevice(Trace, options.MetadataBlocks, Live, options.InitialMetadata)
+        Metadata = new RecordingMetadataDevice(Trace, options.ImageBlocks, Live, options.InitialImage(), options.LogBlocks)
         {
             Faults = new DeviceFaults { FlushDelayMs = flushDelay, FlushIsALie = options.Fault == HarnessFault.MetadataFlushIsALie },
             Misdirect = options.Fault == HarnessFault.MisdirectedMetadataWrite,
@@ -87,7 +96,8 @@ public sealed class CrashRig : IAsyncDisposable
     public Task<bool> StartAsync() =>
         Admin("activate", async () =>
         {
-            _volume = await EraVolume.StartAsync(_system, _name, Metadata, Origin, _options.BlockSizeSectors).WaitAsync(Limit);
+            var (metadata, log) = HarnessLayout.Split(Metadata, _options.LogBlocks);
+            _volume = await EraVolume.StartAsync(_system, _name, metadata, Origin, _options.BlockSizeSectors, log).WaitAsync(Limit);
             Live.Watch(_volume);
             return _volume.CurrentEra;
         });
@@ -218,8 +228,7 @@ public sealed class CrashRig : IAsyncDisposable
     {
         Trace.Freeze();
         return new RecordedWorkload(_name, _options.Seed, Trace.Events, _initialOrigin, _options.OriginBytes,
-            _options.InitialMetadata is null ? new byte[_options.MetadataBlocks][] : (byte[]?[])_options.InitialMetadata.Clone(),
-            _options.BlockSizeSectors, Live.Violations, Live.Checks);
+            _options.InitialImage(), _options.BlockSizeSectors, Live.Violations, Live.Checks) { LogBlocks = _options.LogBlocks };
     }
 
     /// <summary>Freeze first (if the test has not), then let the volume shut down.</summary>

@@ -18,5 +18,8 @@ public sealed record RecordedWorkload(
     int LiveChecks)
 {
     public long BlockBytes => BlockSizeSectors * 512L;
-    public long MetadataBlocks => InitialMetadata.LongLength;
+
+    /// <summary>The image's last blocks that are the intent log (<see cref="Devices.HarnessLayout"/>); 0 = no log.</summary>
+    public long LogBlocks { get; init; }
+    public long MetadataBlocks => InitialMetadata.LongLength - LogBlocks;
 }

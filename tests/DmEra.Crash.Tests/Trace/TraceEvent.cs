@@ -32,7 +32,7 @@ public sealed record TraceEvent(long Seq, EventKind Kind)
     public long Id { get; init; }
     public long Cause { get; init; } = -1;
     public OriginOp Op { get; init; }
-    /// <summary>Metadata block, or origin byte offset.</summary>
+    /// <summary>Metadata block, or origin byte offset; for a metadata flush, the first block of the file it flushes (with <see cref="Length"/> blocks).</summary>
     public long Offset { get; init; }
     public long Length { get; init; }
     /// <summary>Bytes written (metadata block, origin write payload); null for trims, zeroes and flushes.</summary>
@@ -49,7 +49,7 @@ public sealed record TraceEvent(long Seq, EventKind Kind)
     public override string ToString() => Kind switch
     {
         EventKind.MetadataWrite => $"#{Seq} meta write block {Offset}",
-        EventKind.MetadataFlush => $"#{Seq} meta flush",
+        EventKind.MetadataFlush => $"#{Seq} meta flush [{Offset}, +{Length})",
         EventKind.OriginSubmit => $"#{Seq} origin {Op} op{Id} [{Offset}, +{Length}) for request {Cause}",
         EventKind.OriginComplete => $"#{Seq} origin done op{Id}",
         EventKind.OriginFlushSubmit => $"#{Seq} origin flush op{Id} for request {Cause}",

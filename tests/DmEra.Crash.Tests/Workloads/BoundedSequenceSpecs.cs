@@ -21,6 +21,7 @@ public abstract class BoundedSequenceSpec(ITestOutputHelper output) : CrashSpec(
         long states = 0, points = 0;
         foreach (var seq in sequences)
         {
+            if (Abandoned) return;
             var name = SequenceAlphabet.Name(seq);
             var recorded = await RecordAsync(name, new RigOptions(OriginBytes: SequenceAlphabet.OriginBytes,
                 OriginCapacity: SequenceAlphabet.Capacity, Seed: seed + seq.Sum()), SequenceAlphabet.Workload(seq));
@@ -29,6 +30,7 @@ public abstract class BoundedSequenceSpec(ITestOutputHelper output) : CrashSpec(
                 Enumeration = LongMode ? Long : Small with { Seed = seed },
                 EraCheckEvery = LongMode ? 200 : 0,
             });
+            if (Abandoned) return;   // checked against a system that went away: not a finding
             CrashFigures.Add(report);
             states += report.States;
             points += report.CrashPoints;

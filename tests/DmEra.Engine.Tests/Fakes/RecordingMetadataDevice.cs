@@ -42,7 +42,7 @@ public sealed class RecordingMetadataDevice : DmEra.Testing.RecordingBlockDevice
     protected override void Recorded(long block, byte[] data) =>
         _log.Add(OperationKind.MetadataWrite, block, 1, _durableVersions.Count - 1);
 
-    protected override void Flushed()
+    protected override void Flushed(long first, long count)
     {
         _durableVersions.Add((byte[]?[])LiveBlocks.Clone());
         _log.Add(OperationKind.MetadataFlush, 0, 0, _durableVersions.Count - 1);

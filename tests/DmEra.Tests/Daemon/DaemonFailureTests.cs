@@ -75,7 +75,10 @@ public sealed class DaemonFailureTests
         try
         {
             QemuIo(d, "v", "write 0 4k");
+            // The intent log too: with it alone writable, first writes stay durable (and accepted) until the
+            // background metadata commit fails the volume, a second later.
             Immutable(meta, true);
+            Immutable(meta + ".log", true);
             var args = new List<string> { "-f", "raw" };
             for (var i = 1; i <= 40; i++) args.AddRange(["-c", $"write {i * 65536} 4k"]);
             args.Add(d.Uri("v"));
@@ -95,6 +98,7 @@ public sealed class DaemonFailureTests
         finally
         {
             Immutable(meta, false);
+            Immutable(meta + ".log", false);
             await d.DisposeAsync();
         }
     }

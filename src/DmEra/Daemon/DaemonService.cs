@@ -130,10 +130,15 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
     {
         log.LogInformation("dmera stopping: no new connections, finishing requests in flight");
         if (_health is not null) await _health.DisposeAsync().ConfigureAwait(false);
-        if (_fleet is not null) await _fleet.DisposeAsync().ConfigureAwait(false);   // leave first: the others stop routing here
+        // The fleet leave starts first, so the others stop routing here, but the volumes do not wait for it: a leave
+        // can take up to dmera.fleet.leave-timeout, and a stop that is cut short before the volumes commit their
+        // tracking costs a log replay at the next start. A group request that reaches a stopping volume fails, and
+        // the group's answer names it.
+        var leaving = _fleet is null ? Task.CompletedTask : _fleet.DisposeAsync().AsTask();
         if (_admin is not null) await _admin.DisposeAsync().ConfigureAwait(false);
         if (_nbd is not null) await _nbd.StopAsync().ConfigureAwait(false);
         if (_volumes is not null) await _volumes.DisposeAsync().ConfigureAwait(false);
+        await leaving.ConfigureAwait(false);
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
         foreach (var allocation in _allocationContexts) allocation.Dispose();
         foreach (var readahead in _readaheads) readahead.Dispose();

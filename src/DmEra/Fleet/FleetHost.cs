@@ -145,22 +145,37 @@ public sealed class FleetHost : IAsyncDisposable
         _stopping.Cancel();
         if (_system is not { } system) return;
         var cluster = Cluster.Get(system);
-        if (!cluster.State.Members.Any(m => m.Address != cluster.SelfAddress && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining
-                && !cluster.State.Unreachable.Contains(m)))
+        if (Alone(cluster))
         {
             // Nobody to leave to, nor to hand the coordinator over to: a graceful leave would only wait out its timeouts.
             await system.Terminate().WaitAsync(_settings.LeaveTimeout).ConfigureAwait(false);
             return;
         }
-        try
+        var leaving = CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        var deadline = DateTime.UtcNow + _settings.LeaveTimeout;
+        while (!leaving.IsCompleted)
         {
-            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance)
-                .WaitAsync(_settings.LeaveTimeout).ConfigureAwait(false);
+            if (DateTime.UtcNow >= deadline)
+            {
+                _log.LogWarning("fleet: leaving took longer than {Timeout}s; stopping without a goodbye", _settings.LeaveTimeout.TotalSeconds);
+                break;
+            }
+            // When the whole fleet stops at once, the others exit while this node is still leaving, and Akka would
+            // wait out its cluster-exiting phase (10 s) for a removal that nobody is left to agree to.
+            if (Alone(cluster)) break;
+            await Task.WhenAny(leaving, Task.Delay(TimeSpan.FromMilliseconds(200))).ConfigureAwait(false);
         }
-        catch (TimeoutException)
-        {
-            _log.LogWarning("fleet: leaving took longer than {Timeout}s; stopping without a goodbye", _settings.LeaveTimeout.TotalSeconds);
-            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        }
+        if (leaving.IsCompleted) return;
+        // Terminate would wait for the coordinated shutdown under way; abort skips what is left of it.
+        ((ExtendedActorSystem)system).Abort();
+        await system.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// No other member this node could still say goodbye to or hand the coordinator over to: the others are
+    /// gone from the state, unreachable, or exiting themselves (as when the whole fleet stops at once).
+    /// </summary>
+    private static bool Alone(Cluster cluster) =>
+        !cluster.State.Members.Any(m => m.Address != cluster.SelfAddress && !cluster.State.Unreachable.Contains(m)
+            && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining or MemberStatus.Leaving);
 }

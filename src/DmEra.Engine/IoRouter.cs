@@ -176,20 +176,22 @@ internal sealed class IoRouter
         if (length == 0) return ValueTask.CompletedTask;
         var (first, last) = Geometry.BlocksOf(offset, length);
         var view = _views.Current;
-        return _tracker.Current.AreAllMarked(first, last) && (view is null || view.AreAllSaved(first, last))
+        return _tracker.Current.AreAllMarked(first, last) && (view is null || view.AreAllSaved(offset, length))
             ? ValueTask.CompletedTask
-            : SlowMarkAsync(first, last, view);
+            : SlowMarkAsync(first, last, offset, length, view);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SlowMarkAsync(uint first, uint last, Backup.BackupView? view)
+    private async ValueTask SlowMarkAsync(uint first, uint last, long offset, long length, Backup.BackupView? view)
     {
-        // A held backup view: the first write to a block since the instant reaches the origin only after the
-        // block's old contents are in the saved copy. The save runs beside the commit (both must finish before
-        // this returns and the write goes on), so a first write waits for the longer of the two, not their sum.
-        // The fast path above checks the view's saved bits as well as the in-core marks, so a block marked by
-        // the commit before its save finished is not written past the save. Later eras find it saved and skip.
-        var save = view is null ? ValueTask.CompletedTask : view.CopyBeforeWriteAsync(first, last);
+        // A held backup view: the first write to a 4 KiB chunk since the instant reaches the origin only after
+        // the chunk's old contents are in the saved copy. Chunks are finer than tracking blocks, so a write to a
+        // block already marked in this era may still have a chunk to save: the fast path above asks the view on
+        // every write (a lock-free bitmap test), and such a write saves here without any commit. A first write
+        // to a block saves beside its commit (both must finish before this returns and the write goes on), so it
+        // waits for the longer of the two, not their sum; a block marked by the commit before its save finished
+        // is not written past the save, since the fast path checks the saved bits as well as the marks.
+        var save = view is null ? ValueTask.CompletedTask : view.CopyBeforeWriteAsync(offset, length);
         try
         {
             if (!_tracker.Current.AreAllMarked(first, last)) await CommitMarksAsync(first, last).ConfigureAwait(false);

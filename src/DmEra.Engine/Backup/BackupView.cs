@@ -1,29 +1,36 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine.Backup;
 
 /// <summary>
 /// A point-in-time view of a volume (qemu's copy-before-write plus snapshot-access, in one class, no Akka):
-/// before the first write after the instant reaches a tracking block, <see cref="CopyBeforeWriteAsync"/>
-/// saves the block's old contents into the saved-copy file; <see cref="ReadAsync"/> serves saved blocks
-/// from there and the rest from the origin. A read of the origin and the save of the same block are
-/// interlocked: the save waits for reads of that block already under way, and reads that come during a
-/// save wait for it, so a reader never sees new contents through the origin.
+/// before a write after the instant reaches the origin, <see cref="CopyBeforeWriteAsync"/> saves the old
+/// contents of the 4 KiB chunks it covers that are not saved yet into the saved-copy file; <see cref="ReadAsync"/>
+/// serves saved chunks from there and the rest from the origin. The unit is the chunk, not the tracking block:
+/// a 4 KiB write into a 64 KiB block copies 4 KiB, not 64 (bench/results/view-2026-12-03d.md), so a write to a
+/// block already marked in the current era may still have a chunk to save. A read of the origin and the save of
+/// the same chunk are interlocked: the save waits for reads of that chunk already under way, and reads that
+/// come during a save wait for it, so a reader never sees new contents through the origin.
 /// Failure policy (qemu's break-snapshot, blksnap, dattobd): a full or failing store breaks the view, never
 /// a write; every later read of the view fails with <see cref="BackupViewBrokenException"/>.
 /// </summary>
 public sealed class BackupView : IDisposable
 {
+    /// <summary>The copy-before-write unit: the page size, and the smallest write NBD clients send in practice.</summary>
+    public const int ChunkBytes = 4096;
+    // A large write saves its chunks in runs of at most this many (1 MiB): one origin read and one store write
+    // each, with a bounded buffer.
+    private const int MaxRunChunks = 256;
     private readonly BlockGeometry _geometry;
     private readonly Func<long, Memory<byte>, ValueTask> _readOrigin;
     private readonly ISavedCopyFile _store;
     private readonly Action<string>? _onBroken;
     private readonly object _lock = new();
+    private readonly SavedChunks _saved;   // read lock-free, changed under _lock
     // All below under _lock.
-    private readonly ulong[] _saved;
-    private readonly Dictionary<uint, long> _slots = new();
-    private readonly Dictionary<uint, TaskCompletionSource> _saving = new();
+    private readonly List<SaveRun> _saving = new();
     private readonly List<OriginRead> _originReads = new();
     private long _nextSlot;
     private string? _broken;
@@ -37,7 +44,7 @@ public sealed class BackupView : IDisposable
         _onBroken = onBroken;
         LimitBytes = limitBytes;
         SinceEra = sinceEra;
-        _saved = new ulong[(geometry.NrBlocks + 63) / 64];
+        _saved = new SavedChunks((geometry.OriginBytes + ChunkBytes - 1) / ChunkBytes);
     }
 
     /// <summary>The era the view closes: it holds every write acknowledged in eras up to this one.</summary>
@@ -52,9 +59,10 @@ public sealed class BackupView : IDisposable
     public long BlockBytes => _geometry.BlockBytes;
     public string StorePath => _store.Path;
 
+    /// <summary>Bytes of the saved-copy file holding old contents (whole chunks), what its limit counts.</summary>
     public long SavedBytes
     {
-        get { lock (_lock) return _nextSlot * _geometry.BlockBytes; }
+        get { lock (_lock) return _nextSlot * ChunkBytes; }
     }
 
     /// <summary>Why the view broke, or null while it is intact.</summary>
@@ -71,113 +79,114 @@ public sealed class BackupView : IDisposable
         _store.WriteHeader(heldRoot, era);
     }
 
-    /// <summary>Whether block <paramref name="block"/> has been overwritten since the instant (its old contents are saved).</summary>
+    /// <summary>Whether any part of tracking block <paramref name="block"/> has been overwritten since the instant (its old contents saved).</summary>
     public bool IsSaved(uint block)
     {
-        lock (_lock) return IsSavedLocked(block);
+        var start = block * _geometry.BlockBytes;
+        var end = Math.Min(start + _geometry.BlockBytes, _geometry.OriginBytes);
+        return NextSavedByte(start, end) < end;
     }
 
-    /// <summary>The first block in [<paramref name="first"/>, <paramref name="end"/>) whose old contents were saved, or <paramref name="end"/>: a bitmap word at a time, so a huge hole is one step.</summary>
-    public uint NextSaved(uint first, uint end)
-    {
-        lock (_lock)
-        {
-            for (var b = (ulong)first; b < end; b = (b | 63) + 1)
-            {
-                var word = _saved[b >> 6] >> (int)(b & 63);
-                if (word != 0) return (uint)Math.Min(end, b + (ulong)System.Numerics.BitOperations.TrailingZeroCount(word));
-            }
-            return end;
-        }
-    }
+    /// <summary>The first byte in [<paramref name="offset"/>, <paramref name="end"/>) of a chunk whose old contents were saved, or <paramref name="end"/>: a bitmap word at a time, so a huge hole is one step.</summary>
+    public long NextSavedByte(long offset, long end) => NextByte(offset, end, saved: true);
 
-    private bool IsSavedLocked(uint block) => (_saved[block >> 6] >> (int)(block & 63) & 1) != 0;
+    /// <summary>The first byte in [<paramref name="offset"/>, <paramref name="end"/>) of a chunk not overwritten since the instant, or <paramref name="end"/>.</summary>
+    public long NextUnsavedByte(long offset, long end) => NextByte(offset, end, saved: false);
 
-    /// <summary>
-    /// Lock-free, for the write path's fast check: true when every block of [first, last] is saved (or the
-    /// view is broken, and saves nothing more), so a write there needs no <see cref="CopyBeforeWriteAsync"/>.
-    /// A saved bit is set only after its block's old contents are in the store, under the lock, whose
-    /// release publishes the store write before the bit.
-    /// </summary>
-    public bool AreAllSaved(uint first, uint last)
+    private long NextByte(long offset, long end, bool saved)
     {
-        if (Volatile.Read(ref _broken) is not null) return true;
-        for (var b = first; ; b++)
-        {
-            if ((Volatile.Read(ref _saved[b >> 6]) >> (int)(b & 63) & 1) == 0) return false;
-            if (b == last) return true;
-        }
+        if (offset >= end) return end;
+        var chunk = _saved.Next(offset / ChunkBytes, (end - 1) / ChunkBytes + 1, saved);
+        return Math.Clamp(chunk * ChunkBytes, offset, end);
     }
 
     /// <summary>
-    /// Saves the old contents of every block of [first, last] not saved yet; returns when the origin may be
-    /// written. Never throws: a failure breaks the view and lets the write go on.
+    /// Lock-free, for the write path's check on every write while a view is held: true when every chunk of the
+    /// range is saved (or the view is broken, and saves nothing more), so a write there needs no
+    /// <see cref="CopyBeforeWriteAsync"/>. A saved bit is set only after its chunk's old contents are in the
+    /// store, under the lock, whose release publishes the store write before the bit.
     /// </summary>
-    public async ValueTask CopyBeforeWriteAsync(uint first, uint last)
-    {
-        // One block at a time, ascending, holding at most one save: two overlapping writes cannot wait on each other.
-        for (var b = first; ; b++)
-        {
-            await SaveAsync(b).ConfigureAwait(false);
-            if (b == last) break;
-        }
-    }
+    public bool AreAllSaved(long offset, long length) =>
+        length <= 0 || Volatile.Read(ref _broken) is not null || _saved.ContainsAll(offset / ChunkBytes, (offset + length - 1) / ChunkBytes);
 
-    private async ValueTask SaveAsync(uint block)
+    /// <summary>
+    /// Saves the old contents of every chunk of the range not saved yet; returns when the origin may be
+    /// written there. Never throws: a failure breaks the view and lets the write go on.
+    /// </summary>
+    public ValueTask CopyBeforeWriteAsync(long offset, long length) =>
+        AreAllSaved(offset, length) ? ValueTask.CompletedTask : SaveAsync(offset / ChunkBytes, (offset + length - 1) / ChunkBytes);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SaveAsync(long first, long last)
     {
-        TaskCompletionSource mine;
-        List<Task>? readers = null;
+        // A run of free chunks at a time, ascending. A run is claimed whole under the lock and saved without
+        // waiting for any other save; a chunk another write is saving is waited for only with no claim held.
+        // So two overlapping writes never wait on each other.
         while (true)
         {
+            SaveRun? mine = null;
             Task? other = null;
-            lock (_lock)
-            {
-                if (_broken is not null || IsSavedLocked(block)) return;
-                if (_saving.TryGetValue(block, out var tcs)) other = tcs.Task;
-                else
-                {
-                    mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    _saving.Add(block, mine);
-                    foreach (var r in _originReads)
-                        if (r.First <= block && block <= r.Last) (readers ??= new()).Add((r.Done ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task);
-                    break;
-                }
-            }
-            await other.ConfigureAwait(false);
-        }
-        try
-        {
-            // Reads of this block's old contents from the origin finish before the write may change them.
-            if (readers is not null) await Task.WhenAll(readers).ConfigureAwait(false);
-            var offset = block * _geometry.BlockBytes;
-            var length = (int)Math.Min(_geometry.BlockBytes, _geometry.OriginBytes - offset);
-            long slot;
+            List<Task>? readers = null;
             lock (_lock)
             {
                 if (_broken is not null) return;
-                if ((_nextSlot + 1) * _geometry.BlockBytes > LimitBytes)
+                var c = _saved.Next(first, last + 1, saved: false);   // saved stretches skipped a bitmap word at a time
+                while (c <= last && ClaimOfLocked(c) is { } claim)
                 {
-                    BreakLocked($"saved-copy store full: {_nextSlot * _geometry.BlockBytes} of its {LimitBytes}-byte limit used");
-                    return;
+                    other ??= claim.Finished;
+                    c = _saved.Next(claim.Last + 1, last + 1, saved: false);
                 }
-                slot = _nextSlot++;
+                if (c <= last)
+                {
+                    var end = c;
+                    while (end < last && end - c + 1 < MaxRunChunks && !_saved.Contains(end + 1) && ClaimOfLocked(end + 1) is null) end++;
+                    if ((_nextSlot + end - c + 1) * ChunkBytes > LimitBytes)
+                    {
+                        BreakLocked($"saved-copy store full: {_nextSlot * ChunkBytes} of its {LimitBytes}-byte limit used");
+                        return;
+                    }
+                    mine = new SaveRun(c, end, _nextSlot);
+                    _nextSlot += end - c + 1;
+                    _saving.Add(mine);
+                    foreach (var r in _originReads)
+                        if (r.First <= end && c <= r.Last) (readers ??= new()).Add(r.Finished);
+                }
+                else if (other is null) return;   // every chunk saved
             }
+            if (mine is null) await other!.ConfigureAwait(false);
+            else await SaveRunAsync(mine, readers).ConfigureAwait(false);
+        }
+    }
+
+    private SaveRun? ClaimOfLocked(long chunk)
+    {
+        foreach (var s in _saving)
+            if (s.First <= chunk && chunk <= s.Last) return s;
+        return null;
+    }
+
+    private async ValueTask SaveRunAsync(SaveRun run, List<Task>? readers)
+    {
+        try
+        {
+            // Reads of these chunks' old contents from the origin finish before the write may change them.
+            if (readers is not null) await Task.WhenAll(readers).ConfigureAwait(false);
+            lock (_lock)
+                if (_broken is not null) return;
+            var offset = run.First * ChunkBytes;
+            var length = (int)(Math.Min((run.Last + 1) * ChunkBytes, _geometry.OriginBytes) - offset);
             var buffer = ArrayPool<byte>.Shared.Rent(length);
             try
             {
                 await _readOrigin(offset, buffer.AsMemory(0, length)).ConfigureAwait(false);
-                await _store.WriteAsync(SlotOffset(slot), buffer.AsMemory(0, length)).ConfigureAwait(false);
+                await _store.WriteAsync(SlotOffset(run.Slot), buffer.AsMemory(0, length)).ConfigureAwait(false);
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
             lock (_lock)
-            {
-                if (_broken is not null) return;
-                _slots[block] = slot;
-                _saved[block >> 6] |= 1UL << (int)(block & 63);
-            }
+                if (_broken is null) _saved.Add(run.First, run.Last, run.Slot);
         }
         catch (Exception e)
         {
@@ -185,55 +194,64 @@ public sealed class BackupView : IDisposable
         }
         finally
         {
-            lock (_lock) _saving.Remove(block);
-            mine.TrySetResult();
+            TaskCompletionSource? done;
+            lock (_lock)
+            {
+                _saving.Remove(run);
+                done = run.Done;   // no one can ask for it once the run is out of the list
+            }
+            done?.TrySetResult();
         }
     }
 
-    private long SlotOffset(long slot) => SavedCopyFile.HeaderBytes + slot * _geometry.BlockBytes;
+    private static long SlotOffset(long slot) => SavedCopyFile.HeaderBytes + slot * ChunkBytes;
 
     /// <summary>Reads the volume as it was at the instant. Throws <see cref="BackupViewBrokenException"/> once broken.</summary>
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
     {
         _geometry.CheckRange(offset, buffer.Length);
         if (buffer.Length == 0) return;
-        var (first, last) = _geometry.BlocksOf(offset, buffer.Length);
-        OriginRead read;
-        List<(uint Block, long Slot)> saved;
+        var first = offset / ChunkBytes;
+        var last = (offset + buffer.Length - 1) / ChunkBytes;
+        OriginRead? read = null;
+        List<(long First, long Last, long Slot)>? saved;
         while (true)
         {
             Task? wait = null;
             lock (_lock)
             {
                 ThrowIfBrokenLocked();
-                foreach (var (b, t) in _saving)
-                    if (first <= b && b <= last)
+                foreach (var s in _saving)
+                    if (s.First <= last && first <= s.Last)
                     {
-                        wait = t.Task;
+                        wait = s.Finished;
                         break;
                     }
                 if (wait is null)
                 {
-                    saved = new();
-                    foreach (var (b, s) in SavedIn(first, last)) saved.Add((b, s));
-                    read = new OriginRead(first, last);
-                    _originReads.Add(read);
+                    saved = SavedRunsLocked(first, last, out var all);
+                    if (!all)
+                    {
+                        read = new OriginRead(first, last);
+                        _originReads.Add(read);
+                    }
                     break;
                 }
             }
-            await wait.ConfigureAwait(false);   // a save of a block we read is under way: read after it
+            await wait.ConfigureAwait(false);   // a save of a chunk we read is under way: read after it
         }
         try
         {
-            // Unsaved blocks cannot change on the origin while this read is registered.
-            if (saved.Count <= last - first) await _readOrigin(offset, buffer).ConfigureAwait(false);
-            foreach (var (b, slot) in saved)
-            {
-                var blockStart = b * _geometry.BlockBytes;
-                var from = Math.Max(offset, blockStart);
-                var to = Math.Min(offset + buffer.Length, Math.Min(blockStart + _geometry.BlockBytes, _geometry.OriginBytes));
-                await _store.ReadAsync(SlotOffset(slot) + (from - blockStart), buffer[(int)(from - offset)..(int)(to - offset)]).ConfigureAwait(false);
-            }
+            // Unsaved chunks cannot change on the origin while this read is registered.
+            if (read is not null) await _readOrigin(offset, buffer).ConfigureAwait(false);
+            if (saved is not null)
+                foreach (var (runFirst, runLast, slot) in saved)
+                {
+                    var runStart = runFirst * ChunkBytes;
+                    var from = Math.Max(offset, runStart);
+                    var to = Math.Min(offset + buffer.Length, (runLast + 1) * ChunkBytes);
+                    await _store.ReadAsync(SlotOffset(slot) + (from - runStart), buffer[(int)(from - offset)..(int)(to - offset)]).ConfigureAwait(false);
+                }
         }
         catch (Exception e) when (e is not BackupViewBrokenException)
         {
@@ -242,22 +260,42 @@ public sealed class BackupView : IDisposable
         }
         finally
         {
-            lock (_lock)
+            if (read is not null)
             {
-                _originReads.Remove(read);
-                read.Done?.TrySetResult();
+                TaskCompletionSource? done;
+                lock (_lock)
+                {
+                    _originReads.Remove(read);
+                    done = read.Done;
+                }
+                done?.TrySetResult();
             }
         }
         lock (_lock) ThrowIfBrokenLocked();
     }
 
-    private IEnumerable<(uint Block, long Slot)> SavedIn(uint first, uint last)
+    /// <summary>The saved chunks of [first, last] as runs contiguous in the store (one read each); <paramref name="all"/> when no chunk is left for the origin.</summary>
+    private List<(long First, long Last, long Slot)>? SavedRunsLocked(long first, long last, out bool all)
     {
-        for (var b = first; ; b++)
+        List<(long First, long Last, long Slot)>? runs = null;
+        all = true;
+        for (var c = first; c <= last;)
         {
-            if (IsSavedLocked(b)) yield return (b, _slots[b]);
-            if (b == last) yield break;
+            var s = _saved.Next(c, last + 1, saved: true);
+            if (s > c) all = false;
+            if (s > last) break;
+            var e = _saved.Next(s, last + 1, saved: false) - 1;
+            for (var k = s; k <= e;)
+            {
+                var slot = _saved.SlotOf(k);
+                var runEnd = k;
+                while (runEnd < e && _saved.SlotOf(runEnd + 1) == slot + (runEnd + 1 - k)) runEnd++;
+                (runs ??= new()).Add((k, runEnd, slot));
+                k = runEnd + 1;
+            }
+            c = e + 1;
         }
+        return runs;
     }
 
     private void ThrowIfBrokenLocked()
@@ -275,7 +313,7 @@ public sealed class BackupView : IDisposable
     {
         if (_broken is not null) return;
         _broken = reason;
-        // Writes waiting for a reader of a block go on now; the reader's result is refused as broken.
+        // Writes waiting for a reader of a chunk go on now; the reader's result is refused as broken.
         foreach (var r in _originReads) r.Done?.TrySetResult();
         try { _store.Release(); } catch (Exception) { /* the reason already says the store is unusable */ }
         if (notify) _onBroken?.Invoke(reason);
@@ -299,11 +337,23 @@ public sealed class BackupView : IDisposable
         _store.Dispose();
     }
 
-    private sealed class OriginRead(uint first, uint last)
+    /// <summary>Chunks [First, Last] being saved into slots from Slot on. Done is made only when someone waits (under the lock).</summary>
+    private sealed class SaveRun(long first, long last, long slot)
     {
-        public uint First { get; } = first;
-        public uint Last { get; } = last;
+        public long First { get; } = first;
+        public long Last { get; } = last;
+        public long Slot { get; } = slot;
         public TaskCompletionSource? Done;
+        public Task Finished => (Done ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    }
+
+    /// <summary>A view read of chunks [First, Last] reading the origin. Done is made only when a save waits (under the lock).</summary>
+    private sealed class OriginRead(long first, long last)
+    {
+        public long First { get; } = first;
+        public long Last { get; } = last;
+        public TaskCompletionSource? Done;
+        public Task Finished => (Done ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
     }
 }
 

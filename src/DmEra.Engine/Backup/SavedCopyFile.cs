@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace DmEra.Engine.Backup;
 
-/// <summary>Where a backup view keeps the old contents of the blocks overwritten since its instant.</summary>
+/// <summary>Where a backup view keeps the old contents of the chunks overwritten since its instant.</summary>
 public interface ISavedCopyFile : IDisposable
 {
     string Path { get; }
@@ -18,7 +18,7 @@ public interface ISavedCopyFile : IDisposable
     /// <summary>Fills <paramref name="buffer"/> from <paramref name="offset"/>; a short file is an error.</summary>
     ValueTask ReadAsync(long offset, Memory<byte> buffer);
 
-    /// <summary>Gives back the space of every saved block (the view broke; nothing will read them again).</summary>
+    /// <summary>Gives back the space of every saved chunk (the view broke; nothing will read them again).</summary>
     void Release();
 
     /// <summary>Closes and removes the file.</summary>
@@ -26,8 +26,8 @@ public interface ISavedCopyFile : IDisposable
 }
 
 /// <summary>
-/// The saved-copy file: a 4 KiB header (magic, held root, era) then one slot per saved tracking block, in the
-/// order they were saved. It is never fsync'ed except for its header: a view does not outlive the daemon
+/// The saved-copy file: a 4 KiB header (magic, held root, era) then one 4 KiB slot per saved chunk
+/// (<see cref="BackupView.ChunkBytes"/>), in the order they were saved. It is never fsync'ed except for its header: a view does not outlive the daemon
 /// (at the next start the file is removed and its metadata snapshot dropped), so its blocks only need to be
 /// readable while this process runs, and a first write never waits for a flush of the store.
 /// Its I/O is page-cache I/O on the caller's thread, as the origin's is (DiskFile): a save sits on the path of

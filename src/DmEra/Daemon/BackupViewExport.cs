@@ -11,8 +11,8 @@ namespace DmEra.Daemon;
 /// <c>x-dm-era:written-since:N</c>, and, when the view was taken with SINCE, exactly one
 /// <c>qemu:dirty-bitmap:since-SINCE</c> (bit 0 = written in eras ≥ SINCE up to the instant) for the tools
 /// that find a bitmap by that prefix. <c>base:allocation</c> reports a hole only where the origin has one
-/// now and the block was not overwritten since the instant (a hole then was a hole at the instant, since any
-/// write first saves the block). A broken or dropped view answers EIO.
+/// now and the chunk was not overwritten since the instant (a hole then was a hole at the instant, since any
+/// write first saves the chunks it covers). A broken or dropped view answers EIO.
 /// </summary>
 public sealed class BackupViewExport : INbdExport
 {
@@ -132,7 +132,7 @@ public sealed class BackupViewExport : INbdExport
         }
     }
 
-    /// <summary>The origin's holes, minus every block overwritten since the instant (those report data).</summary>
+    /// <summary>The origin's holes, minus every chunk overwritten since the instant (those report data).</summary>
     private sealed class AllocationContext(BackupViewExport export) : INbdMetaContext
     {
         public string Name => NbdMetaContexts.BaseAllocation;
@@ -147,8 +147,7 @@ public sealed class BackupViewExport : INbdExport
             }
             var origin = new NbdExtentList(int.MaxValue, length);
             await export._originAllocation.GetExtentsAsync(offset, length, origin, cancellationToken).ConfigureAwait(false);
-            // Asked after the origin: a block not saved now was not written before the origin answered.
-            var blockBytes = export._view.BlockBytes;
+            // Asked after the origin: a chunk not saved now was not written before the origin answered.
             var position = offset;
             for (var i = 0; i < origin.Count && !extents.IsFull; i++)
             {
@@ -159,15 +158,14 @@ public sealed class BackupViewExport : INbdExport
                     position += len;
                     continue;
                 }
-                // A hole or zero run: split it where blocks were overwritten (data at the instant, maybe). The
-                // stretches between them are answered whole, however many blocks they span.
+                // A hole or zero run: split it where chunks were overwritten (data at the instant, maybe). The
+                // stretches between them are answered whole, however many chunks they span.
                 var runEnd = Math.Min(position + len, export.Size);
-                var endBlock = (uint)((runEnd - 1) / blockBytes) + 1;
                 while (position < runEnd && !extents.IsFull)
                 {
-                    var block = (uint)(position / blockBytes);
-                    var saved = export._view.IsSaved(block);
-                    var pieceEnd = Math.Min(runEnd, (saved ? block + 1L : export._view.NextSaved(block + 1, endBlock)) * blockBytes);
+                    var savedFrom = export._view.NextSavedByte(position, runEnd);
+                    var saved = savedFrom == position;
+                    var pieceEnd = saved ? export._view.NextUnsavedByte(position, runEnd) : savedFrom;
                     extents.Add(pieceEnd - position, saved ? 0 : flags);
                     position = pieceEnd;
                 }

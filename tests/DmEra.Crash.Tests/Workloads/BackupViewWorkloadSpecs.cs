@@ -1,11 +1,12 @@
 using DmEra.Crash.Tests.Oracles;
 using DmEra.Crash.Tests.Recording;
+using DmEra.Engine.Backup;
 using Xunit.Abstractions;
 
 namespace DmEra.Crash.Tests.Workloads;
 
 /// <summary>
-/// The first-write path with a backup view held: the old contents of a block are saved before any write,
+/// The first-write path with a backup view held: the old contents of a 4 KiB chunk are saved before any write,
 /// trim or zeroing reaches it on the origin (checked live at every origin submit), the view reads the
 /// instant exactly while up to eight requests, bursts on one block and checkpoints race it, and every crash state of the
 /// recording keeps the tracking promise. The saved copy itself is not made durable and need not be: a
@@ -13,7 +14,7 @@ namespace DmEra.Crash.Tests.Workloads;
 /// </summary>
 public sealed class BackupViewWorkloadSpecs(ITestOutputHelper output) : CrashSpec(output)
 {
-    private const long Block = 4096;
+    private const long Block = 4096;   // the offsets' unit; tracking blocks are 16 KiB, four 4 KiB chunks each
 
     public static IEnumerable<object[]> Seeds() =>
         (LongMode ? Enumerable.Range(0, 20) : Enumerable.Range(0, 2)).Select(i => new object[] { 9300 + i });
@@ -26,7 +27,7 @@ public sealed class BackupViewWorkloadSpecs(ITestOutputHelper output) : CrashSpe
         var problems = new List<string>();
         try
         {
-            var report = await Bounded(RecordAndCheckAsync($"view-{seed}", new RigOptions(OriginBytes: 32 * Block, MetadataBlocks: 96, Seed: seed, Latency: true),
+            var report = await Bounded(RecordAndCheckAsync($"view-{seed}", new RigOptions(OriginBytes: 32 * Block, MetadataBlocks: 96, BlockSizeSectors: 32, Seed: seed, Latency: true),
                 rig => Workload(rig, seed, store, problems),
                 new CheckOptions
                 {
@@ -52,9 +53,9 @@ public sealed class BackupViewWorkloadSpecs(ITestOutputHelper output) : CrashSpe
         rig.Origin.BeforeModify = (offset, length) =>
         {
             if (view.BrokenReason is not null || rig.Volume.BackupView != view) return;
-            for (var b = offset / Block; b * Block < offset + length; b++)
-                if (!view.IsSaved((uint)b))
-                    lock (problems) problems.Add($"origin modified at block {b} before its old contents were saved");
+            for (var c = offset / BackupView.ChunkBytes; c * BackupView.ChunkBytes < offset + length; c++)
+                if (!view.AreAllSaved(c * BackupView.ChunkBytes, 1))
+                    lock (problems) problems.Add($"origin modified at chunk {c} before its old contents were saved");
         };
         await Mixed(rig, rng, 90, (view, instant), problems);
         var all = new byte[size];
@@ -68,7 +69,7 @@ public sealed class BackupViewWorkloadSpecs(ITestOutputHelper output) : CrashSpe
     }
 
     /// <summary>Writes, trims, zeroings, checkpoints and (while a view is held) reads of the view, up to eight at once.</summary>
-    private static async Task Mixed(CrashRig rig, Random rng, int operations, (DmEra.Engine.Backup.BackupView View, byte[] Instant)? held, List<string> problems)
+    private static async Task Mixed(CrashRig rig, Random rng, int operations, (BackupView View, byte[] Instant)? held, List<string> problems)
     {
         var inFlight = new List<Task>();
         var size = rig.Origin.SizeBytes;
@@ -97,7 +98,7 @@ public sealed class BackupViewWorkloadSpecs(ITestOutputHelper output) : CrashSpe
     private static Task HotBlockBurst(CrashRig rig, long blockStart, Random rng) =>
         Task.WhenAll(Enumerable.Range(0, 2 + rng.Next(4)).Select(_ => rig.WriteAsync(blockStart + 512 * rng.Next(8), 512)));
 
-    private static async Task<bool> ReadView(DmEra.Engine.Backup.BackupView view, byte[] instant, long offset, int length, List<string> problems)
+    private static async Task<bool> ReadView(BackupView view, byte[] instant, long offset, int length, List<string> problems)
     {
         var buffer = new byte[length];
         await view.ReadAsync(offset, buffer);

@@ -164,34 +164,27 @@ public sealed class BackupSnapshotSpecs(ITestOutputHelper output) : EngineSpec(o
         await Bounded(volume.StopAsync());
     }
 
-    /// <summary>An in-memory origin whose next read can be held, to freeze a save halfway.</summary>
-    private sealed class StallingOrigin(long size) : IBlockDevice
+    [Fact]
+    public async Task A_write_to_a_block_already_marked_in_this_era_still_saves_a_chunk_it_overwrites_for_the_first_time()
     {
-        private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _armed;
+        var origin = new MemoryDevice(64 * B);
+        var volume = await StartAsync(Memory(), origin, blockSizeSectors: 32);   // 16 KiB tracking blocks, four chunks each
+        var image = Enumerable.Range(0, 16 * B).Select(i => (byte)(i / B + 1)).ToArray();
+        await Bounded(volume.WriteAsync(0, image));
+        var view = await Bounded(volume.TakeBackupSnapAsync(null, Store, 64 * B));
 
-        public MemoryDevice Inner { get; } = new(size);
-        public Task Stalled => _stalled.Task;
-        public long SizeBytes => Inner.SizeBytes;
-        public void StallNextRead() => Volatile.Write(ref _armed, 1);
-        public void Release() => _release.TrySetResult();
+        await Bounded(volume.WriteAsync(B, Enumerable.Repeat((byte)0xBB, B).ToArray()));   // block 0's first write: marks it, saves chunk 1
+        Assert.Equal(volume.CurrentEra, (await Bounded(volume.GetBlockErasAsync(0, 1)))[0]);
+        Assert.Equal((long)B, view.SavedBytes);
+        await Bounded(volume.WriteAsync(2 * B + 512, Enumerable.Repeat((byte)0xCC, 512).ToArray()));   // block 0 marked, chunk 2 not saved
+        await Bounded(volume.WriteAsync(2 * B, Enumerable.Repeat((byte)0xDD, 512).ToArray()));         // chunk 2 saved: the fast path
 
-        public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
-        {
-            if (Interlocked.Exchange(ref _armed, 0) == 1)
-            {
-                _stalled.TrySetResult();
-                await _release.Task;
-            }
-            Inner.Read(offset, buffer.Span);
-        }
-
-        public void Read(long offset, Span<byte> buffer) => Inner.Read(offset, buffer);
-        public void Write(long offset, ReadOnlySpan<byte> data) => Inner.Write(offset, data);
-        public ValueTask WriteZeroesAsync(long offset, long length) => ((IBlockDevice)Inner).WriteZeroesAsync(offset, length);
-        public void Flush() => Inner.Flush();
-        public void Dispose() => Inner.Dispose();
+        Assert.Equal(2L * B, view.SavedBytes);
+        var copy = new byte[16 * B];
+        await Bounded(view.ReadAsync(0, copy));
+        Assert.Equal(image, copy);
+        Assert.Equal(((byte)0xDD, (byte)0xCC, image[3 * B]), (origin[2 * B], origin[2 * B + 512], origin[3 * B]));
+        await Bounded(volume.StopAsync());
     }
 
     protected override void Dispose(bool disposing)

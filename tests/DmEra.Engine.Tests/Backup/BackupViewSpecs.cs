@@ -3,7 +3,7 @@ using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine.Tests.Backup;
 
-/// <summary>The view alone (no actors): copy-before-write, the read/save interlock, and breaking instead of failing writes.</summary>
+/// <summary>The view alone (no actors): copy-before-write by 4 KiB chunk, the read/save interlock per chunk, and breaking instead of failing writes.</summary>
 public sealed class BackupViewSpecs : IDisposable
 {
     private const int B = 4096;
@@ -14,18 +14,26 @@ public sealed class BackupViewSpecs : IDisposable
 
     private string StorePath => Path.Combine(_dir, "store");
 
-    private BackupView NewView(long limit = 16 * B, ISavedCopyFile? store = null, Func<long, Memory<byte>, ValueTask>? readOrigin = null, List<string>? broken = null)
+    private BackupView NewView(long limit = 16 * B, ISavedCopyFile? store = null, Func<long, Memory<byte>, ValueTask>? readOrigin = null, List<string>? broken = null,
+        uint blockSectors = 8)
     {
-        var view = new BackupView(new BlockGeometry(8, 16 * B), readOrigin ?? Origin.ReadAsync, store ?? SavedCopyFile.Create(StorePath), limit, null, broken is null ? null : broken.Add);
+        var view = new BackupView(new BlockGeometry(blockSectors, 16 * B), readOrigin ?? Origin.ReadAsync, store ?? SavedCopyFile.Create(StorePath), limit, null, broken is null ? null : broken.Add);
         view.Start(heldRoot: 42, era: 3);
         return view;
     }
 
     private async Task WriteThroughAsync(BackupView view, long offset, byte value, int length)
     {
-        var (first, last) = new BlockGeometry(8, 16 * B).BlocksOf(offset, length);
-        await view.CopyBeforeWriteAsync(first, last).AsTask().WaitAsync(Limit);
+        await view.CopyBeforeWriteAsync(offset, length).AsTask().WaitAsync(Limit);
         await Origin.WriteAsync(offset, Enumerable.Repeat(value, length).ToArray());
+    }
+
+    /// <summary>Every 4 KiB chunk of the origin filled with its own byte (chunk index + 1), so a misplaced chunk shows.</summary>
+    private async Task<byte[]> FillChunksAsync()
+    {
+        var image = Enumerable.Range(0, 16 * B).Select(i => (byte)(i / B + 1)).ToArray();
+        await Origin.WriteAsync(0, image);
+        return image;
     }
 
     private static async Task<byte[]> ReadAsync(BackupView view, long offset, int length)
@@ -81,6 +89,89 @@ public sealed class BackupViewSpecs : IDisposable
         await write.WaitAsync(Limit);
         Assert.All(await ReadAsync(view, 2 * B, B), b => Assert.Equal(0xAA, b));
         Assert.Equal(0xBB, _origin[2 * B]);
+    }
+
+    [Fact]
+    public async Task A_write_into_a_larger_tracking_block_saves_only_the_chunks_it_covers_and_reads_assemble_them_with_the_origin()
+    {
+        var image = await FillChunksAsync();
+        using var view = NewView(blockSectors: 32);              // 16 KiB tracking blocks: four 4 KiB chunks each
+        await WriteThroughAsync(view, 9 * B, 0xBB, B);           // chunk 9 (block 2) lands in the first slot
+        await WriteThroughAsync(view, 8 * B + 100, 0xCC, 10);    // chunk 8 in the second: slots out of origin order
+        await WriteThroughAsync(view, B, 0xDD, B);               // chunk 1 of block 0, its other three chunks untouched
+
+        Assert.Equal(3L * B, view.SavedBytes);
+        Assert.Equal(SavedCopyFile.HeaderBytes + 3L * B, new FileInfo(StorePath).Length);
+        Assert.Equal(image, await ReadAsync(view, 0, 16 * B));
+        Assert.Equal(image[(B / 2)..(B / 2 + 3 * B)], await ReadAsync(view, B / 2, 3 * B));      // unaligned, saved and unsaved chunks
+        Assert.Equal(image[(8 * B - 5)..(10 * B + 5)], await ReadAsync(view, 8 * B - 5, 2 * B + 10));
+        Assert.Equal(((byte)0xDD, image[0], image[2 * B]), (_origin[B], _origin[0], _origin[2 * B]));
+        Assert.Equal(((byte)0xCC, image[8 * B]), (_origin[8 * B + 100], _origin[8 * B]));
+    }
+
+    [Fact]
+    public async Task An_unaligned_write_across_chunks_and_blocks_saves_each_chunk_it_touches_once()
+    {
+        var image = await FillChunksAsync();
+        using var view = NewView(blockSectors: 32);
+        await WriteThroughAsync(view, 4 * B - 100, 0xBB, 200);   // the last chunk of block 0 and the first of block 1
+        Assert.Equal(2L * B, view.SavedBytes);
+        await WriteThroughAsync(view, 3 * B + 1, 0xCC, 2 * B);   // chunks 3 and 4 (saved) and 5 (not yet)
+        Assert.Equal(3L * B, view.SavedBytes);
+        await WriteThroughAsync(view, 2 * B, 0xDD, 6 * B);       // chunks 2..7: 2, 6 and 7 saved, in two runs around 3..5
+        Assert.Equal(6L * B, view.SavedBytes);
+
+        Assert.True(view.AreAllSaved(2 * B, 6 * B));
+        Assert.False(view.AreAllSaved(B, 2 * B));
+        Assert.True(view.IsSaved(0) && view.IsSaved(1) && !view.IsSaved(2));
+        Assert.Equal((2L * B, 8L * B), (view.NextSavedByte(0, 16 * B), view.NextUnsavedByte(2 * B + 1, 16 * B)));
+        Assert.Equal(image, await ReadAsync(view, 0, 16 * B));
+        Assert.Equal(image[(3 * B - 7)..(6 * B + 7)], await ReadAsync(view, 3 * B - 7, 3 * B + 14));
+    }
+
+    [Fact]
+    public async Task A_save_waits_for_a_view_read_of_its_chunk_but_not_for_one_of_another_chunk_of_the_same_block()
+    {
+        var image = await FillChunksAsync();
+        var gate = new StallingOrigin(_origin);
+        using var view = NewView(blockSectors: 32, readOrigin: gate.ReadAsync);
+        gate.StallNextRead();
+        var read = ReadAsync(view, 2 * B, B);                    // chunk 2 of block 0, held reading the origin
+        await gate.Stalled.WaitAsync(Limit);
+
+        await WriteThroughAsync(view, 0, 0xBB, B);               // chunk 0 of the same block goes on meanwhile
+        var write = WriteThroughAsync(view, 2 * B + 10, 0xCC, 100);
+        await Task.Delay(200);
+        Assert.False(write.IsCompleted, "a write passed a view read of its chunk in flight");
+        Assert.Equal(image[2 * B + 10], _origin[2 * B + 10]);
+
+        gate.Release();
+        Assert.Equal(image[(2 * B)..(3 * B)], await read.WaitAsync(Limit));
+        await write.WaitAsync(Limit);
+        Assert.Equal(image, await ReadAsync(view, 0, 16 * B));
+        Assert.Equal(((byte)0xBB, (byte)0xCC), (_origin[0], _origin[2 * B + 10]));
+    }
+
+    [Fact]
+    public async Task A_view_read_waits_for_a_save_of_a_chunk_it_covers_but_not_for_one_of_another_chunk_of_the_same_block()
+    {
+        var image = await FillChunksAsync();
+        var gate = new StallingOrigin(_origin);
+        using var view = NewView(blockSectors: 32, readOrigin: gate.ReadAsync);
+        gate.StallNextRead();
+        var write = WriteThroughAsync(view, 5 * B, 0xBB, B);     // its save of chunk 5 (block 1) is held reading the old contents
+        await gate.Stalled.WaitAsync(Limit);
+
+        Assert.Equal(image[(7 * B)..(8 * B)], await ReadAsync(view, 7 * B, B));   // chunk 7 of the same block is served meanwhile
+        var read = ReadAsync(view, 4 * B, 2 * B);                // chunks 4 and 5: after the save
+        await Task.Delay(200);
+        Assert.False(read.IsCompleted, "a view read of a chunk went ahead of its save");
+        Assert.False(write.IsCompleted, "a write passed the save of its chunk");
+
+        gate.Release();
+        await write.WaitAsync(Limit);
+        Assert.Equal(image[(4 * B)..(6 * B)], await read.WaitAsync(Limit));
+        Assert.Equal(0xBB, _origin[5 * B]);
     }
 
     [Fact]

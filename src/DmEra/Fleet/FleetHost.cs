@@ -103,7 +103,7 @@ public sealed class FleetHost : IAsyncDisposable
         system.ActorOf(MembershipLog.Props(_log), "membership");
         system.ActorOf(VolumeDirectory.Props(_volumes, _settings.Name, _settings.RequestTimeout), VolumeDirectory.Name);
         system.ActorOf(GroupParticipant.Props(_volumes, _settings.Name, _settings.HoldLease, _log), GroupParticipant.Name);
-        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _log), PoisonPill.Instance,
+        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _settings.HoldLease, _log), PoisonPill.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole("dmera")), GroupCoordinator.Name);
         // Removed from the fleet (downed, or left): end this system so a fresh one can join again.
         cluster.RegisterOnMemberRemoved(() => system.Terminate());

@@ -108,9 +108,8 @@ public sealed class FleetHost : IAsyncDisposable
         system.ActorOf(GroupParticipant.Props(_volumes, _settings.Name, _settings.HoldLease, _log), GroupParticipant.Name);
         system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _settings.HoldLease, _log), PoisonPill.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole("dmera")), GroupCoordinator.Name);
-        // Removed from the fleet (downed, or left): end this system so a fresh one can join again. Terminate ends it
-        // at once (dmera.fleet.system: coordinated-shutdown.run-by-actor-system-terminate = off), even after a veto.
-        cluster.RegisterOnMemberRemoved(() => system.Terminate());
+        // Removed from the fleet (downed, or left): end this system so a fresh one can join again.
+        cluster.RegisterOnMemberRemoved(() => End(system));
         _log.LogInformation("fleet: node {Node} at {Address} joining through {Seeds}", _settings.Name, cluster.SelfAddress,
             _settings.Seeds.Count == 0 ? "nobody (no seeds: this node joins itself)" : string.Join(", ", _settings.Seeds.Select(s => $"{s.Host}:{s.Port}")));
         if (_settings.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
@@ -166,6 +165,16 @@ public sealed class FleetHost : IAsyncDisposable
     }
 
     private static bool IsTlsFailure(CoordinatedShutdown.Reason? reason) => reason?.GetType().Name == "TlsHandshakeFailureReason";
+
+    /// <summary>
+    /// Ends <paramref name="system"/> through its coordinated shutdown (joining one under way), or at once when that
+    /// was spent on a vetoed TLS failure: Terminate alone does not run it (run-by-actor-system-terminate = off).
+    /// </summary>
+    private static Task End(ActorSystem system)
+    {
+        var shutdown = CoordinatedShutdown.Get(system);
+        return IsTlsFailure(shutdown.ShutdownReason) ? system.Terminate() : shutdown.Run(CoordinatedShutdown.ActorSystemTerminateReason.Instance);
+    }
 
     /// <summary>Leaves the fleet gracefully (the coordinator hands over if it runs here), bounded by dmera.fleet.leave-timeout.</summary>
     public async ValueTask DisposeAsync()

@@ -278,7 +278,7 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         {
             if (!_checkpointed.TryGetValue(m.Address, out var r))
             {
-                lines.AddRange(m.Volumes.Select(v => $"{v} no view (node {m.Node} did not answer the take within {_phaseTimeout.TotalSeconds:0.#}s: gone or unreachable; it drops a view of this group when the release reaches it)"));
+                lines.AddRange(m.Volumes.Select(v => $"{v} no view (node {m.Node} did not answer the take within {_phaseTimeout.TotalSeconds:0.#}s: gone or unreachable; a view it took for the group, never confirmed, it drops by itself within {_lease.TotalSeconds:0.#}s)"));
                 continue;
             }
             foreach (var v in m.Volumes)

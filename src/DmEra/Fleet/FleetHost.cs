@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Akka;
 using Akka.Actor;
 using Akka.Actor.Setup;
 using Akka.Cluster;
@@ -14,7 +15,8 @@ namespace DmEra.Fleet;
 /// This daemon's membership in the fleet: a separate ActorSystem with Akka.Cluster, apart from the one
 /// the volumes and NBD run on. When this node is downed (the split brain resolver, a partition, a long
 /// stall) or quarantined, only the fleet system ends: the volumes keep serving, and after
-/// dmera.fleet.rejoin-after a fresh fleet system joins again through the seeds.
+/// dmera.fleet.rejoin-after a fresh fleet system joins again through the seeds. A failed TLS handshake does not
+/// end it (<see cref="KeepOnTlsFailure"/>): the peer that failed it is only unreachable.
 /// </summary>
 public sealed class FleetHost : IAsyncDisposable
 {
@@ -99,14 +101,15 @@ public sealed class FleetHost : IAsyncDisposable
             setup = setup.And(new DotNettySslSetup(_certificate, suppressValidation: false, requireMutualAuthentication: true,
                 CertificateValidation.PinnedCertificate(_certificate.Thumbprint)));
         var system = ActorSystem.Create(FleetSettings.SystemName, setup);
+        KeepOnTlsFailure(system);
         var cluster = Cluster.Get(system);
         system.ActorOf(MembershipLog.Props(_log), "membership");
         system.ActorOf(VolumeDirectory.Props(_volumes, _settings.Name, _settings.RequestTimeout), VolumeDirectory.Name);
         system.ActorOf(GroupParticipant.Props(_volumes, _settings.Name, _settings.HoldLease, _log), GroupParticipant.Name);
-        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _log), PoisonPill.Instance,
+        system.ActorOf(ClusterSingletonManager.Props(GroupCoordinator.Props(_settings.PhaseTimeout, _settings.HoldLease, _log), PoisonPill.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole("dmera")), GroupCoordinator.Name);
         // Removed from the fleet (downed, or left): end this system so a fresh one can join again.
-        cluster.RegisterOnMemberRemoved(() => system.Terminate());
+        cluster.RegisterOnMemberRemoved(() => End(system));
         _log.LogInformation("fleet: node {Node} at {Address} joining through {Seeds}", _settings.Name, cluster.SelfAddress,
             _settings.Seeds.Count == 0 ? "nobody (no seeds: this node joins itself)" : string.Join(", ", _settings.Seeds.Select(s => $"{s.Host}:{s.Port}")));
         if (_settings.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
@@ -139,6 +142,40 @@ public sealed class FleetHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Akka.Remote (1.5.75, DotNetty) runs CoordinatedShutdown, ending the ActorSystem, on any failed outgoing TLS
+    /// handshake (its internal TlsHandshakeFailureReason): a peer with another certificate, but also a good member
+    /// whose own fleet system is going away mid-handshake. A node that dials an intruder listed among the seeds
+    /// would end, and its re-created system end the others' handshakes with it in turn: started together, whole
+    /// fleets were seen ending every second and never forming. The first phase of the fleet system's shutdown
+    /// (dmera-tls-veto, recover = off, in akka.hocon) fails for that reason, so the shutdown stops there and the
+    /// system goes on; the peer is unreachable like one that does not answer. CoordinatedShutdown runs once per
+    /// system, so after a veto this system ends by Terminate (see <see cref="DisposeAsync"/>).
+    /// </summary>
+    private void KeepOnTlsFailure(ActorSystem system)
+    {
+        var shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask("dmera-tls-veto", "keep-the-fleet-on-a-tls-failure", () =>
+        {
+            if (!IsTlsFailure(shutdown.ShutdownReason)) return Task.FromResult(Done.Instance);
+            _log.LogWarning("fleet: {Reason} (that peer presents another certificate, or went away mid-handshake): this node stays in the fleet; the peer is unreachable to it",
+                shutdown.ShutdownReason);
+            return Task.FromException<Done>(new InvalidOperationException("a failed TLS handshake does not end the fleet system"));
+        });
+    }
+
+    private static bool IsTlsFailure(CoordinatedShutdown.Reason? reason) => reason?.GetType().Name == "TlsHandshakeFailureReason";
+
+    /// <summary>
+    /// Ends <paramref name="system"/> through its coordinated shutdown (joining one under way), or at once when that
+    /// was spent on a vetoed TLS failure: Terminate alone does not run it (run-by-actor-system-terminate = off).
+    /// </summary>
+    private static Task End(ActorSystem system)
+    {
+        var shutdown = CoordinatedShutdown.Get(system);
+        return IsTlsFailure(shutdown.ShutdownReason) ? system.Terminate() : shutdown.Run(CoordinatedShutdown.ActorSystemTerminateReason.Instance);
+    }
+
     /// <summary>Leaves the fleet gracefully (the coordinator hands over if it runs here), bounded by dmera.fleet.leave-timeout.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -151,7 +188,14 @@ public sealed class FleetHost : IAsyncDisposable
             await system.Terminate().WaitAsync(_settings.LeaveTimeout).ConfigureAwait(false);
             return;
         }
-        var leaving = CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        Task leaving;
+        if (IsTlsFailure(CoordinatedShutdown.Get(system).ShutdownReason))
+        {
+            // The shutdown was spent on a vetoed TLS failure: leave by hand; being removed ends the system.
+            cluster.Leave(cluster.SelfAddress);
+            leaving = system.WhenTerminated;
+        }
+        else leaving = CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
         var deadline = DateTime.UtcNow + _settings.LeaveTimeout;
         while (!leaving.IsCompleted)
         {
@@ -166,9 +210,8 @@ public sealed class FleetHost : IAsyncDisposable
             await Task.WhenAny(leaving, Task.Delay(TimeSpan.FromMilliseconds(200))).ConfigureAwait(false);
         }
         if (leaving.IsCompleted) return;
-        // Terminate would wait for the coordinated shutdown under way; abort skips what is left of it.
-        ((ExtendedActorSystem)system).Abort();
-        await system.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        // Terminate does not wait for the coordinated shutdown under way (run-by-actor-system-terminate = off).
+        await system.Terminate().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -43,6 +43,14 @@ public sealed record GroupHeld(string Gid, string Node, string? Error) : IFleetM
 public sealed record CheckpointGroup(string Gid) : IFleetMessage;
 /// <summary>To a participant: take a backup view of each held volume at this instant (all or none), export them, release. Refused once the hold has expired. Reply: <see cref="GroupCheckpointed"/>.</summary>
 public sealed record TakeGroupViews(string Gid, uint? Since) : IFleetMessage;
+/// <summary>
+/// To a participant, once every member took its views: keep the views taken for this group. A view that gets no
+/// Confirm within the lease (timed on the participant's clock from the take) is dropped by its member, so a
+/// coordinator that vanishes between the takes and the confirmation leaves no view behind. Reply: <see cref="GroupConfirmed"/>.
+/// </summary>
+public sealed record ConfirmGroup(string Gid) : IFleetMessage;
+/// <summary>Error is set when the member no longer has the group's views (the confirmation came after its lease).</summary>
+public sealed record GroupConfirmed(string Gid, string Node, string? Error) : IFleetMessage;
 /// <summary>The reply to <see cref="CheckpointGroup"/> and <see cref="TakeGroupViews"/>: each volume's new era, or the era its view closes.</summary>
 public sealed record GroupCheckpointed(string Gid, string Node, IReadOnlyList<VolumeEra> Volumes, string? Error) : IFleetMessage;
 /// <summary>Era is null when that volume's checkpoint (or view) failed (Error says why).</summary>

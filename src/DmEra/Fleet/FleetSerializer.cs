@@ -15,7 +15,7 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
     {
         typeof(ListVolumes), typeof(VolumeList), typeof(VolumeStatus), typeof(AllStatus), typeof(VolumeMessage), typeof(FleetReply),
         typeof(RunGroup), typeof(GroupOutcome), typeof(HoldGroup), typeof(GroupHeld), typeof(CheckpointGroup),
-        typeof(GroupCheckpointed), typeof(TakeGroupViews), typeof(ReleaseGroup), typeof(GroupReleased),
+        typeof(GroupCheckpointed), typeof(TakeGroupViews), typeof(ConfirmGroup), typeof(GroupConfirmed), typeof(ReleaseGroup), typeof(GroupReleased),
     }.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     /// <summary>Outside Akka's reserved 0-100 and clear of the serializers Akka ships.</summary>

@@ -18,7 +18,7 @@ public sealed class GroupCoordinator : ReceiveActor
     private readonly Dictionary<string, GroupOutcome> _outcomes = new();
     private readonly Queue<string> _outcomeOrder = new();
 
-    public GroupCoordinator(TimeSpan phaseTimeout, ILogger log)
+    public GroupCoordinator(TimeSpan phaseTimeout, TimeSpan lease, ILogger log)
     {
         Receive<RunGroup>(m =>
         {
@@ -26,7 +26,7 @@ public sealed class GroupCoordinator : ReceiveActor
             else if (_running.TryGetValue(m.Gid, out var run)) run.Forward(m);
             else
             {
-                var child = Context.ActorOf(GroupRun.Props(m, phaseTimeout, log));
+                var child = Context.ActorOf(GroupRun.Props(m, phaseTimeout, lease, log));
                 Context.WatchWith(child, new RunEnded(m.Gid));
                 _running[m.Gid] = child;
                 child.Forward(m);
@@ -41,7 +41,7 @@ public sealed class GroupCoordinator : ReceiveActor
         Receive<RunEnded>(m => _running.Remove(m.Gid));
     }
 
-    public static Props Props(TimeSpan phaseTimeout, ILogger log) => Akka.Actor.Props.Create(() => new GroupCoordinator(phaseTimeout, log));
+    public static Props Props(TimeSpan phaseTimeout, TimeSpan lease, ILogger log) => Akka.Actor.Props.Create(() => new GroupCoordinator(phaseTimeout, lease, log));
 
     private sealed record RunEnded(string Gid);
 }
@@ -51,34 +51,40 @@ public sealed class GroupCoordinator : ReceiveActor
 /// and releases its own); on a refusal or no answer within the phase timeout, Release everywhere. The
 /// outcome names every volume with its new era or the reason it has none. Messages to members are re-sent
 /// within a phase (they are idempotent per group id), so a lost one costs a retry, not the group.
-/// A group take_backup_snap runs the same way with TakeGroupViews for Checkpoint, but all or none: when any
-/// member did not take its views, Release goes to every member, which drops the views it took for the group,
-/// and the outcome says which views were dropped (or could not be confirmed dropped).
+/// A group take_backup_snap runs the same way with TakeGroupViews for Checkpoint, but all or none: when every
+/// member took its views, Confirm goes to every member (a member drops views left unconfirmed for its lease, so
+/// this run dying before the Confirm leaves none); when any member did not take or confirm its views, Release
+/// goes to every member, which drops the views it took for the group, and the outcome says which views were
+/// dropped (or could not be confirmed dropped).
 /// </summary>
 internal sealed class GroupRun : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan Retry = TimeSpan.FromMilliseconds(200);
     private readonly RunGroup _group;
     private readonly TimeSpan _phaseTimeout;
+    private readonly TimeSpan _lease;
     private readonly List<IActorRef> _requesters = new();
     private readonly Dictionary<string, MemberVolumes> _byAddress;
     private readonly Dictionary<string, string?> _held = new();
     private readonly Dictionary<string, GroupCheckpointed> _checkpointed = new();
+    private readonly Dictionary<string, GroupConfirmed> _confirmed = new();
     private readonly Dictionary<string, IReadOnlyList<string>> _dropped = new();
     private readonly ILogger _log;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public GroupRun(RunGroup group, TimeSpan phaseTimeout, ILogger log)
+    public GroupRun(RunGroup group, TimeSpan phaseTimeout, TimeSpan lease, ILogger log)
     {
         _log = log;
         _group = group;
         _phaseTimeout = phaseTimeout;
+        _lease = lease;
         _byAddress = group.Members.ToDictionary(m => m.Address);
         Become(Holding);
     }
 
-    public static Props Props(RunGroup group, TimeSpan phaseTimeout, ILogger log) => Akka.Actor.Props.Create(() => new GroupRun(group, phaseTimeout, log));
+    public static Props Props(RunGroup group, TimeSpan phaseTimeout, TimeSpan lease, ILogger log) =>
+        Akka.Actor.Props.Create(() => new GroupRun(group, phaseTimeout, lease, log));
 
     private sealed record PhaseTimeout;
     private sealed record Resend;
@@ -157,11 +163,46 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
 
     private void Complete()
     {
-        if (_group.TakeViews && _group.Members.Any(m => !_checkpointed.TryGetValue(m.Address, out var r) || r.Error is not null))
+        if (_group.TakeViews)
         {
-            Undo();
+            if (_group.Members.Any(m => !_checkpointed.TryGetValue(m.Address, out var r) || r.Error is not null)) Undo();
+            else StartConfirms();
             return;
         }
+        Succeed();
+    }
+
+    /// <summary>Every member took its views: each keeps them once it has this Confirm (unconfirmed, it drops them at its lease).</summary>
+    private void StartConfirms()
+    {
+        Become(Confirming);
+        foreach (var m in _group.Members) Participant(m.Address).Tell(new ConfirmGroup(_group.Gid));
+        Timers.StartSingleTimer("phase", new PhaseTimeout(), _phaseTimeout);
+    }
+
+    private void Confirming()
+    {
+        Receive<RunGroup>(_ => _requesters.Add(Sender));
+        Receive<GroupConfirmed>(m =>
+        {
+            var member = _group.Members.FirstOrDefault(x => x.Node == m.Node);
+            if (m.Gid != _group.Gid || member is null) return;
+            _confirmed[member.Address] = m;
+            if (m.Error is not null) Undo();
+            else if (_confirmed.Count == _group.Members.Count) Succeed();
+        });
+        Receive<Resend>(_ =>
+        {
+            foreach (var m in _group.Members.Where(m => !_confirmed.ContainsKey(m.Address)))
+                Participant(m.Address).Tell(new ConfirmGroup(_group.Gid));
+        });
+        Receive<PhaseTimeout>(_ => Undo());
+        Receive<GroupHeld>(_ => { });
+        Receive<GroupCheckpointed>(_ => { });
+    }
+
+    private void Succeed()
+    {
         var lines = new List<string>();
         var failed = new List<string>();
         foreach (var m in _group.Members)
@@ -226,6 +267,7 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         Receive<PhaseTimeout>(_ => Undone());
         Receive<GroupHeld>(_ => { });
         Receive<GroupCheckpointed>(_ => { });
+        Receive<GroupConfirmed>(_ => { });
     }
 
     private void Undone()
@@ -236,17 +278,23 @@ internal sealed class GroupRun : ReceiveActor, IWithTimers
         {
             if (!_checkpointed.TryGetValue(m.Address, out var r))
             {
-                lines.AddRange(m.Volumes.Select(v => $"{v} no view (node {m.Node} did not answer the take within {_phaseTimeout.TotalSeconds:0.#}s: gone or unreachable; it drops a view of this group when the release reaches it)"));
+                lines.AddRange(m.Volumes.Select(v => $"{v} no view (node {m.Node} did not answer the take within {_phaseTimeout.TotalSeconds:0.#}s: gone or unreachable; a view it took for the group, never confirmed, it drops by itself within {_lease.TotalSeconds:0.#}s)"));
                 continue;
             }
             foreach (var v in m.Volumes)
             {
                 var era = r.Volumes.FirstOrDefault(x => x.Volume == v);
                 if (era?.Era is null) lines.Add($"{v} no view (node {m.Node}): {era?.Error ?? r.Error}");
+                else if (_confirmed.TryGetValue(m.Address, out var refused) && refused.Error is not null)
+                    lines.Add($"{v} no view (node {m.Node}): {refused.Error}");
                 else if (!_dropped.TryGetValue(m.Address, out var dropped))
                 {
-                    held++;
-                    lines.Add($"{v} view taken, its drop not confirmed (node {m.Node} did not answer within {_phaseTimeout.TotalSeconds:0.#}s): check with dmera status {v}");
+                    if (_confirmed.TryGetValue(m.Address, out var c) && c.Error is null)
+                    {
+                        held++;
+                        lines.Add($"{v} view taken, its drop not confirmed (node {m.Node} did not answer within {_phaseTimeout.TotalSeconds:0.#}s): check with dmera status {v}");
+                    }
+                    else lines.Add($"{v} no view (node {m.Node} did not answer within {_phaseTimeout.TotalSeconds:0.#}s; it drops the unconfirmed view it took by itself within {_lease.TotalSeconds:0.#}s)");
                 }
                 else if (dropped.Contains(v)) lines.Add($"{v} no view (node {m.Node}): taken, then dropped because the group failed");
                 else

@@ -12,9 +12,11 @@ namespace DmEra.Fleet;
 /// has checkpointed its volumes (or taken their views), when the coordinator says Release, or when the lease
 /// runs out, whichever comes first, so a coordinator or a node that vanishes mid-protocol never leaves a volume
 /// held. A Checkpoint (or Take) that arrives after the lease is refused: writes accepted after the release would
-/// sit on the wrong side of the boundary. The views a group took are dropped again when the coordinator
-/// abandons the group (Release), so a failed group take leaves none held. Every message carries the group's
-/// id; repeats are answered from the record of that group.
+/// sit on the wrong side of the boundary. The views a group took are kept only once the coordinator confirms
+/// them (Confirm, sent when every member took its views) within the lease, timed from the take on this node's
+/// clock; unconfirmed they are dropped by this member, and a Release drops them too, so neither a failed group
+/// take nor a coordinator that vanished mid-take leaves a view held. Every message carries the group's id;
+/// repeats are answered from the record of that group.
 /// </summary>
 public sealed class GroupParticipant : ReceiveActor, IWithTimers
 {
@@ -28,9 +30,11 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     /// <summary>Finished groups: the reply a repeated Checkpoint gets, or why a late one is refused.</summary>
     private readonly Dictionary<string, GroupCheckpointed> _finished = new();
     private readonly Queue<string> _finishedOrder = new();
-    /// <summary>The views each finished group took here, until the group is released (then they are dropped) or forgotten.</summary>
+    /// <summary>The views each finished group took here, until the group is released or unconfirmed at the lease (then they are dropped) or forgotten.</summary>
     private readonly Dictionary<string, IReadOnlyList<(ServedVolume Served, BackupView View)>> _views = new();
-    /// <summary>Drops of a released group's views, begun once: a repeated Release gets the same answer.</summary>
+    /// <summary>Groups whose views the coordinator confirmed: kept (the user drops them), unless the group is released.</summary>
+    private readonly HashSet<string> _confirmed = new();
+    /// <summary>Drops of a group's views (released, or unconfirmed at the lease), begun once: a repeated Release gets the same answer.</summary>
     private readonly Dictionary<string, Task<IReadOnlyList<string>>> _drops = new();
     private Hold? _hold;
 
@@ -47,8 +51,10 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         Receive<CheckpointGroup>(m => OnAct(m.Gid, h => CheckpointAllAsync(h.Gid, h.Volumes)));
         Receive<TakeGroupViews>(m => OnAct(m.Gid, h => TakeViewsAsync(h.Gid, h.Volumes, m.Since)));
         Receive<ActionDone>(OnActionDone);
+        Receive<ConfirmGroup>(OnConfirm);
         Receive<ReleaseGroup>(OnRelease);
         Receive<LeaseExpired>(e => { if (_hold?.Gid == e.Gid) Expire(); });
+        Receive<ConfirmExpired>(OnConfirmExpired);
     }
 
     public static Props Props(FleetVolumes volumes, string node, TimeSpan lease, ILogger log) =>
@@ -127,6 +133,7 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     /// <summary>A checkpoint or take ended: each volume's era (or error), and the views it took.</summary>
     private sealed record ActionDone(string Gid, IReadOnlyList<VolumeEra> Volumes, IReadOnlyList<(ServedVolume Served, BackupView View)> Views, string? Error);
     private sealed record LeaseExpired(string Gid);
+    private sealed record ConfirmExpired(string Gid);
 
     private void OnHold(HoldGroup m)
     {
@@ -239,9 +246,37 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         var reply = new GroupCheckpointed(m.Gid, _node, m.Volumes, m.Error);
         _log.LogInformation("fleet group {Gid}: {Eras}", m.Gid, string.Join(", ", m.Volumes.Select(v => v.Era is { } e ? $"{v.Volume} era {e}" : $"{v.Volume} failed: {v.Error}")));
         foreach (var w in hold.ActionWaiters) w.Tell(reply);
-        if (m.Views.Count > 0) _views[m.Gid] = m.Views;
+        if (m.Views.Count > 0)
+        {
+            _views[m.Gid] = m.Views;
+            Timers.StartSingleTimer(ConfirmTimer(m.Gid), new ConfirmExpired(m.Gid), _lease);
+        }
         Finish(reply);
         foreach (var w in hold.ReleaseWaiters) AnswerRelease(m.Gid, w);
+    }
+
+    private static string ConfirmTimer(string gid) => $"confirm {gid}";
+
+    /// <summary>Every member took its views: keep this group's (a repeat gets the same answer; too late, the refusal).</summary>
+    private void OnConfirm(ConfirmGroup m)
+    {
+        if (_views.ContainsKey(m.Gid) && _confirmed.Add(m.Gid))
+        {
+            Timers.Cancel(ConfirmTimer(m.Gid));
+            _log.LogInformation("fleet group {Gid}: views confirmed by the coordinator, kept", m.Gid);
+        }
+        Sender.Tell(new GroupConfirmed(m.Gid, _node, _confirmed.Contains(m.Gid) ? null
+            : _drops.ContainsKey(m.Gid) ? $"its views were dropped: no confirmation within the lease ({_lease.TotalSeconds:0.#}s) or the group was released"
+            : "no view of this group here"));
+    }
+
+    /// <summary>No confirmation within the lease: the coordinator (or the group) is gone, so nobody will ever report these views.</summary>
+    private void OnConfirmExpired(ConfirmExpired m)
+    {
+        if (_confirmed.Contains(m.Gid) || !_views.Remove(m.Gid, out var views)) return;
+        _log.LogWarning("fleet group {Gid}: the coordinator did not confirm the views taken here within the lease ({Lease}) (coordinator or a member gone?): dropping the views of {Volumes}",
+            m.Gid, _lease, string.Join(", ", views.Select(v => v.Served.Spec.Name)));
+        _drops[m.Gid] = DropViewsAsync(views, "its fleet group was not confirmed within the lease");
     }
 
     private void OnRelease(ReleaseGroup m)
@@ -265,17 +300,22 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
     /// <summary>Drops the views the group took here (once; repeats get the same list), then answers the Release.</summary>
     private void AnswerRelease(string gid, IActorRef to)
     {
-        if (_views.Remove(gid, out var views)) _drops[gid] = DropViewsAsync(views);
+        if (_views.Remove(gid, out var views))
+        {
+            _confirmed.Remove(gid);
+            Timers.Cancel(ConfirmTimer(gid));
+            _drops[gid] = DropViewsAsync(views, "its fleet group failed");
+        }
         if (_drops.TryGetValue(gid, out var dropping))
             dropping.PipeTo(to, success: d => new GroupReleased(gid, _node, d));
         else to.Tell(new GroupReleased(gid, _node, []));
     }
 
-    private async Task<IReadOnlyList<string>> DropViewsAsync(IReadOnlyList<(ServedVolume Served, BackupView View)> views)
+    private async Task<IReadOnlyList<string>> DropViewsAsync(IReadOnlyList<(ServedVolume Served, BackupView View)> views, string why)
     {
         var gone = new List<string>();
         foreach (var (v, view) in views)
-            if (await _volumes.Host.DropViewAsync(v, view, "its fleet group failed").ConfigureAwait(false)) gone.Add(v.Spec.Name);
+            if (await _volumes.Host.DropViewAsync(v, view, why).ConfigureAwait(false)) gone.Add(v.Spec.Name);
         return gone;
     }
 
@@ -312,15 +352,21 @@ public sealed class GroupParticipant : ReceiveActor, IWithTimers
         {
             var old = _finishedOrder.Dequeue();
             _finished.Remove(old);
-            _views.Remove(old);   // kept: nobody asked to drop them in time
+            // Confirmed views are the user's now: forgotten here, kept. Unconfirmed ones stay until their lease.
+            if (_confirmed.Remove(old)) _views.Remove(old);
             _drops.Remove(old);
         }
     }
 
     protected override void PostStop()
     {
-        // The fleet system stopping (downed, daemon stopping) never leaves writes held.
+        // The fleet system stopping (downed, daemon stopping) never leaves writes held, nor views nobody will confirm.
         if (_hold is not null) Finish(new GroupCheckpointed(_hold.Gid, _node, [], "member left the fleet"));
+        foreach (var (gid, views) in _views.Where(v => !_confirmed.Contains(v.Key)).ToList())
+        {
+            _log.LogWarning("fleet group {Gid}: this node left the fleet before the coordinator confirmed its views: dropping them", gid);
+            _ = DropViewsAsync(views, "this node left the fleet before its fleet group was confirmed");
+        }
         base.PostStop();
     }
 }

@@ -129,4 +129,40 @@ public sealed class FleetBackupTests
         Assert.Equal([$"a1 era {eras[0]} export a1@backup bitmap qemu:dirty-bitmap:since-1 (node a)", $"b1 era {eras[1]} export b1@backup bitmap qemu:dirty-bitmap:since-1 (node b)"],
             Lines(again.StdOut));
     }
+
+    [Fact]
+    public async Task A_coordinator_killed_between_the_takes_and_their_confirmation_leaves_no_view_past_the_lease()
+    {
+        // Phases long enough for the test's signals to land inside them whatever the machine's speed; a lease well
+        // under stable-after, so that only the lease (not b being downed) can end b's view.
+        const int lease = 12;
+        await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 60,
+            extraHocon: _ => $"dmera.fleet {{ hold-lease = {lease}s, phase-timeout = 5s }}");
+        await fleet.WaitUntilAsync("c lists the three volumes", () => fleet.Ask(2, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        Assert.Contains(fleet.Ask(2, "nodes"), l => l.StartsWith("a up ") && l.EndsWith("(coordinator)"));
+
+        // c holds first (b is stopped), then c stops and b goes on: b holds and takes its view, and the coordinator
+        // waits for c's take; then the coordinator's node dies. b's view was never confirmed.
+        FleetNodes.Signal(fleet[1], Signum.SIGSTOP);
+        var group = Task.Run(() => fleet.Admin(2, "message", "--group", "b1,c1", "take_backup_snap"));
+        await fleet.WaitUntilAsync("c holds c1 for the group", () => fleet[2].Log.Contains("holding first-writes on c1"), TimeSpan.FromSeconds(20));
+        FleetNodes.Signal(fleet[2], Signum.SIGSTOP);
+        FleetNodes.Signal(fleet[1], Signum.SIGCONT);
+        await fleet.WaitUntilAsync("b takes b1's view for the group", () => fleet[1].Log.Contains("backup view taken: b1"), TimeSpan.FromSeconds(20));
+        fleet[0].Kill();
+        Assert.NotEqual(JsonValueKind.Null, View(fleet, 1, "b1").ValueKind);
+        await fleet.WaitUntilAsync("b drops b1's unconfirmed view", () => View(fleet, 1, "b1").ValueKind == JsonValueKind.Null, TimeSpan.FromSeconds(lease + 20));
+        Assert.Contains("did not confirm the views taken here within the lease", fleet[1].Log);
+        Assert.DoesNotContain("out of the fleet", fleet[1].Log);   // the lease dropped it, not a downing
+
+        // c goes on: its request fails saying what became of the views, and c keeps none either.
+        FleetNodes.Signal(fleet[2], Signum.SIGCONT);
+        var answer = await group;
+        Assert.Equal(1, answer.ExitCode);
+        Assert.Contains("the coordinator on a did not answer", answer.StdErr);
+        Assert.Contains($"a view taken for the group that the coordinator did not confirm is dropped by its node within {lease}s", answer.StdErr);
+        await fleet.WaitUntilAsync("c1 has no view", () => View(fleet, 2, "c1").ValueKind == JsonValueKind.Null, TimeSpan.FromSeconds(lease + 20));
+        var own = fleet.Admin(1, "message", "b1", "take_backup_snap");   // b1 is free for a view of its own
+        Assert.True(own.ExitCode == 0, own.ToString());
+    }
 }

@@ -37,17 +37,13 @@ public sealed class FleetNodes : IAsyncDisposable
     public DaemonProcess?[] Nodes { get; }
     public DaemonProcess this[int i] => Nodes[i] ?? throw new InvalidOperationException($"node {Names[i]} is not running");
 
-    /// <summary>
-    /// Nodes named as given, ports ascending in that order (so the first has the lowest address). With
-    /// <paramref name="started"/>, only the first that many start now; the test starts the rest with <see cref="StartNodeAsync"/>.
-    /// </summary>
-    public static async Task<FleetNodes> StartAsync(string[] names, string[][] volumes, double stableAfterSeconds = 3, Func<int, string>? extraHocon = null,
-        int? started = null)
+    /// <summary>Nodes named as given, ports ascending in that order (so the first has the lowest address), all started at once.</summary>
+    public static async Task<FleetNodes> StartAsync(string[] names, string[][] volumes, double stableAfterSeconds = 3, Func<int, string>? extraHocon = null)
     {
         var fleet = new FleetNodes(names, FreePorts(names.Length), volumes, stableAfterSeconds, extraHocon);
         try
         {
-            await Task.WhenAll(names.Take(started ?? names.Length).Select((_, i) => fleet.StartNodeAsync(i)));
+            await Task.WhenAll(names.Select((_, i) => fleet.StartNodeAsync(i)));
         }
         catch
         {

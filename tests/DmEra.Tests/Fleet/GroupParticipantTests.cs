@@ -126,4 +126,29 @@ public sealed class GroupParticipantTests : IAsyncLifetime
         Assert.Same(own, V("v2").BackupView);
         Assert.True(await WriteGoesThrough("v1", TimeSpan.FromSeconds(1)));
     }
+
+    [Fact]
+    public async Task A_view_taken_for_a_group_is_kept_once_confirmed_and_dropped_at_the_lease_when_no_confirmation_comes()
+    {
+        // Confirmed inside the lease: the view outlives it, and a repeated Confirm gets the same answer.
+        Assert.Null((await _participant.Ask<GroupHeld>(new HoldGroup("c1", ["v1"]), Ask)).Error);
+        Assert.Null((await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("c1", null), Ask)).Error);
+        Assert.Null((await _participant.Ask<GroupConfirmed>(new ConfirmGroup("c1"), Ask)).Error);
+        var kept = V("v1").BackupView;
+        Assert.NotNull(kept);
+
+        // Never confirmed (the coordinator died after the take): the member drops the view by itself.
+        Assert.Null((await _participant.Ask<GroupHeld>(new HoldGroup("c2", ["v2"]), Ask)).Error);
+        Assert.Null((await _participant.Ask<GroupCheckpointed>(new TakeGroupViews("c2", null), Ask)).Error);
+        Assert.NotNull(V("v2").BackupView);
+        var deadline = DateTime.UtcNow + Lease + TimeSpan.FromSeconds(20);
+        while (V("v2").BackupView is not null && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.Null(V("v2").BackupView);
+        Assert.Contains("dropped", (await _participant.Ask<GroupConfirmed>(new ConfirmGroup("c2"), Ask)).Error);   // too late
+        Assert.Empty((await _participant.Ask<GroupReleased>(new ReleaseGroup("c2"), Ask)).Dropped!.Except(["v2"]));
+
+        Assert.Same(kept, V("v1").BackupView);   // past its lease too
+        Assert.Null((await _participant.Ask<GroupConfirmed>(new ConfirmGroup("c1"), Ask)).Error);
+        Assert.Contains("no view", (await _participant.Ask<GroupConfirmed>(new ConfirmGroup("c9"), Ask)).Error);
+    }
 }

@@ -101,7 +101,9 @@ for r in $(seq 1 "$rounds"); do
     sync
     cpu0=$(cpu_ticks "${spid[$s]}")
     fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size="$size" --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
-      sed -n '/^{/,$p' | python3 -c '
+      sed -n '/^{/,$p' > "$work/fio.json"
+    cpu1=$(cpu_ticks "${spid[$s]}")
+    python3 -c '
 import json, sys
 j = json.load(sys.stdin)["jobs"][0]
 d = j["write"] if j["write"]["io_bytes"] > j["read"]["io_bytes"] else j["read"]
@@ -110,7 +112,7 @@ ios = max(1, d["total_ios"])
 server_us = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5]) * 1e6 / ios
 client_us = (j["usr_cpu"] + j["sys_cpu"]) / 100 * j["job_runtime"] * 1000 / ios
 print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1), round(p99 / 1000),
-      round(server_us, 1), round(client_us, 1))' "$r" "$s" "$cpu0" "$(cpu_ticks "${spid[$s]}")" "$(getconf CLK_TCK)" >> "$samples"
+      round(server_us, 1), round(client_us, 1))' "$r" "$s" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" < "$work/fio.json" >> "$samples"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,6 +16,9 @@
 # allocate the origin's holes, for every server alike; for large origins) give the large-volume case, and
 # BUILD_CACHE=DIR reuses builds across runs, e.g.
 #   FRESH=1 FILL=0 SIZE=16G BLOCK_SIZE=128 bench/ab/run.sh main HEAD -- --rw=randwrite --bs=4k --iodepth=16
+# ENV_A / ENV_B: environment settings for one build's daemon only (A = B with a runtime knob), e.g.
+#   ENV_B="DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0" bench/ab/run.sh HEAD HEAD -- ...
+# Each sample also reports the CPU time the server and fio spent per I/O (on a 2-core machine, what bounds IOPS).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -45,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 . "$top/bench/free-port.sh"
 
-declare -A uri
+declare -A uri spid
 for t in a b; do
   rev=$([[ $t == a ]] && echo "$rev_a" || echo "$rev_b")
   # BUILD_CACHE=DIR keeps each revision's build there, so several runs (transports, jobs) build it once.
@@ -59,9 +62,10 @@ for t in a b; do
   if [[ $t == b && -n ${META_DIR_B:-} ]]; then meta_b="$(mktemp -d "$META_DIR_B/dmera-bench-ab.XXXXXX")"; meta="$meta_b/b.meta"; fi
   truncate -s "$size" "$work/$t.img"; truncate -s 64M "$meta"
   port=$(free_port)
-  dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$meta,block-size=$block_size" \
+  envs=(); [[ $t == a && -n ${ENV_A:-} ]] && read -ra envs <<< "$ENV_A"; [[ $t == b && -n ${ENV_B:-} ]] && read -ra envs <<< "$ENV_B"
+  env "${envs[@]}" dotnet "$work/dmera-$t/dmera.dll" serve --volume "name=bench,origin=$work/$t.img,metadata=$meta,block-size=$block_size" \
     --listen "127.0.0.1:$port" --socket "$work/$t.sock" --admin-socket "$work/$t.admin" > "$work/$t.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); spid[$t]=$!
   [[ $transport == unix ]] && uri[$t]="nbd+unix:///bench?socket=$work/$t.sock" || uri[$t]="nbd://127.0.0.1:$port/bench"
 done
 kport=$(free_port)
@@ -70,22 +74,24 @@ if [[ -n $fresh ]]; then
   qemu-img bitmap --add "$work/k.qcow2" backup0
   if [[ $transport == unix ]]; then qemu-nbd -f qcow2 -x bench -e 8 -t -k "$work/k.sock" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 &
   else qemu-nbd -f qcow2 -x bench -e 8 -t -b 127.0.0.1 -p "$kport" -B backup0 "$work/k.qcow2" > "$work/k.log" 2>&1 & fi
-  pids+=($!)
+  pids+=($!); spid[peer]=$!
   [[ $transport == unix ]] && uri[peer]="nbd+unix:///bench?socket=$work/k.sock" || uri[peer]="nbd://127.0.0.1:$kport/bench"
 else
   truncate -s "$size" "$work/k.img"
   if [[ $transport == unix ]]; then nbdkit -f -U "$work/k.sock" file "$work/k.img" & uri[peer]="nbd+unix:///?socket=$work/k.sock"
   else nbdkit -f -i 127.0.0.1 -p "$kport" file "$work/k.img" & uri[peer]="nbd://127.0.0.1:$kport/"; fi
-  pids+=($!)
+  pids+=($!); spid[peer]=$!
 fi
 for s in a b peer; do
   for i in $(seq 1 200); do nbdinfo --size "${uri[$s]}" > /dev/null 2>&1 && break; sleep 0.1; done
   [[ $fill == 0 ]] || fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size="$size" > /dev/null 2>&1
 done
 
-echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a")), B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b"))${META_DIR_B:+ with metadata in $META_DIR_B}, peer $peer, $transport, ${fresh:+fresh era, }origin $size, tracking blocks of $block_size sectors$fill_note, $rounds rounds x ${seconds}s: fio $*"
+echo "A = $rev_a ($(git -C "$top" rev-parse --short "$rev_a"))${ENV_A:+ with $ENV_A}, B = $rev_b ($(git -C "$top" rev-parse --short "$rev_b"))${ENV_B:+ with $ENV_B}${META_DIR_B:+ with metadata in $META_DIR_B}, peer $peer, $transport, ${fresh:+fresh era, }origin $size, tracking blocks of $block_size sectors$fill_note, $rounds rounds x ${seconds}s: fio $*"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
+# utime + stime of a process, all its threads, in clock ticks (fields 14 and 15 of /proc/PID/stat; the name may hold spaces)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 for r in $(seq 1 "$rounds"); do
   order=(a b peer); order=("${order[@]:$(( (r - 1) % 3 ))}" "${order[@]:0:$(( (r - 1) % 3 ))}")
   for s in "${order[@]}"; do
@@ -93,20 +99,28 @@ for r in $(seq 1 "$rounds"); do
       dotnet "$work/dmera-$s/dmera.dll" message --admin-socket "$work/$s.admin" bench checkpoint > /dev/null
     fi
     sync
+    cpu0=$(cpu_ticks "${spid[$s]}")
     fio --name=ab --ioengine=nbd --uri="${uri[$s]}" --size="$size" --time_based --runtime="$seconds" --output-format=json "$@" 2>/dev/null |
-      sed -n '/^{/,$p' | python3 -c '
+      sed -n '/^{/,$p' > "$work/fio.json"
+    cpu1=$(cpu_ticks "${spid[$s]}")
+    python3 -c '
 import json, sys
 j = json.load(sys.stdin)["jobs"][0]
 d = j["write"] if j["write"]["io_bytes"] > j["read"]["io_bytes"] else j["read"]
 p99 = d["clat_ns"].get("percentile", {}).get("99.000000", 0)
-print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1), round(p99 / 1000))' "$r" "$s" >> "$samples"
+ios = max(1, d["total_ios"])
+server_us = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5]) * 1e6 / ios
+client_us = (j["usr_cpu"] + j["sys_cpu"]) / 100 * j["job_runtime"] * 1000 / ios
+print(sys.argv[1], sys.argv[2], round(d["iops"]), round(d["bw"] / 1024), round(d["clat_ns"]["mean"] / 1000, 1), round(p99 / 1000),
+      round(server_us, 1), round(client_us, 1))' "$r" "$s" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" < "$work/fio.json" >> "$samples"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n $fresh ]]; then
   for s in a b; do   # over each build's last 4096 first-write commits
     echo "${s^^} commits: $(dotnet "$work/dmera-$s/dmera.dll" status --json --admin-socket "$work/$s.admin" bench |
-      python3 -c 'import json, sys; j = json.load(sys.stdin); print("p50 %s µs, p99 %s µs, %.1f first-writes per commit" % (j["commit_us_p50"], j["commit_us_p99"], j["first_writes"] / max(1, j["commits"])))')"
+      python3 -c 'import json, sys; j = json.load(sys.stdin); print("p50 %s µs, p99 %s µs, %.1f first-writes per commit" % (j["commit_us_p50"], j["commit_us_p99"], j["first_writes"] / max(1, j["commits"]))
+          + ("; first-write wait p50 %s µs, p99 %s µs" % (j["first_write_wait_us_p50"], j["first_write_wait_us_p99"]) if "first_write_wait_us_p50" in j else ""))')"
   done
 fi
 python3 - "$samples" "$peer" <<'PY'
@@ -114,13 +128,13 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 names = {"a": "A", "b": "B", "peer": sys.argv[2]}
 med = {}
-print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs | median p99 latency µs |")
-print("|---|---|---|---|---|---|---|")
+print("| server | IOPS per round | MiB/s per round | median IOPS | median MiB/s | median mean-latency µs | median p99 latency µs | median server CPU µs/IO | median fio CPU µs/IO |")
+print("|---|---|---|---|---|---|---|---|---|")
 for s in ("a", "b", "peer"):
     mine = [r for r in rows if r[1] == s]
-    iops, mibs, lat, p99 = ([float(r[i]) for r in mine] for i in (2, 3, 4, 5))
-    med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat), statistics.median(p99))
-    print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} | {med[s][3]:.0f} |")
+    iops, mibs, lat, p99, scpu, ccpu = ([float(r[i]) for r in mine] for i in (2, 3, 4, 5, 6, 7))
+    med[s] = (statistics.median(iops), statistics.median(mibs), statistics.median(lat), statistics.median(p99), statistics.median(scpu), statistics.median(ccpu))
+    print(f"| {names[s]} | {' '.join(str(int(x)) for x in iops)} | {' '.join(str(int(x)) for x in mibs)} | {med[s][0]:.0f} | {med[s][1]:.0f} | {med[s][2]} | {med[s][3]:.0f} | {med[s][4]:.1f} | {med[s][5]:.1f} |")
 k = med["peer"]
 for s in ("a", "b"):
     print(f"{names[s]} / {names['peer']}: IOPS {med[s][0] / k[0]:.2f}x, mean latency {med[s][2] / k[2]:.2f}x")

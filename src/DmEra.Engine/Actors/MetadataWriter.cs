@@ -26,7 +26,8 @@ public static class MetadataWriter
     /// caller's async flow, and a whole batch is completed off the pinned thread in one work item
     /// (<see cref="FirstWriteRelease"/>) instead of one reply message per request.
     /// </summary>
-    public sealed record FirstWrite(uint FirstBlock, uint LastBlock, TaskCompletionSource Durable);
+    /// <paramref name="SentAt"/>: the <see cref="System.Diagnostics.Stopwatch"/> timestamp at which the router sent it.
+    public sealed record FirstWrite(uint FirstBlock, uint LastBlock, TaskCompletionSource Durable, long SentAt);
 
     /// <summary>checkpoint (asked by the era manager): archive the current writeset, start the next era, commit.</summary>
     public sealed record Rollover(IActorRef ReplyTo, long RequestId) : IRequest;
@@ -93,10 +94,8 @@ public static class MetadataWriter
 /// <summary>Figures a benchmark, test or the admin console reads while the volume runs (written by the metadata writer only).</summary>
 public sealed class VolumeCounters
 {
-    /// <summary>Commit durations kept for percentiles: the recent past, not the whole life of the volume.</summary>
-    private const int RecentCommits = 4096;
-    private readonly double[] _recentMicros = new double[RecentCommits];
-    private int _recentCount, _recentNext;
+    private readonly RecentMicros _commitMicros = new();
+    private readonly RecentMicros _waitMicros = new();
     private long _commits, _firstWrites, _blocksMarked, _backgroundCommits, _backgroundCommitTicks;
 
     /// <summary>Commits that carried first-write bits.</summary>
@@ -122,28 +121,55 @@ public sealed class VolumeCounters
     /// The given percentiles (0..100) of the last 4096 first-write commits' durations in microseconds, from
     /// setting the bits to the second fdatasync returning; empty before the first commit.
     /// </summary>
-    public double[] CommitMicrosPercentiles(params double[] percentiles)
-    {
-        double[] sorted;
-        lock (_recentMicros)
-        {
-            if (_recentCount == 0) return [];
-            sorted = _recentMicros[.._recentCount];
-        }
-        Array.Sort(sorted);
-        return percentiles.Select(p => sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)]).ToArray();
-    }
+    public double[] CommitMicrosPercentiles(params double[] percentiles) => _commitMicros.Percentiles(percentiles);
+
+    /// <summary>
+    /// The same of the last 4096 first writes' waits: from the router sending the first write to the writer
+    /// releasing it once its mark is durable (the whole cost a first write pays over a write to a marked block).
+    /// </summary>
+    public double[] FirstWriteWaitMicrosPercentiles(params double[] percentiles) => _waitMicros.Percentiles(percentiles);
 
     internal void AddCommit(int firstWrites, int blocks, TimeSpan duration)
     {
         Interlocked.Increment(ref _commits);
         Interlocked.Add(ref _firstWrites, firstWrites);
         Interlocked.Add(ref _blocksMarked, blocks);
-        lock (_recentMicros)
+        _commitMicros.Add(duration.TotalMicroseconds);
+    }
+
+    internal void AddFirstWriteWaits(MetadataWriter.FirstWrite[] released)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        foreach (var w in released) _waitMicros.Add(System.Diagnostics.Stopwatch.GetElapsedTime(w.SentAt, now).TotalMicroseconds);
+    }
+
+    /// <summary>Durations kept for percentiles: the recent past, not the whole life of the volume.</summary>
+    private sealed class RecentMicros
+    {
+        private const int Kept = 4096;
+        private readonly double[] _micros = new double[Kept];
+        private int _count, _next;
+
+        public void Add(double micros)
         {
-            _recentMicros[_recentNext] = duration.TotalMicroseconds;
-            _recentNext = (_recentNext + 1) % RecentCommits;
-            _recentCount = Math.Min(_recentCount + 1, RecentCommits);
+            lock (_micros)
+            {
+                _micros[_next] = micros;
+                _next = (_next + 1) % Kept;
+                _count = Math.Min(_count + 1, Kept);
+            }
+        }
+
+        public double[] Percentiles(double[] percentiles)
+        {
+            double[] sorted;
+            lock (_micros)
+            {
+                if (_count == 0) return [];
+                sorted = _micros[.._count];
+            }
+            Array.Sort(sorted);
+            return percentiles.Select(p => sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)]).ToArray();
         }
     }
 }

@@ -240,6 +240,7 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         foreach (var b in blocks) current.MarkDurable(b);
         _counters.AddCommit(waiters.Length, blocks.Length, Stopwatch.GetElapsedTime(started));
         _lastBatchSize = waiters.Length;
+        _counters.AddFirstWriteWaits(waiters);
         FirstWriteRelease.Succeed(waiters);
         if (_marks is not null) ScheduleBackgroundCommit();
         return true;

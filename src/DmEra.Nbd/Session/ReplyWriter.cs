@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Text;
 using DmEra.Nbd.Protocol;
+using DmEra.Storage;
 
 namespace DmEra.Nbd.Session;
 
@@ -29,13 +30,17 @@ internal sealed class ReplyWriter
     private readonly Stream _stream;
     private readonly PipeWriter _pipe;
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly Action _flushDeferred;
     private int _waiting;
     private bool _corked;
+    private bool _flushIsDeferred;   // under _lock: a completion batch will flush at its end
+    private CancellationToken _deferredToken;
 
     public ReplyWriter(Stream stream)
     {
         _stream = stream;
         _pipe = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        _flushDeferred = () => _ = FlushDeferredAsync();
     }
 
     // Every method that writes turns a lost connection into ReplyFailedException, so callers tell "the
@@ -144,10 +149,60 @@ internal sealed class ReplyWriter
 
     /// <summary>
     /// Someone queued behind us will flush; the last in line always does, unless the reader has more requests
-    /// already buffered and will flush when it runs out (see the cork), or too much has gathered.
+    /// already buffered and will flush when it runs out (see the cork), this thread is completing a batch of
+    /// requests and flushes once at its end (<see cref="CompletionBatch"/>: a group commit's replies leave in
+    /// one send), or too much has gathered.
     /// </summary>
-    private ValueTask AfterGatheredAsync(bool last, CancellationToken ct) =>
-        (last && !_corked) || _pipe.UnflushedBytes >= MaxHeldBytes ? FlushPipeAsync(ct) : ValueTask.CompletedTask;
+    private ValueTask AfterGatheredAsync(bool last, CancellationToken ct)
+    {
+        if (_pipe.UnflushedBytes >= MaxHeldBytes) return FlushPipeAsync(ct);
+        if (!last || _corked || _flushIsDeferred) return ValueTask.CompletedTask;
+        if (!CompletionBatch.TryDefer(_flushDeferred)) return FlushPipeAsync(ct);
+        _flushIsDeferred = true;
+        _deferredToken = ct;
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The end of a completion batch: sends what its replies gathered (unless the reader holds them, corked).</summary>
+    private async Task FlushDeferredAsync()
+    {
+        var ct = _deferredToken;
+        try
+        {
+            await _lock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                _flushIsDeferred = false;
+                if (!_corked) await FlushPipeAsync(ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException || ReplyFailedException.IsConnectionLoss(e))
+        {
+            // The connection is going away; its reader loop sees that on its own.
+        }
+    }
+
+    /// <summary>Sends whatever replies have gathered (the end of a connection, after its requests finished).</summary>
+    public async ValueTask FlushAsync(CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await FlushPipeAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
 
     /// <summary>
     /// Called by the request reader: while it still has requests buffered (corked), small replies written

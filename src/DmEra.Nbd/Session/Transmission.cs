@@ -125,6 +125,9 @@ internal sealed partial class Transmission
             catch (Exception e) when (e is ReplyFailedException or OperationCanceledException) { }
             // DISC and every other ending: let requests in flight finish (their replies may still go out).
             for (int i = 0; i < _limits.MaxInFlightRequests; i++) await _inFlight.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            // The last replies may wait for a completion batch's flush, which can run after their slots came back.
+            try { await _replies.FlushAsync(opToken).ConfigureAwait(false); }
+            catch (Exception e) when (e is ReplyFailedException or OperationCanceledException) { }
             _laneAbort.Dispose();
         }
     }

@@ -431,6 +431,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             var percentiles = counters.CommitMicrosPercentiles(50, 99);
             report["commit_us_p50"] = percentiles.Length > 0 ? Math.Round(percentiles[0], 1) : null;
             report["commit_us_p99"] = percentiles.Length > 0 ? Math.Round(percentiles[1], 1) : null;
+            var waits = counters.FirstWriteWaitMicrosPercentiles(50, 99);
+            report["first_write_wait_us_p50"] = waits.Length > 0 ? Math.Round(waits[0], 1) : null;
+            report["first_write_wait_us_p99"] = waits.Length > 0 ? Math.Round(waits[1], 1) : null;
             report["failure"] = era.FailureReason;
         }
         return report;

@@ -1,12 +1,14 @@
 using DmEra.Nbd.Exports;
 using DmEra.Nbd.Session;
 using DmEra.Nbd.Tests.Support;
+using DmEra.Storage;
 
 namespace DmEra.Nbd.Tests.Protocol;
 
 /// <summary>
 /// Replies of requests answered inline are held while the reader still has requests buffered (one send for
 /// many replies). A client that pipelines faster than it is served must not make that hold unbounded.
+/// Requests completed together by one thread (a group commit's release) send their replies together too.
 /// </summary>
 public sealed class ReplyHoldingTests
 {
@@ -47,11 +49,80 @@ public sealed class ReplyHoldingTests
         await session.WaitAsync(TimeSpan.FromSeconds(15));
     }
 
-    /// <summary>Counts the bytes the server writes to its end of the connection.</summary>
+    [Fact]
+    public async Task Replies_of_requests_completed_in_one_batch_leave_in_one_write()
+    {
+        const int Requests = 12;
+        var (client, server) = DuplexPipeStream.CreatePair();
+        var counted = new CountingStream(server);
+        var export = new HeldWritesExport(new MemoryExport(1 << 20));
+        using var cts = new CancellationTokenSource(SessionHarness.SessionTimeout);
+        var session = Task.Run(() => new NbdSession(new NbdExportCatalog().Add("mem", export)).RunAsync(counted, "test", cts.Token));
+        var nbd = new RawNbdClient(client);
+        await nbd.GoAsync("mem", structured: false);
+
+        for (int i = 0; i < Requests; i++)
+            await nbd.SendRequestAsync(1, (ulong)i, (ulong)i * 4096, 4096, payload: new byte[4096]);
+        // Every write waits in the export and the reader waits for the socket: it has sent what it held (uncorked).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (export.Held < Requests || counted.PendingReads == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{export.Held} writes held, {counted.PendingReads} reads pending");
+            await Task.Delay(5);
+        }
+        var writesBefore = counted.Writes;
+
+        await Task.Run(() => CompletionBatch.Run(export, static e => e.CompleteAll()));
+        for (int i = 0; i < Requests; i++)
+            Assert.Equal(0u, (await nbd.ReadMessageAsync().WaitAsync(TimeSpan.FromSeconds(15))).Error);
+        Assert.Equal(1, counted.Writes - writesBefore);
+
+        await nbd.DisposeAsync();
+        await session.WaitAsync(TimeSpan.FromSeconds(15));
+    }
+
+    /// <summary>Holds every write until <see cref="CompleteAll"/>, whose caller's thread then runs their continuations inline.</summary>
+    private sealed class HeldWritesExport(MemoryExport inner) : INbdExport
+    {
+        private readonly List<TaskCompletionSource> _held = new();
+        public int Held
+        {
+            get { lock (_held) return _held.Count; }
+        }
+        public void CompleteAll()
+        {
+            TaskCompletionSource[] held;
+            lock (_held) held = _held.ToArray();
+            foreach (var h in held) h.TrySetResult();
+        }
+        public long Size => inner.Size;
+        public NbdExportCapabilities Capabilities => inner.Capabilities;
+        public int PreferredBlockSize => inner.PreferredBlockSize;
+        public string? Description => inner.Description;
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) => inner.ReadAsync(offset, buffer, ct);
+        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct)
+        {
+            var done = new TaskCompletionSource();   // continuations inline, as a first write's release runs them
+            lock (_held) _held.Add(done);
+            return new ValueTask(done.Task);
+        }
+        public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+        public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => inner.TrimAsync(offset, length, fua, ct);
+        public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => inner.WriteZeroesAsync(offset, length, flags, ct);
+        public ValueTask CacheAsync(long offset, long length, CancellationToken ct) => inner.CacheAsync(offset, length, ct);
+        public IEnumerable<string> ListMetaContexts(string query) => inner.ListMetaContexts(query);
+        public INbdMetaContext? ResolveMetaContext(string name) => inner.ResolveMetaContext(name);
+    }
+
+    /// <summary>Counts the bytes (and write calls) the server writes to its end of the connection, and its reads waiting for bytes.</summary>
     private sealed class CountingStream(Stream inner) : Stream
     {
         private long _written;
+        private int _writes;
+        private int _pendingReads;
         public long Written => Interlocked.Read(ref _written);
+        public int Writes => Volatile.Read(ref _writes);
+        public int PendingReads => Volatile.Read(ref _pendingReads);
         public override bool CanRead => true;
         public override bool CanWrite => true;
         public override bool CanSeek => false;
@@ -60,16 +131,23 @@ public sealed class ReplyHoldingTests
         public override void Flush() => inner.Flush();
         public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => inner.ReadAsync(buffer, offset, count, ct);
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            Interlocked.Increment(ref _pendingReads);
+            try { return await inner.ReadAsync(buffer, ct); }
+            finally { Interlocked.Decrement(ref _pendingReads); }
+        }
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
         public override void Write(byte[] buffer, int offset, int count)
         {
             Interlocked.Add(ref _written, count);
+            Interlocked.Increment(ref _writes);
             inner.Write(buffer, offset, count);
         }
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
         {
             Interlocked.Add(ref _written, buffer.Length);
+            Interlocked.Increment(ref _writes);
             return inner.WriteAsync(buffer, ct);
         }
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();

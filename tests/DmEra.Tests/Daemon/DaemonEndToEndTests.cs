@@ -219,7 +219,9 @@ public sealed class DaemonEndToEndTests
         Assert.Contains("\"current_era\":1", before);
         var unknown = d.Admin("message", "--group", "disk1,nosuch", "checkpoint");
         Assert.Equal(1, unknown.ExitCode);
-        Assert.Contains("\"commit_us_p50\":null", d.Admin("status", "--json", "disk1").StdOut);
+        var idle = d.Admin("status", "--json", "disk1").StdOut;
+        Assert.Contains("\"commit_us_p50\":null", idle);
+        Assert.Contains("\"first_write_wait_us_p50\":null", idle);
         QemuIo(d, "disk1", "write 0 4k");
         QemuIo(d, "disk1", "write 0 4k");   // marked already: no second commit
         using var after = System.Text.Json.JsonDocument.Parse(d.Admin("status", "--json", "disk1").StdOut);
@@ -229,6 +231,10 @@ public sealed class DaemonEndToEndTests
         var p50 = after.RootElement.GetProperty("commit_us_p50").GetDouble();
         Assert.InRange(p50, 1, 10_000_000);
         Assert.Equal(p50, after.RootElement.GetProperty("commit_us_p99").GetDouble());
+        // The first write waited for its commit and then some (the hop to the writer and back).
+        var wait = after.RootElement.GetProperty("first_write_wait_us_p50").GetDouble();
+        Assert.True(wait >= p50, $"first-write wait {wait} µs, its commit {p50} µs");
+        Assert.Equal(wait, after.RootElement.GetProperty("first_write_wait_us_p99").GetDouble());
     }
 
     [Fact]

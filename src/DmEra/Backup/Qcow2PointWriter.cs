@@ -22,14 +22,10 @@ namespace DmEra.Backup;
 /// </summary>
 public sealed partial class Qcow2PointWriter : IDisposable
 {
-    /// <summary>
-    /// Threads issuing writes: a write blocks now and then (sync_file_range on a busy disk queue, the page cache's
-    /// dirty throttling), and with two the copier waited for the writer for 4-5 s of a 10 s 4 GiB copy; with four,
-    /// 1-2 s (load 35-45, bench/results/backup-2026-12-03c.md).
-    /// </summary>
-    private const int Writers = 4;
+    /// <summary>Threads issuing writes: two keep a write in the kernel while the next is queued.</summary>
+    private const int Writers = 2;
     /// <summary>Writes queued beyond those running: bounds the memory the caller's buffers stay lent for.</summary>
-    private const int QueuedWrites = 16;
+    private const int QueuedWrites = 8;
 
     private readonly FileStream _file;
     private readonly int _clusterBits;

@@ -20,6 +20,15 @@ internal static unsafe partial class LibNbd
         public nint Free;
     }
 
+    /// <summary>nbd_completion_callback, passed by value; all zero (NBD_NULL_COMPLETION): the command is retired with nbd_aio_command_completed.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct CompletionCallback
+    {
+        public nint Callback;
+        public nint UserData;
+        public nint Free;
+    }
+
     [LibraryImport(Lib, EntryPoint = "nbd_create")] public static partial nint Create();
     [LibraryImport(Lib, EntryPoint = "nbd_close")] public static partial void Close(nint h);
     [LibraryImport(Lib, EntryPoint = "nbd_get_error")] public static partial nint GetError();
@@ -40,6 +49,12 @@ internal static unsafe partial class LibNbd
     [LibraryImport(Lib, EntryPoint = "nbd_zero")] public static partial int Zero(nint h, ulong count, ulong offset, uint flags);
     [LibraryImport(Lib, EntryPoint = "nbd_flush")] public static partial int Flush(nint h, uint flags);
     [LibraryImport(Lib, EntryPoint = "nbd_block_status")] public static partial int BlockStatus(nint h, ulong count, ulong offset, ExtentCallback callback, uint flags);
+    [LibraryImport(Lib, EntryPoint = "nbd_aio_pread")] public static partial long AioPread(nint h, byte* buf, nuint count, ulong offset, CompletionCallback completion, uint flags);
+    [LibraryImport(Lib, EntryPoint = "nbd_poll")] public static partial int Poll(nint h, int timeoutMs);
+    [LibraryImport(Lib, EntryPoint = "nbd_aio_peek_command_completed")] public static partial long AioPeekCommandCompleted(nint h);
+    [LibraryImport(Lib, EntryPoint = "nbd_aio_command_completed")] public static partial int AioCommandCompleted(nint h, long cookie);
+    [LibraryImport(Lib, EntryPoint = "nbd_aio_is_dead")] public static partial int AioIsDead(nint h);
+    [LibraryImport(Lib, EntryPoint = "nbd_aio_is_closed")] public static partial int AioIsClosed(nint h);
     [LibraryImport(Lib, EntryPoint = "nbd_shutdown")] public static partial int Shutdown(nint h, uint flags);
     [LibraryImport("libc", EntryPoint = "free")] public static partial void Free(nint p);
 

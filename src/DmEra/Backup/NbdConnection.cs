@@ -95,6 +95,54 @@ public sealed unsafe class NbdConnection : IDisposable
         fixed (byte* p = buffer) Check(LibNbd.Pread(Handle, p, (nuint)buffer.Length, (ulong)offset, 0));
     }
 
+    /// <summary>
+    /// Sends a read without waiting for it (nbd_aio_pread) and returns its cookie. libnbd writes the reply into
+    /// <paramref name="buffer"/> whenever <see cref="WaitForReplies"/> runs, so the buffer must not move (a pinned
+    /// array) and stays lent until <see cref="TryRetire"/> returned the cookie or the connection is disposed.
+    /// </summary>
+    public long StartRead(long offset, byte* buffer, int length)
+    {
+        var cookie = LibNbd.AioPread(Handle, buffer, (nuint)length, (ulong)offset, default, 0);
+        if (cookie < 0) Check(-1);
+        return cookie;
+    }
+
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for the socket and moves replies into their buffers (nbd_poll).</summary>
+    public void WaitForReplies(int timeoutMs)
+    {
+        // A signal (Ctrl-C) delivered to this thread interrupts poll(2): not a failure, the caller looks again.
+        if (LibNbd.Poll(Handle, timeoutMs) < 0 && LibNbd.GetErrno() != EINTR) Check(-1);
+    }
+
+    private const int EINTR = 4;
+
+    /// <summary>
+    /// Retires one finished read started by <see cref="StartRead"/>: false when none has finished; otherwise its
+    /// cookie, and null or libnbd's message when it failed. Its buffer is the caller's again either way.
+    /// </summary>
+    public bool TryRetire(out long cookie, out string? error)
+    {
+        error = null;
+        cookie = LibNbd.AioPeekCommandCompleted(Handle);
+        if (cookie <= 0) return false;
+        if (LibNbd.AioCommandCompleted(Handle, cookie) < 0) error = $"{Uri}: {LibNbd.LastError()}";
+        return true;
+    }
+
+    /// <summary>Dead or closed: libnbd has failed every command in flight and touches no buffer any more.</summary>
+    public bool IsDead => LibNbd.AioIsDead(Handle) == 1 || LibNbd.AioIsClosed(Handle) == 1;
+
+    /// <summary>
+    /// Keeps buffers of reads given up before they finished alive until the handle is closed: libnbd may still
+    /// write into them, so neither the collector nor a pool may have them back before then.
+    /// </summary>
+    public void KeepUntilClosed(byte[] buffer)
+    {
+        lock (_abandoned) _abandoned.Add(buffer);
+    }
+
+    private readonly List<byte[]> _abandoned = [];
+
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
         fixed (byte* p = data) Check(LibNbd.Pwrite(Handle, p, (nuint)data.Length, (ulong)offset, 0));
@@ -151,5 +199,6 @@ public sealed unsafe class NbdConnection : IDisposable
         LibNbd.Shutdown(_handle, 0);
         LibNbd.Close(_handle);
         _handle = 0;
+        lock (_abandoned) _abandoned.Clear();
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Threading.Channels;
 
 namespace DmEra.Backup;
@@ -8,23 +7,22 @@ public sealed record CopyResult(long BytesCopied, long DataClusters, long ZeroCl
 
 /// <summary>
 /// Copies an NBD export into a <see cref="Qcow2PointWriter"/>: block status (base:allocation and, for
-/// an incremental, the dirty context) decides each cluster; data runs are read by several connections
-/// at once and laid out in order (the writer's threads then write them). Memory is bounded by
-/// <see cref="InFlight"/> runs of at most <see cref="RunBytes"/> plus those the writer still writes,
-/// whatever the volume size.
+/// an incremental, the dirty context) decides each cluster; data runs are read over several connections with
+/// several reads in flight on each (<see cref="ConnectionReader"/>) and laid out in order (the writer's threads
+/// then write them). Memory is bounded by <see cref="Buffers"/> buffers of <see cref="RunBytes"/>, which every
+/// run holds from its read until its write, whatever the volume size.
 /// </summary>
 public sealed class PointCopier
 {
     public const string Allocation = "base:allocation";
-    /// <summary>Largest read: 2 MiB, within every server's maximum request and large enough to amortise a round trip.</summary>
-    public const int RunBytes = 2 << 20;
-    /// <summary>Runs read or waiting for the writer: 8 keep 4 connections busy (16 measured no faster, 16 MiB more resident).</summary>
-    private const int InFlight = 8;
-    /// <summary>
-    /// The runs' buffers, kept for reuse: the shared pool keeps only a few buffers this large per core, so
-    /// with runs at the writer too it would allocate fresh ones (measured: peak RSS ~10 MB lower, CPU alike).
-    /// </summary>
-    private static readonly ArrayPool<byte> Buffers = ArrayPool<byte>.Create(RunBytes, 64);
+    /// <summary>Largest read: 1 MiB, within every server's maximum request and large enough to amortise a request's overhead.</summary>
+    public const int RunBytes = 1 << 20;
+    /// <summary>Runs read, waiting for the writer or being written at once: the client's read memory (24 MiB).</summary>
+    private const int Buffers = 24;
+    /// <summary>Reads in flight on one connection at most (so one connection cannot take every buffer).</summary>
+    private const int Depth = 8;
+    /// <summary>Runs the producer may plan ahead of the consumer (small objects; the buffers bound the memory).</summary>
+    private const int Planned = 4 * Buffers;
     /// <summary>Block status asks this much at a time (the request length is 32-bit).</summary>
     private const long StatusWindow = 1L << 30;
 
@@ -61,17 +59,21 @@ public sealed class PointCopier
         var runClusters = Math.Max(1, RunBytes / cs);
 
         var readers = new List<NbdConnection> { primary };
+        var buffers = new ReadBuffers(Buffers, runClusters * cs);    // a cluster bigger than RunBytes is one run
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var jobs = Channel.CreateUnbounded<Run>();
-        var ordered = Channel.CreateBounded<Run>(InFlight);
+        var jobs = Channel.CreateUnbounded<CopyRun>();
+        var ordered = Channel.CreateBounded<CopyRun>(Planned);
         var workers = new List<Task>();
         try
         {
             for (var i = 1; i < _connections; i++) readers.Add(NbdConnection.Open(_uri, []));
-            // A thread per connection, not the thread pool: each blocks in libnbd for a whole read, and on a
-            // machine with few cores the pool would add threads for them only slowly.
+            // A thread per connection, not the thread pool: each blocks in nbd_poll, and on a machine with few
+            // cores the pool would add threads for them only slowly.
             foreach (var r in readers)
-                workers.Add(Task.Factory.StartNew(() => ReadLoop(r, jobs.Reader, size, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            {
+                var reader = new ConnectionReader(r, buffers, Depth, size);
+                workers.Add(Task.Factory.StartNew(() => reader.Run(jobs.Reader, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+            }
             var producer = Task.Run(() => Produce(primary, size, cs, hasAllocation, dirtyContext, full, runClusters, jobs.Writer, ordered.Writer, stop.Token));
             var result = Consume(ordered.Reader, writer, full, cs, size, progress, stop.Token);
             producer.GetAwaiter().GetResult();
@@ -87,15 +89,16 @@ public sealed class PointCopier
             stop.Cancel();
             jobs.Writer.TryComplete();
             ordered.Writer.TryComplete();
-            // Drain what was queued so no pooled buffer or reader outlives the copy.
+            // Drain what was queued so no buffer outlives the copy unaccounted.
             while (ordered.Reader.TryRead(out var left)) left.Release();
+            // The readers let their reads in flight end (bounded) before the secondary connections close.
             try { Task.WaitAll([.. workers]); } catch (AggregateException) { }
             for (var i = 1; i < readers.Count; i++) readers[i].Dispose();
         }
     }
 
     private static void Produce(NbdConnection primary, long size, int cs, bool hasAllocation, string? dirtyContext, bool full,
-        int runClusters, ChannelWriter<Run> jobs, ChannelWriter<Run> ordered, CancellationToken ct)
+        int runClusters, ChannelWriter<CopyRun> jobs, ChannelWriter<CopyRun> ordered, CancellationToken ct)
     {
         var actions = new List<ClusterAction>();
         try
@@ -117,7 +120,7 @@ public sealed class PointCopier
                     while (j < actions.Count && actions[j] == kind && (kind != ClusterAction.Copy || j - i < runClusters)) j++;
                     if (kind != ClusterAction.Skip)
                     {
-                        var run = new Run(first + i, j - i, kind, cs);
+                        var run = new CopyRun(first + i, j - i, kind, cs);
                         // Ordered first: the bounded channel is what holds the readers back.
                         if (!ordered.TryWrite(run)) ordered.WriteAsync(run, ct).AsTask().GetAwaiter().GetResult();
                         if (kind == ClusterAction.Copy) jobs.TryWrite(run);
@@ -125,7 +128,7 @@ public sealed class PointCopier
                     i = j;
                 }
                 offset = Math.Min(size, offset + clusters * cs);
-                ordered.TryWrite(Run.Progress(offset));
+                ordered.TryWrite(CopyRun.Progress(offset));
             }
             ordered.TryComplete();
         }
@@ -139,36 +142,7 @@ public sealed class PointCopier
         }
     }
 
-    private static void ReadLoop(NbdConnection connection, ChannelReader<Run> jobs, long size, CancellationToken ct)
-    {
-        try
-        {
-            while (jobs.WaitToReadAsync(ct).AsTask().GetAwaiter().GetResult())
-            {
-                while (jobs.TryRead(out var run))
-                {
-                    try
-                    {
-                        run.Buffer = Buffers.Rent(run.Count * run.ClusterSize);
-                        var from = run.FirstCluster * run.ClusterSize;
-                        var length = (int)Math.Min((long)run.Count * run.ClusterSize, size - from);
-                        connection.Read(from, run.Buffer.AsSpan(0, length));
-                        run.Buffer.AsSpan(length, run.Count * run.ClusterSize - length).Clear();
-                        run.Done.TrySetResult();
-                    }
-                    catch (Exception e)
-                    {
-                        run.Done.TrySetException(e);
-                    }
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private static CopyResult Consume(ChannelReader<Run> ordered, Qcow2PointWriter writer, bool full, int cs, long size,
+    private static CopyResult Consume(ChannelReader<CopyRun> ordered, Qcow2PointWriter writer, bool full, int cs, long size,
         IProgress<long>? progress, CancellationToken ct)
     {
         long bytes = 0, data = 0, zeros = 0;
@@ -192,7 +166,7 @@ public sealed class PointCopier
                     run.Done.Task.WaitAsync(ct).GetAwaiter().GetResult();
                     bytes += Math.Min((long)run.Count * cs, size - run.FirstCluster * cs);
                     // Clusters that read as zeros are not stored: a full point leaves them out, an incremental marks them zero.
-                    var memory = run.Buffer.AsMemory(0, run.Count * cs);
+                    var memory = run.Buffer!.AsMemory(0, run.Count * cs);
                     var span = memory.Span;
                     var c = 0;
                     while (c < run.Count)
@@ -203,7 +177,7 @@ public sealed class PointCopier
                         if (!isZero)
                         {
                             // The writer writes from the buffer later: it stays lent until the writer is done with it.
-                            run.AddRef();
+                            run.AddUser();
                             writer.WriteData(run.FirstCluster + c, memory.Slice(c * cs, (e - c) * cs), run.Release);
                             data += e - c;
                         }
@@ -224,40 +198,5 @@ public sealed class PointCopier
         }
         ordered.Completion.GetAwaiter().GetResult();
         return new CopyResult(bytes, data, zeros, size);
-    }
-
-    /// <summary>A run of clusters with one action; a Copy run carries its read buffer once read.</summary>
-    private sealed class Run(long firstCluster, int count, ClusterAction kind, int clusterSize)
-    {
-        public long FirstCluster { get; } = firstCluster;
-        public int Count { get; } = count;
-        public ClusterAction Kind { get; } = kind;
-        public int ClusterSize { get; } = clusterSize;
-        public byte[]? Buffer { get; set; }
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>A Skip marker carrying the byte offset covered so far (for the progress bar).</summary>
-        public static Run Progress(long offset) => new(offset, 0, ClusterAction.Skip, 0);
-
-        private int _refs = 1;
-
-        public void AddRef() => Interlocked.Increment(ref _refs);
-
-        /// <summary>Returns the buffer once its last user (the consumer, the writer's writes) is done and its read has ended.</summary>
-        public void Release()
-        {
-            if (Interlocked.Decrement(ref _refs) != 0) return;
-            if (Done.Task.IsCompleted) ReturnBuffer();
-            else Done.Task.ContinueWith(_ => ReturnBuffer(), TaskScheduler.Default);    // a copy given up while this run was read
-        }
-
-        private void ReturnBuffer()
-        {
-            if (Buffer is { } b)
-            {
-                Buffer = null;
-                Buffers.Return(b);
-            }
-        }
     }
 }

@@ -161,6 +161,33 @@ public sealed class BackupInterruptionTests
     }
 
     [Fact]
+    public async Task A_view_that_breaks_during_a_create_fails_it_in_one_line_drops_the_view_and_leaves_the_chain_as_it_was()
+    {
+        using var dir = new TempDir();
+        using var chain = new TempDir();
+        // Room for two saved blocks: the third block written after the instant breaks the view, and every read of it fails.
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", DaemonEndToEndTests.Volume(dir, "v", Size) + ",backup-limit=131072");
+        BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], Enumerable.Range(0, 1024).Select(b => (long)b), 1);
+        BackupResetTests.Create(d, chain.Path);
+        var manifest = File.ReadAllText(BackupManifest.PathIn(chain.Path));
+        BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], Enumerable.Range(0, 1024).Select(b => (long)b * 2), 2);
+
+        var create = new BackupCreate(new VolumeAdmin(d.AdminSocket), d.Uri("v"))
+        {
+            OnViewTaken = _ => BackupVolume.WriteBlocks(d.Uri("v"), new byte[Size], [1, 3, 5], 3),
+        };
+        var e = Assert.Throws<BackupException>(() => create.Run("v", chain.Path, forceFull: false, quiet: true, _ => { }, CancellationToken.None));
+        Assert.StartsWith("the backup view broke: saved-copy store full", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Equal(manifest, File.ReadAllText(BackupManifest.PathIn(chain.Path)));
+        Assert.Null(new VolumeAdmin(d.AdminSocket).Status("v").ViewEra);
+        Assert.False(File.Exists(Path.Combine(chain.Path, ViewLease.MarkerName)));
+
+        Assert.Equal("incremental", BackupResetTests.Create(d, chain.Path).GetProperty("kind").GetString());
+        AssertChainSound(d, dir, chain);
+    }
+
+    [Fact]
     public async Task A_full_target_disk_fails_the_create_drops_the_view_and_leaves_the_chain_as_it_was()
     {
         using var dir = new TempDir();

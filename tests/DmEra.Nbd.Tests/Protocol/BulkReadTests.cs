@@ -77,32 +77,19 @@ public sealed class BulkReadTests
     }
 
     /// <summary>Records whether reads of 64 KiB or more were served on thread-pool threads.</summary>
-    private sealed class ThreadProbeExport(INbdExport inner) : INbdExport
+    private sealed class ThreadProbeExport(INbdExport inner) : ForwardingExport(inner)
     {
         private int _bigReads, _onPool;
         public int BigReads => Volatile.Read(ref _bigReads);
         public int BigReadsOnThreadPool => Volatile.Read(ref _onPool);
-        public long Size => inner.Size;
-        public NbdExportCapabilities Capabilities => inner.Capabilities;
-        public int PreferredBlockSize => inner.PreferredBlockSize;
-        public string? Description => inner.Description;
-
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+        public override ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
         {
             if (buffer.Length >= 64 * 1024)
             {
                 Interlocked.Increment(ref _bigReads);
                 if (Thread.CurrentThread.IsThreadPoolThread) Interlocked.Increment(ref _onPool);
             }
-            return inner.ReadAsync(offset, buffer, ct);
+            return Inner.ReadAsync(offset, buffer, ct);
         }
-
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) => inner.WriteAsync(offset, data, fua, ct);
-        public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-        public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => inner.TrimAsync(offset, length, fua, ct);
-        public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => inner.WriteZeroesAsync(offset, length, flags, ct);
-        public ValueTask CacheAsync(long offset, long length, CancellationToken ct) => inner.CacheAsync(offset, length, ct);
-        public IEnumerable<string> ListMetaContexts(string query) => inner.ListMetaContexts(query);
-        public INbdMetaContext? ResolveMetaContext(string name) => inner.ResolveMetaContext(name);
     }
 }

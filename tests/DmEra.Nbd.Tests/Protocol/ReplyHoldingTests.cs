@@ -82,7 +82,7 @@ public sealed class ReplyHoldingTests
     }
 
     /// <summary>Holds every write until <see cref="CompleteAll"/>, whose caller's thread then runs their continuations inline.</summary>
-    private sealed class HeldWritesExport(MemoryExport inner) : INbdExport
+    private sealed class HeldWritesExport(MemoryExport inner) : ForwardingExport(inner)
     {
         private readonly List<TaskCompletionSource> _held = new();
         public int Held
@@ -95,23 +95,12 @@ public sealed class ReplyHoldingTests
             lock (_held) held = _held.ToArray();
             foreach (var h in held) h.TrySetResult();
         }
-        public long Size => inner.Size;
-        public NbdExportCapabilities Capabilities => inner.Capabilities;
-        public int PreferredBlockSize => inner.PreferredBlockSize;
-        public string? Description => inner.Description;
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) => inner.ReadAsync(offset, buffer, ct);
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct)
+        public override ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct)
         {
             var done = new TaskCompletionSource();   // continuations inline, as a first write's release runs them
             lock (_held) _held.Add(done);
             return new ValueTask(done.Task);
         }
-        public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-        public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => inner.TrimAsync(offset, length, fua, ct);
-        public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => inner.WriteZeroesAsync(offset, length, flags, ct);
-        public ValueTask CacheAsync(long offset, long length, CancellationToken ct) => inner.CacheAsync(offset, length, ct);
-        public IEnumerable<string> ListMetaContexts(string query) => inner.ListMetaContexts(query);
-        public INbdMetaContext? ResolveMetaContext(string name) => inner.ResolveMetaContext(name);
     }
 
     /// <summary>Counts the bytes (and write calls) the server writes to its end of the connection, and its reads waiting for bytes.</summary>
@@ -161,26 +150,15 @@ public sealed class ReplyHoldingTests
     }
 
     /// <summary>Serves reads inline and notes how much the server had written when the last one came.</summary>
-    private sealed class ObservingExport(MemoryExport inner, CountingStream wire) : INbdExport
+    private sealed class ObservingExport(MemoryExport inner, CountingStream wire) : ForwardingExport(inner)
     {
         private int _reads;
         public int Reads => Volatile.Read(ref _reads);
         public long WrittenBeforeLastRead { get; private set; }
-        public long Size => inner.Size;
-        public NbdExportCapabilities Capabilities => inner.Capabilities;
-        public int PreferredBlockSize => inner.PreferredBlockSize;
-        public string? Description => inner.Description;
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+        public override ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
         {
             if (Interlocked.Increment(ref _reads) == (int)(Size / buffer.Length)) WrittenBeforeLastRead = wire.Written;
-            return inner.ReadAsync(offset, buffer, ct);
+            return Inner.ReadAsync(offset, buffer, ct);
         }
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) => inner.WriteAsync(offset, data, fua, ct);
-        public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-        public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => inner.TrimAsync(offset, length, fua, ct);
-        public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => inner.WriteZeroesAsync(offset, length, flags, ct);
-        public ValueTask CacheAsync(long offset, long length, CancellationToken ct) => inner.CacheAsync(offset, length, ct);
-        public IEnumerable<string> ListMetaContexts(string query) => inner.ListMetaContexts(query);
-        public INbdMetaContext? ResolveMetaContext(string name) => inner.ResolveMetaContext(name);
     }
 }

@@ -6,18 +6,16 @@ namespace DmEra.Nbd.Tests.Support;
 /// Wraps an export and holds every operation on a gate until the test opens it, counting how many wait at
 /// once: the probe for out-of-order replies and in-flight limits.
 /// </summary>
-internal sealed class GatedExport : INbdExport
+internal sealed class GatedExport : ForwardingExport
 {
-    private readonly INbdExport _inner;
     private readonly Func<long, bool> _holds;
     private TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _waiting;
     private int _maxWaiting;
 
     /// <param name="holds">Which offsets are held at the gate (others pass straight through).</param>
-    public GatedExport(INbdExport inner, Func<long, bool> holds)
+    public GatedExport(INbdExport inner, Func<long, bool> holds) : base(inner)
     {
-        _inner = inner;
         _holds = holds;
     }
 
@@ -35,18 +33,8 @@ internal sealed class GatedExport : INbdExport
         finally { Interlocked.Decrement(ref _waiting); }
     }
 
-    public long Size => _inner.Size;
-    public NbdExportCapabilities Capabilities => _inner.Capabilities;
-    public int PreferredBlockSize => _inner.PreferredBlockSize;
-    public string? Description => _inner.Description;
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) { await PassAsync(offset, ct); await _inner.ReadAsync(offset, buffer, ct); }
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) { await PassAsync(offset, ct); await _inner.WriteAsync(offset, data, fua, ct); }
-    public ValueTask FlushAsync(CancellationToken ct) => _inner.FlushAsync(ct);
-    public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken ct) => _inner.TrimAsync(offset, length, fua, ct);
-    public ValueTask WriteZeroesAsync(long offset, long length, NbdZeroFlags flags, CancellationToken ct) => _inner.WriteZeroesAsync(offset, length, flags, ct);
-    public ValueTask CacheAsync(long offset, long length, CancellationToken ct) => _inner.CacheAsync(offset, length, ct);
-    public IEnumerable<string> ListMetaContexts(string query) => _inner.ListMetaContexts(query);
-    public INbdMetaContext? ResolveMetaContext(string name) => _inner.ResolveMetaContext(name);
+    public override async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) { await PassAsync(offset, ct); await Inner.ReadAsync(offset, buffer, ct); }
+    public override async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) { await PassAsync(offset, ct); await Inner.WriteAsync(offset, data, fua, ct); }
 }
 
 /// <summary>

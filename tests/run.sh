@@ -26,5 +26,8 @@ set -e
 # One closing line over all test projects, in the plain form CI reads.
 passed=$(awk '/^ *Passed: *[0-9]+$/ {s += $2} END {print s + 0}' "$log")
 failed=$(awk '/^ *Failed: *[0-9]+$/ {s += $2} END {print s + 0}' "$log")
+# The failed tests' names and first error lines again at the end, where a truncated CI log still shows them.
+awk '/^ *Failed [A-Za-z_]/ {n = 8; print "FAILED:" $0; next}
+     n > 0 {print "  " $0; n--}' "$log" | head -80
 echo "tests: $passed passed, $failed failed"
 exit "$status"

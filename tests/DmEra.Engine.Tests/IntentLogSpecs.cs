@@ -104,6 +104,29 @@ public sealed class IntentLogSpecs(ITestOutputHelper output) : EngineSpec(output
         Assert.All(eras[..200], e => Assert.Equal(1u, e));
         await Bounded(volume.StopAsync());
     }
+
+    [Fact]
+    public async Task A_batch_no_log_of_its_size_could_hold_is_made_durable_by_a_metadata_commit_instead_of_failing_the_volume()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var log = new RecordingMetadataDevice(IntentLogFormat.MinBlocks);
+        var origin = new MemoryDevice(4096 * B);
+        var volume = await StartLoggedAsync(metadata, log, origin);
+        await Bounded(volume.WriteAsync(0, new byte[2100 * B]));   // one batch of 2,100 marks: 17 sectors and a block of slack, the area is 24
+        await Bounded(volume.WriteAsync(3000 * B, new byte[B]));   // and the log still takes the next small one
+        var (crashedMetadata, crashedLog) = (metadata.AfterCrash(), log.AfterCrash());
+        Assert.All(LogicalEras(crashedMetadata.CrashImage())[..2100], e => Assert.Equal(1u, e));
+        var eras = await InSystemTwo(async two =>
+        {
+            var again = await StartLoggedAsync(crashedMetadata, crashedLog, origin, two);
+            var result = await Bounded(again.GetBlockErasAsync(0, 4096));
+            await Bounded(again.StopAsync());
+            return result;
+        });
+        Assert.All(eras[..2100], e => Assert.Equal(1u, e));
+        Assert.Equal(1u, eras[3000]);
+        await Bounded(volume.StopAsync());
+    }
 }
 
 /// <summary>Background commits on their own schedule: with a short interval, the metadata catches up with no admin command.</summary>

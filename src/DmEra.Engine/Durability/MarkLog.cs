@@ -69,14 +69,20 @@ internal sealed class MarkLog : IDisposable
 
     /// <summary>
     /// Makes the marks of <paramref name="era"/> durable: one log append and one flush. A full log first
-    /// commits the metadata here (waiting for a background commit in flight), so the head can move.
+    /// commits the metadata here (waiting for a background commit in flight), so the head can move. A batch
+    /// that not even an empty log could hold (a log near its minimum size) is made durable by a metadata
+    /// commit of its own instead: slower, never a failed volume.
     /// </summary>
     public void Append(uint era, uint[] sortedBlocks)
     {
         if (!_log.HasRoomFor(sortedBlocks.Length))
         {
             if (!_log.CouldEverHold(sortedBlocks.Length))
-                throw new MetadataException($"intent log too small for a batch of {sortedBlocks.Length} marks; give it more space or lower max-blocks-per-commit");
+            {
+                _unapplied.AddRange(sortedBlocks);
+                CommitNow();
+                return;
+            }
             CommitNow();
         }
         _log.Append(era, sortedBlocks);

@@ -71,11 +71,19 @@ public sealed class IntentLogWriter
         lock (_lock) return Place(marks, out _) is not null;
     }
 
-    /// <summary>Whether a batch this large could ever fit, even in an empty log.</summary>
+    /// <summary>
+    /// Whether a batch this large always fits in an empty log, wherever its tail is: each record may waste
+    /// up to its own size skipping the end of the area, and a block of slack stays before the head. Counted
+    /// from the records this batch really makes (sized by its marks), so a minimum-size log still takes small
+    /// batches.
+    /// </summary>
     public bool CouldEverHold(int marks)
     {
-        var records = (marks + IntentLogFormat.MaxMarksPerRecord - 1) / IntentLogFormat.MaxMarksPerRecord;
-        var worst = (long)records * (IntentLogFormat.SectorsFor(IntentLogFormat.MaxMarksPerRecord) * 2) + IntentLogFormat.SectorsPerBlock;
+        var full = marks / IntentLogFormat.MaxMarksPerRecord;
+        var rest = marks % IntentLogFormat.MaxMarksPerRecord;
+        long worst = (long)full * IntentLogFormat.SectorsFor(IntentLogFormat.MaxMarksPerRecord) * 2
+            + (rest > 0 || full == 0 ? IntentLogFormat.SectorsFor(rest) * 2 : 0)
+            + IntentLogFormat.SectorsPerBlock;
         return worst <= AreaSectors;
     }
 

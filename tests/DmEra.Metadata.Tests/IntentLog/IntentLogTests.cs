@@ -97,6 +97,21 @@ public sealed class IntentLogTests
     }
 
     [Fact]
+    public void A_minimum_size_log_always_takes_small_batches_and_says_which_it_never_could()
+    {
+        var log = IntentLogWriter.Reset(MetadataDevice.InMemory(IntentLogFormat.MinBlocks), Id, 1);
+        Assert.True(log.CouldEverHold(0));
+        Assert.True(log.CouldEverHold(1));
+        Assert.True(log.CouldEverHold(500));   // 4 sectors: twice that plus a block of slack is 16 of 24
+        Assert.False(log.CouldEverHold(1500));
+        for (var i = 0; i < 100; i++)   // round and round the area, freeing as it goes
+        {
+            Assert.True(log.HasRoomFor(500));
+            log.AdvanceHead(log.Append(1, Marks(i, 500)) + 1);
+        }
+    }
+
+    [Fact]
     public void A_reset_makes_every_earlier_record_stale()
     {
         var device = MetadataDevice.InMemory(16);

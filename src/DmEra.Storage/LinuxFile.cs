@@ -5,9 +5,9 @@ using Mono.Unix.Native;
 namespace DmEra.Storage;
 
 /// <summary>
-/// The Linux file calls the BCL lacks: fdatasync and posix_fadvise (through Mono.Posix), and lseek
-/// SEEK_DATA/SEEK_HOLE, fallocate, preadv2/pwritev2 with RWF_NOWAIT and fstatfs (P/Invoke, since Mono.Posix
-/// exposes none of them).
+/// The Linux file calls the BCL lacks: fdatasync, posix_fadvise and fcntl's file status flags (through
+/// Mono.Posix), and lseek SEEK_DATA/SEEK_HOLE, fallocate, preadv2/pwritev2 with RWF_NOWAIT or RWF_DSYNC and
+/// fstatfs (P/Invoke, since Mono.Posix exposes none of them).
 /// </summary>
 public static partial class LinuxFile
 {
@@ -18,6 +18,12 @@ public static partial class LinuxFile
     private const int FallocPunchHole = 0x02;
     private const int FallocZeroRange = 0x10;
     private const int RwfNoWait = 0x08;
+    private const int RwfDsync = 0x02;
+    private const int FGetFl = 3;
+    private const int FSetFl = 4;
+    /// <summary>O_DIRECT's value differs between architectures; Mono.Posix knows it (asked once, on first use).</summary>
+    private static readonly Lazy<int> ODirectFlag = new(() => NativeConvert.FromOpenFlags(OpenFlags.O_DIRECT));
+    private static int ODirect => ODirectFlag.Value;
     private const int ENXIO = 6;
     private const int EAGAIN = 11;
     private const long TmpfsMagic = 0x01021994;
@@ -33,6 +39,9 @@ public static partial class LinuxFile
 
     [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
     private static unsafe partial nint Pwritev2(int fd, IoVec* iov, int iovcnt, long offset, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int Fcntl(int fd, int command, int argument);
 
     [LibraryImport("libc", EntryPoint = "fstatfs", SetLastError = true)]
     private static unsafe partial int Fstatfs(int fd, byte* buffer);
@@ -67,6 +76,40 @@ public static partial class LinuxFile
             return n >= 0 ? (int)n : Marshal.GetLastPInvokeError() == EAGAIN ? 0 : -1;
         }
     }
+
+    /// <summary>
+    /// pwritev2(RWF_DSYNC) of <paramref name="length"/> bytes at <paramref name="data"/>: the bytes are durable
+    /// when it returns, as after a write and an fdatasync of that range, in one call. Returns the bytes written
+    /// or -1 with the error in <see cref="Marshal.GetLastPInvokeError"/>.
+    /// </summary>
+    public static unsafe nint WriteDsync(SafeFileHandle handle, byte* data, int length, long offset)
+    {
+        var iov = new IoVec { Base = (nint)data, Length = (nuint)length };
+        return Pwritev2(Fd(handle), &iov, 1, offset, RwfDsync);
+    }
+
+    /// <summary>preadv2 with no flags into <paramref name="data"/>: the bytes read (0 at the end of the file), or -1 with the error in <see cref="Marshal.GetLastPInvokeError"/>.</summary>
+    public static unsafe nint ReadAt(SafeFileHandle handle, byte* data, int length, long offset)
+    {
+        var iov = new IoVec { Base = (nint)data, Length = (nuint)length };
+        return Preadv2(Fd(handle), &iov, 1, offset, 0);
+    }
+
+    /// <summary>
+    /// Turns O_DIRECT on or off for the open file (fcntl F_SETFL, which may change this flag on an open file).
+    /// Returns 0, or the errno: EINVAL where the filesystem cannot do direct I/O.
+    /// </summary>
+    public static int SetDirect(SafeFileHandle handle, bool on)
+    {
+        var fd = Fd(handle);
+        var flags = Fcntl(fd, FGetFl, 0);
+        if (flags < 0) return Marshal.GetLastPInvokeError();
+        var wanted = on ? flags | ODirect : flags & ~ODirect;
+        return Fcntl(fd, FSetFl, wanted) < 0 ? Marshal.GetLastPInvokeError() : 0;
+    }
+
+    /// <summary>Whether O_DIRECT is set on the open file (fcntl F_GETFL).</summary>
+    public static bool IsDirect(SafeFileHandle handle) => Fcntl(Fd(handle), FGetFl, 0) is var flags and >= 0 && (flags & ODirect) != 0;
 
     /// <summary>
     /// True when the file lives on tmpfs: its I/O is a memory copy that never waits for a device, and its

@@ -8,7 +8,8 @@ namespace DmEra.Engine.Durability;
 
 /// <summary>
 /// First-write durability through the intent log (issue 18). A group commit appends its marks to the log
-/// with one write and one flush: once that returns the marks are durable, the in-core bits may be set and
+/// with one write and one flush (one pwritev2 RWF_DSYNC on the daemon's O_DIRECT log, whose flush is then
+/// free): once that returns the marks are durable, the in-core bits may be set and
 /// the writes released. The kernel-format metadata catches up in the background: the marks go into its
 /// open transaction and one commit on <see cref="BackgroundCommitThread"/> makes a large batch durable,
 /// after which the log's head moves past them. Called by the metadata writer only; while a background
@@ -68,7 +69,7 @@ internal sealed class MarkLog : IDisposable
             || _log.Fill >= 0.5);
 
     /// <summary>
-    /// Makes the marks of <paramref name="era"/> durable: one log append and one flush. A full log first
+    /// Makes the marks of <paramref name="era"/> durable: one log append and its flush. A full log first
     /// commits the metadata here (waiting for a background commit in flight), so the head can move. A batch
     /// that not even an empty log could hold (a log near its minimum size) is made durable by a metadata
     /// commit of its own instead: slower, never a failed volume.

@@ -89,7 +89,10 @@ public sealed class IntentLogWriter
 
     /// <summary>
     /// Appends the marks of era <paramref name="era"/> as one or more records and flushes: durable when it
-    /// returns. The caller checks <see cref="HasRoomFor"/> first. Returns the last sequence number used.
+    /// returns. On the daemon's write-through log (<see cref="MetadataDevice.IsWriteThrough"/>: O_DIRECT) the
+    /// write of the blocks is one pwritev2(RWF_DSYNC), durable by itself, and the flush costs nothing; on any
+    /// other device it is a write and an fdatasync. The caller checks <see cref="HasRoomFor"/> first. Returns
+    /// the last sequence number used.
     /// </summary>
     public ulong Append(uint era, ReadOnlySpan<uint> blocks)
     {

@@ -45,17 +45,44 @@ public sealed class MetadataDevice(IBlockDevice device, bool readOnly = false, s
     /// refuses one; <see cref="DeviceLock.Shared"/> (LOCK_SH) for tools that must not read live metadata;
     /// <see cref="DeviceLock.None"/> to read a live metadata snapshot beside the daemon.
     /// </summary>
-    public static MetadataDevice Open(string path, bool writable, DeviceLock lockMode)
+    public static MetadataDevice Open(string path, bool writable, DeviceLock lockMode) =>
+        new(FileDevice.Of(OpenHandle(path, writable, lockMode), path), readOnly: !writable, path);
+
+    /// <summary>
+    /// Opens a file read-write and exclusively (as <see cref="Open"/>) as a <see cref="WriteThroughFileDevice"/>:
+    /// O_DIRECT, every write durable when it returns (pwritev2 RWF_DSYNC), <see cref="Flush"/> free. Where the
+    /// filesystem refuses that, the file is opened as <see cref="Open"/> opens it (write, then fdatasync at
+    /// <see cref="Flush"/>) and <paramref name="refusal"/> says what the kernel refused.
+    /// </summary>
+    public static MetadataDevice OpenWriteThrough(string path, out string? refusal)
+    {
+        var handle = OpenHandle(path, writable: true, DeviceLock.Exclusive);
+        IBlockDevice device;
+        try
+        {
+            device = (IBlockDevice?)WriteThroughFileDevice.TryOf(handle, path, out refusal) ?? FileDevice.Of(handle, path);
+        }
+        catch (IOException e)
+        {
+            handle.Dispose();
+            throw new MetadataException(e.Message, e);
+        }
+        return new MetadataDevice(device, readOnly: false, path);
+    }
+
+    /// <summary>True when every write is durable as it returns (<see cref="OpenWriteThrough"/> got O_DIRECT), so <see cref="Flush"/> costs nothing.</summary>
+    public bool IsWriteThrough => device is WriteThroughFileDevice;
+
+    private static SafeFileHandle OpenHandle(string path, bool writable, DeviceLock lockMode)
     {
         var exclusive = lockMode == DeviceLock.Exclusive;
         if (Directory.Exists(path))
             throw new MetadataException($"{path}: Not a block device or regular file");
         if (!File.Exists(path) && !IsBlockDevice(path))
             throw new MetadataException($"{path}: No such file or directory");
-        SafeFileHandle handle;
         try
         {
-            handle = lockMode == DeviceLock.None
+            return lockMode == DeviceLock.None
                 ? OpenUnlocked(path, writable)
                 : File.OpenHandle(path, FileMode.Open, writable ? FileAccess.ReadWrite : FileAccess.Read,
                     exclusive ? FileShare.None : FileShare.ReadWrite);
@@ -72,7 +99,6 @@ public sealed class MetadataDevice(IBlockDevice device, bool readOnly = false, s
         {
             throw new MetadataException($"{path}: {e.Message}", e);
         }
-        return new MetadataDevice(FileDevice.Of(handle, path), readOnly: !writable, path);
     }
 
     public void Read(long block, Span<byte> buffer)
@@ -103,7 +129,7 @@ public sealed class MetadataDevice(IBlockDevice device, bool readOnly = false, s
         device.Write(firstBlock * MetadataBlock.Size, blocks);
     }
 
-    /// <summary>The durability barrier (fdatasync on a file).</summary>
+    /// <summary>The durability barrier (fdatasync on a file; nothing on a write-through device, whose writes are durable already).</summary>
     public void Flush()
     {
         if (!readOnly) device.Flush();

@@ -4,7 +4,8 @@ namespace DmEra.Storage.Devices;
 /// A byte-addressed block device: the one contract under both the era volume's origin (asynchronous, on the
 /// NBD sessions' threads) and its metadata (synchronous 4 KiB blocks on the metadata writer's pinned thread,
 /// through <c>DmEra.Metadata.PersistentData.MetadataDevice</c>), as Garnet's <c>IDevice</c> is under its log
-/// and checkpoints. The family: <see cref="FileDevice"/> (a file or block device), <see cref="MemoryDevice"/>,
+/// and checkpoints. The family: <see cref="FileDevice"/> (a file or block device), <see cref="WriteThroughFileDevice"/>
+/// (O_DIRECT, every write durable as it returns: the intent log's), <see cref="MemoryDevice"/>,
 /// <see cref="NullDevice"/> (any size, stores nothing) and <see cref="FailingDevice"/> (injects EIO).
 /// <para>An implementation need only provide the synchronous calls; the asynchronous ones default to them and
 /// complete at once (right for memory), failing as a faulted task. A device that can wait (a file) implements

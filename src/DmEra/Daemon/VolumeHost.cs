@@ -124,7 +124,10 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         MetadataDevice? intentLog;
         try
         {
-            intentLog = IntentLogFile.Open(spec.MetadataPath, spec.IntentLogBytes);
+            intentLog = IntentLogFile.Open(spec.MetadataPath, spec.IntentLogBytes, out var directRefusal);
+            if (directRefusal is not null)
+                log.LogWarning("volume {Name}: intent log {Log}: {Refusal}; appends are written and fdatasynced instead",
+                    spec.Name, IntentLogFile.PathFor(spec.MetadataPath), directRefusal);
         }
         catch
         {

@@ -82,8 +82,10 @@ internal sealed class ReplyWriter
     /// meanwhile, and never has to hop through the thread pool: a send that has to wait for the peer blocks,
     /// sleeping in the kernel (<see cref="SocketSend"/>) on <paramref name="socket"/>, the one under the stream.
     /// The lane's owner shuts the socket down on abort, which ends a send blocked on a peer that stopped reading.
+    /// The sends run in an <see cref="IdleClass"/> section when <paramref name="idle"/> (a background export's lane); the
+    /// lock is taken and released outside it, since its release may wake a waiter through the thread pool.
     /// </summary>
-    public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
+    public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct, bool idle = false)
     {
         Interlocked.Increment(ref _waiting);
         try
@@ -98,8 +100,11 @@ internal sealed class ReplyWriter
         {
             if (_pipe.UnflushedBytes > 0) FlushPipeAsync(ct).AsTask().GetAwaiter().GetResult();
             ct.ThrowIfCancellationRequested();
-            SocketSend.All(socket, first.Span);
-            if (!second.IsEmpty) SocketSend.All(socket, second.Span);
+            using (idle ? IdleClass.Enter() : default)
+            {
+                SocketSend.All(socket, first.Span);
+                if (!second.IsEmpty) SocketSend.All(socket, second.Span);
+            }
         }
         catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
         {

@@ -19,6 +19,14 @@ namespace DmEra.Nbd.Session;
 /// </summary>
 internal static partial class IdleClass
 {
+    /// <summary>
+    /// A section copies at most this much in one system call. The scheduler wakes normal threads on a CPU that
+    /// runs only idle-class ones as if it were idle, but on a PREEMPT_NONE kernel (this machine's) the woken thread
+    /// gets the CPU only when the idle-class one leaves the kernel: a 256 KiB send to a Unix socket is tens of
+    /// microseconds without a preemption point, on the path of every live request woken there.
+    /// </summary>
+    public const int PieceBytes = 64 * 1024;
+
     private const int SchedOther = 0;
     private const int SchedIdle = 5;
     private static readonly Lazy<string?> s_unsupported = new(Probe);

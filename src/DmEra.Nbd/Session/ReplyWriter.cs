@@ -100,7 +100,12 @@ internal sealed class ReplyWriter
         {
             if (_pipe.UnflushedBytes > 0) FlushPipeAsync(ct).AsTask().GetAwaiter().GetResult();
             ct.ThrowIfCancellationRequested();
-            using (idle ? IdleClass.Enter() : default)
+            if (idle)
+            {
+                SendIdle(socket, first.Span);
+                SendIdle(socket, second.Span);
+            }
+            else
             {
                 SocketSend.All(socket, first.Span);
                 if (!second.IsEmpty) SocketSend.All(socket, second.Span);
@@ -114,6 +119,15 @@ internal sealed class ReplyWriter
         {
             _lock.Release();
         }
+    }
+
+    /// <summary>Sends in an idle-class section, in pieces of <see cref="IdleClass.PieceBytes"/>, one send call each.</summary>
+    private static void SendIdle(System.Net.Sockets.Socket socket, ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty) return;
+        using var idle = IdleClass.Enter();
+        for (int done = 0; done < data.Length; done += IdleClass.PieceBytes)
+            SocketSend.All(socket, data.Slice(done, Math.Min(IdleClass.PieceBytes, data.Length - done)));
     }
 
     /// <summary>A simple reply (16 bytes), built in the gathering pipe: no buffer per reply.</summary>

@@ -57,7 +57,23 @@ internal sealed partial class Transmission
     /// </summary>
     private ValueTask ReadIdle(long offset, Memory<byte> buffer, CancellationToken ct)
     {
-        using (IdleClass.Enter()) return _export.ReadAsync(offset, buffer, ct);
+        // In pieces, one call (one pread, for a view) each: see IdleClass.PieceBytes.
+        using var idle = IdleClass.Enter();
+        for (int done = 0; done < buffer.Length; done += IdleClass.PieceBytes)
+        {
+            int n = Math.Min(IdleClass.PieceBytes, buffer.Length - done);
+            var piece = _export.ReadAsync(offset + done, buffer.Slice(done, n), ct);
+            if (!piece.IsCompleted) return ReadRestAsync(piece, offset, buffer, done + n, ct);
+            piece.GetAwaiter().GetResult();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The rest of a background read after a piece went asynchronous: on the pool, in the normal class.</summary>
+    private async ValueTask ReadRestAsync(ValueTask pending, long offset, Memory<byte> buffer, int from, CancellationToken ct)
+    {
+        await pending.ConfigureAwait(false);
+        if (from < buffer.Length) await _export.ReadAsync(offset + from, buffer[from..], ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -100,7 +100,8 @@ public sealed class BulkReadTests
                 }
             }
             Assert.Equal(new[] { Normal, Normal, Normal, Normal }, live.Policies);
-            Assert.Equal(new[] { Idle, Idle, Idle, Idle }, view.Policies);
+            Assert.True(view.Policies.Length >= 4, $"{view.Policies.Length} reads of the view seen");   // big reads come in pieces
+            Assert.All(view.Policies, p => Assert.Equal(Idle, p));
             // Between reads the lane is back in the normal class, and no thread it started (pool workers) stays idle.
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
             while (IdleThreads().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);

@@ -10,9 +10,11 @@ namespace DmEra.Engine.Backup;
 /// contents of the 4 KiB chunks it covers that are not saved yet into the saved-copy file; <see cref="ReadAsync"/>
 /// serves saved chunks from there and the rest from the origin. The unit is the chunk, not the tracking block:
 /// a 4 KiB write into a 64 KiB block copies 4 KiB, not 64 (bench/results/view-2026-12-03d.md), so a write to a
-/// block already marked in the current era may still have a chunk to save. A read of the origin and the save of
-/// the same chunk are interlocked: the save waits for reads of that chunk already under way, and reads that
-/// come during a save wait for it, so a reader never sees new contents through the origin.
+/// block already marked in the current era may still have a chunk to save. A reader never sees new contents
+/// through the origin, and never makes a write wait: it reads the origin, then takes from the store every chunk
+/// saved by then (a chunk's old contents are in the store before its write may reach the origin). Readers run
+/// in the idle scheduling class (a backup yields to the live volume, bench/results/view-2026-12-03f.md), so a
+/// lock or a claim a reader held could stall a write for as long as the machine stays busy: reads take none.
 /// Failure policy (qemu's break-snapshot, blksnap, dattobd): a full or failing store breaks the view, never
 /// a write; every later read of the view fails with <see cref="BackupViewBrokenException"/>.
 /// </summary>
@@ -31,9 +33,9 @@ public sealed class BackupView : IDisposable
     private readonly SavedChunks _saved;   // read lock-free, changed under _lock
     // All below under _lock.
     private readonly List<SaveRun> _saving = new();
-    private readonly List<OriginRead> _originReads = new();
     private long _nextSlot;
-    private string? _broken;
+    private string? _broken;   // also read lock-free (Volatile) by reads and the write path
+    private bool _releaseWhenSaved;   // broken with saves in flight: the store's space goes back after the last
 
     public BackupView(BlockGeometry geometry, Func<long, Memory<byte>, ValueTask> readOrigin, ISavedCopyFile store,
         long limitBytes, uint? sinceEra, Action<string>? onBroken = null)
@@ -126,7 +128,6 @@ public sealed class BackupView : IDisposable
         {
             SaveRun? mine = null;
             Task? other = null;
-            List<Task>? readers = null;
             lock (_lock)
             {
                 if (_broken is not null) return;
@@ -148,13 +149,11 @@ public sealed class BackupView : IDisposable
                     mine = new SaveRun(c, end, _nextSlot);
                     _nextSlot += end - c + 1;
                     _saving.Add(mine);
-                    foreach (var r in _originReads)
-                        if (r.First <= end && c <= r.Last) (readers ??= new()).Add(r.Finished);
                 }
                 else if (other is null) return;   // every chunk saved
             }
             if (mine is null) await other!.ConfigureAwait(false);
-            else await SaveRunAsync(mine, readers).ConfigureAwait(false);
+            else await SaveRunAsync(mine).ConfigureAwait(false);
         }
     }
 
@@ -165,20 +164,20 @@ public sealed class BackupView : IDisposable
         return null;
     }
 
-    private async ValueTask SaveRunAsync(SaveRun run, List<Task>? readers)
+    private async ValueTask SaveRunAsync(SaveRun run)
     {
         try
         {
-            // Reads of these chunks' old contents from the origin finish before the write may change them.
-            if (readers is not null) await Task.WhenAll(readers).ConfigureAwait(false);
-            lock (_lock)
-                if (_broken is not null) return;
+            if (Volatile.Read(ref _broken) is not null) return;
             var offset = run.First * ChunkBytes;
             var length = (int)(Math.Min((run.Last + 1) * ChunkBytes, _geometry.OriginBytes) - offset);
             var buffer = ArrayPool<byte>.Shared.Rent(length);
             try
             {
                 await _readOrigin(offset, buffer.AsMemory(0, length)).ConfigureAwait(false);
+                // A break meanwhile gives the store's space back once this run is out of _saving (below), so
+                // this write never lands in a truncated store; skipping it just saves the work.
+                if (Volatile.Read(ref _broken) is not null) return;
                 await _store.WriteAsync(SlotOffset(run.Slot), buffer.AsMemory(0, length)).ConfigureAwait(false);
             }
             finally
@@ -187,6 +186,9 @@ public sealed class BackupView : IDisposable
             }
             lock (_lock)
                 if (_broken is null) _saved.Add(run.First, run.Last, run.Slot);
+            // The saved bits must be visible before the write this save lets through reaches the origin: a
+            // reader that sees the new contents there then finds the bits and reads the store (ReadAsync).
+            Interlocked.MemoryBarrier();
         }
         catch (Exception e)
         {
@@ -195,12 +197,16 @@ public sealed class BackupView : IDisposable
         finally
         {
             TaskCompletionSource? done;
+            bool release;
             lock (_lock)
             {
                 _saving.Remove(run);
                 done = run.Done;   // no one can ask for it once the run is out of the list
+                release = _releaseWhenSaved && _saving.Count == 0;
+                if (release) _releaseWhenSaved = false;
             }
             done?.TrySetResult();
+            if (release) ReleaseStore();
         }
     }
 
@@ -213,38 +219,21 @@ public sealed class BackupView : IDisposable
         if (buffer.Length == 0) return;
         var first = offset / ChunkBytes;
         var last = (offset + buffer.Length - 1) / ChunkBytes;
-        OriginRead? read = null;
-        List<(long First, long Last, long Slot)>? saved;
-        while (true)
-        {
-            Task? wait = null;
-            lock (_lock)
-            {
-                ThrowIfBrokenLocked();
-                foreach (var s in _saving)
-                    if (s.First <= last && first <= s.Last)
-                    {
-                        wait = s.Finished;
-                        break;
-                    }
-                if (wait is null)
-                {
-                    saved = SavedRunsLocked(first, last, out var all);
-                    if (!all)
-                    {
-                        read = new OriginRead(first, last);
-                        _originReads.Add(read);
-                    }
-                    break;
-                }
-            }
-            await wait.ConfigureAwait(false);   // a save of a chunk we read is under way: read after it
-        }
+        ThrowIfBroken();
         try
         {
-            // Unsaved chunks cannot change on the origin while this read is registered.
-            if (read is not null) await _readOrigin(offset, buffer).ConfigureAwait(false);
-            if (saved is not null)
+            // Lock-free and without a claim: a write never waits for a reader. The origin is read first, the
+            // saved chunks after: a chunk's write reaches the origin only after its old contents are in the store
+            // and its saved bit is set (SaveRunAsync), so a chunk that holds new contents in what was read is
+            // found saved below and read again from the store. A chunk being saved meanwhile still held its old
+            // contents when read (its write waits for the save), and a break lets writes through unsaved, which
+            // the check at the end refuses.
+            if (!_saved.ContainsAll(first, last))
+            {
+                await _readOrigin(offset, buffer).ConfigureAwait(false);
+                Interlocked.MemoryBarrier();   // the origin's bytes are read before the saved bits
+            }
+            if (SavedRuns(first, last) is { } saved)
                 foreach (var (runFirst, runLast, slot) in saved)
                 {
                     var runStart = runFirst * ChunkBytes;
@@ -255,34 +244,20 @@ public sealed class BackupView : IDisposable
         }
         catch (Exception e) when (e is not BackupViewBrokenException)
         {
-            lock (_lock) ThrowIfBrokenLocked();   // a store truncated by a break fails reads with the break's reason
+            ThrowIfBroken();   // a store truncated by a break fails reads with the break's reason
             throw;
         }
-        finally
-        {
-            if (read is not null)
-            {
-                TaskCompletionSource? done;
-                lock (_lock)
-                {
-                    _originReads.Remove(read);
-                    done = read.Done;
-                }
-                done?.TrySetResult();
-            }
-        }
-        lock (_lock) ThrowIfBrokenLocked();
+        Interlocked.MemoryBarrier();
+        ThrowIfBroken();
     }
 
-    /// <summary>The saved chunks of [first, last] as runs contiguous in the store (one read each); <paramref name="all"/> when no chunk is left for the origin.</summary>
-    private List<(long First, long Last, long Slot)>? SavedRunsLocked(long first, long last, out bool all)
+    /// <summary>The saved chunks of [first, last] as runs contiguous in the store (one read each), lock-free.</summary>
+    private List<(long First, long Last, long Slot)>? SavedRuns(long first, long last)
     {
         List<(long First, long Last, long Slot)>? runs = null;
-        all = true;
         for (var c = first; c <= last;)
         {
             var s = _saved.Next(c, last + 1, saved: true);
-            if (s > c) all = false;
             if (s > last) break;
             var e = _saved.Next(s, last + 1, saved: false) - 1;
             for (var k = s; k <= e;)
@@ -298,9 +273,9 @@ public sealed class BackupView : IDisposable
         return runs;
     }
 
-    private void ThrowIfBrokenLocked()
+    private void ThrowIfBroken()
     {
-        if (_broken is not null) throw new BackupViewBrokenException(_broken);
+        if (Volatile.Read(ref _broken) is { } reason) throw new BackupViewBrokenException(reason);
     }
 
     /// <summary>Stops saving; later reads fail with <paramref name="reason"/>. The first reason stays.</summary>
@@ -312,11 +287,17 @@ public sealed class BackupView : IDisposable
     private void BreakLocked(string reason, bool notify = true)
     {
         if (_broken is not null) return;
-        _broken = reason;
-        // Writes waiting for a reader of a chunk go on now; the reader's result is refused as broken.
-        foreach (var r in _originReads) r.Done?.TrySetResult();
-        try { _store.Release(); } catch (Exception) { /* the reason already says the store is unusable */ }
+        Volatile.Write(ref _broken, reason);
+        // A save in flight may still write its slot: the space goes back after the last one (SaveRunAsync).
+        // No save starts once broken, so _saving only shrinks from here.
+        if (_saving.Count == 0) ReleaseStore();
+        else _releaseWhenSaved = true;
         if (notify) _onBroken?.Invoke(reason);
+    }
+
+    private void ReleaseStore()
+    {
+        try { _store.Release(); } catch (Exception) { /* the reason already says the store is unusable */ }
     }
 
     /// <summary>Ends the view: its readers get errors and its saved copies are deleted.</summary>
@@ -330,10 +311,7 @@ public sealed class BackupView : IDisposable
     public void Dispose()
     {
         lock (_lock)
-        {
-            _broken ??= "the volume stopped";
-            foreach (var r in _originReads) r.Done?.TrySetResult();
-        }
+            if (_broken is null) Volatile.Write(ref _broken, "the volume stopped");
         _store.Dispose();
     }
 
@@ -347,14 +325,6 @@ public sealed class BackupView : IDisposable
         public Task Finished => (Done ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
     }
 
-    /// <summary>A view read of chunks [First, Last] reading the origin. Done is made only when a save waits (under the lock).</summary>
-    private sealed class OriginRead(long first, long last)
-    {
-        public long First { get; } = first;
-        public long Last { get; } = last;
-        public TaskCompletionSource? Done;
-        public Task Finished => (Done ??= new(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-    }
 }
 
 /// <summary>A read of a backup view that broke (store full or failing) or ended; a protocol server answers EIO.</summary>

@@ -1,12 +1,14 @@
+using System.Collections.Concurrent;
 using System.Numerics;
 
 namespace DmEra.Engine.Backup;
 
 /// <summary>
-/// Which chunks of a view's origin have their old contents in the saved copy, and in which slot. The bitmap
-/// is read lock-free by the write path (a write asks whether the chunks it covers are saved on every request
-/// while a view is held), so it is sparse pages published once and bits only ever set; the view changes it
-/// under its own lock. A page appears only when a chunk in it is first saved, so a view over a huge volume
+/// Which chunks of a view's origin have their old contents in the saved copy, and in which slot. Both are read
+/// lock-free: the bitmap by the write path (a write asks whether the chunks it covers are saved on every request
+/// while a view is held), so it is sparse pages published once and bits only ever set, and bits and slots by the
+/// view's readers, which run in the idle scheduling class and must hold nothing a write waits for. The view
+/// changes them under its own lock, a chunk's slot before its bit. A page appears only when a chunk in it is first saved, so a view over a huge volume
 /// costs memory for what was overwritten, not for its size.
 /// </summary>
 internal sealed class SavedChunks
@@ -14,7 +16,7 @@ internal sealed class SavedChunks
     private const int PageShift = 15;   // 32768 chunks a page: 4 KiB of bits for 128 MiB of origin
     private const long PageMask = (1L << PageShift) - 1;
     private readonly ulong[]?[] _pages;
-    private readonly Dictionary<long, long> _slots = new();
+    private readonly ConcurrentDictionary<long, long> _slots = new();
 
     public SavedChunks(long chunks) => _pages = new ulong[]?[(chunks + PageMask) >> PageShift];
 
@@ -61,7 +63,7 @@ internal sealed class SavedChunks
         return end;
     }
 
-    /// <summary>The slot of a saved chunk. Under the view's lock.</summary>
+    /// <summary>The slot of a saved chunk (its bit seen set); lock-free.</summary>
     public long SlotOf(long chunk) => _slots[chunk];
 
     /// <summary>Records chunks [first, last] saved in slots from <paramref name="slot"/> on. Under the view's lock.</summary>

@@ -3,7 +3,7 @@ using DmEra.Engine.Tracking;
 
 namespace DmEra.Engine.Tests.Backup;
 
-/// <summary>The view alone (no actors): copy-before-write by 4 KiB chunk, the read/save interlock per chunk, and breaking instead of failing writes.</summary>
+/// <summary>The view alone (no actors): copy-before-write by 4 KiB chunk, reads that never see new contents and never hold a write, and breaking instead of failing writes.</summary>
 public sealed class BackupViewSpecs : IDisposable
 {
     private const int B = 4096;
@@ -61,34 +61,21 @@ public sealed class BackupViewSpecs : IDisposable
     }
 
     [Fact]
-    public async Task A_save_waits_for_a_read_of_the_same_block_from_the_origin_and_later_reads_wait_for_the_save()
+    public async Task A_write_does_not_wait_for_a_view_read_of_its_block_and_the_read_still_returns_the_old_contents()
     {
         await Origin.WriteAsync(0, Enumerable.Repeat((byte)0xAA, 16 * B).ToArray());
-        var readerInOrigin = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var releaseReader = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stallNext = 1;
-        async ValueTask GatedRead(long offset, Memory<byte> buffer)
-        {
-            if (Interlocked.Exchange(ref stallNext, 0) == 1)
-            {
-                readerInOrigin.TrySetResult();
-                await releaseReader.Task;
-            }
-            await Origin.ReadAsync(offset, buffer);
-        }
-        using var view = NewView(readOrigin: GatedRead);
+        var gate = new StallingOrigin(_origin);
+        using var view = NewView(readOrigin: gate.ReadAsync);
+        gate.StallNextRead();
+        var read = ReadAsync(view, 2 * B, B);                    // held before it reads the origin
+        await gate.Stalled.WaitAsync(Limit);
 
-        var read = ReadAsync(view, 2 * B, B);
-        await readerInOrigin.Task.WaitAsync(Limit);
-        var write = WriteThroughAsync(view, 2 * B, 0xBB, B);
-        await Task.Delay(200);
-        Assert.False(write.IsCompleted, "the first write passed a read of its block in flight");
-
-        releaseReader.TrySetResult();
-        Assert.All(await read.WaitAsync(Limit), b => Assert.Equal(0xAA, b));
-        await write.WaitAsync(Limit);
-        Assert.All(await ReadAsync(view, 2 * B, B), b => Assert.Equal(0xAA, b));
+        await WriteThroughAsync(view, 2 * B, 0xBB, B);           // saves and writes while the read is held
         Assert.Equal(0xBB, _origin[2 * B]);
+
+        gate.Release();                                          // the read now finds the new contents on the origin
+        Assert.All(await read.WaitAsync(Limit), b => Assert.Equal(0xAA, b));
+        Assert.All(await ReadAsync(view, 2 * B, B), b => Assert.Equal(0xAA, b));
     }
 
     [Fact]
@@ -130,30 +117,26 @@ public sealed class BackupViewSpecs : IDisposable
     }
 
     [Fact]
-    public async Task A_save_waits_for_a_view_read_of_its_chunk_but_not_for_one_of_another_chunk_of_the_same_block()
+    public async Task A_view_read_held_across_several_chunks_returns_the_old_contents_of_those_written_meanwhile()
     {
         var image = await FillChunksAsync();
         var gate = new StallingOrigin(_origin);
         using var view = NewView(blockSectors: 32, readOrigin: gate.ReadAsync);
         gate.StallNextRead();
-        var read = ReadAsync(view, 2 * B, B);                    // chunk 2 of block 0, held reading the origin
+        var read = ReadAsync(view, 0, 4 * B);                    // chunks 0..3 (block 0), held before the origin
         await gate.Stalled.WaitAsync(Limit);
 
-        await WriteThroughAsync(view, 0, 0xBB, B);               // chunk 0 of the same block goes on meanwhile
-        var write = WriteThroughAsync(view, 2 * B + 10, 0xCC, 100);
-        await Task.Delay(200);
-        Assert.False(write.IsCompleted, "a write passed a view read of its chunk in flight");
-        Assert.Equal(image[2 * B + 10], _origin[2 * B + 10]);
+        await WriteThroughAsync(view, 0, 0xBB, B);               // chunk 0 and part of chunk 2 are written meanwhile
+        await WriteThroughAsync(view, 2 * B + 10, 0xCC, 100);
+        Assert.Equal(((byte)0xBB, (byte)0xCC), (_origin[0], _origin[2 * B + 10]));
 
         gate.Release();
-        Assert.Equal(image[(2 * B)..(3 * B)], await read.WaitAsync(Limit));
-        await write.WaitAsync(Limit);
+        Assert.Equal(image[..(4 * B)], await read.WaitAsync(Limit));
         Assert.Equal(image, await ReadAsync(view, 0, 16 * B));
-        Assert.Equal(((byte)0xBB, (byte)0xCC), (_origin[0], _origin[2 * B + 10]));
     }
 
     [Fact]
-    public async Task A_view_read_waits_for_a_save_of_a_chunk_it_covers_but_not_for_one_of_another_chunk_of_the_same_block()
+    public async Task A_view_read_during_a_save_of_a_chunk_it_covers_returns_the_old_contents_before_the_write()
     {
         var image = await FillChunksAsync();
         var gate = new StallingOrigin(_origin);
@@ -162,15 +145,13 @@ public sealed class BackupViewSpecs : IDisposable
         var write = WriteThroughAsync(view, 5 * B, 0xBB, B);     // its save of chunk 5 (block 1) is held reading the old contents
         await gate.Stalled.WaitAsync(Limit);
 
-        Assert.Equal(image[(7 * B)..(8 * B)], await ReadAsync(view, 7 * B, B));   // chunk 7 of the same block is served meanwhile
-        var read = ReadAsync(view, 4 * B, 2 * B);                // chunks 4 and 5: after the save
-        await Task.Delay(200);
-        Assert.False(read.IsCompleted, "a view read of a chunk went ahead of its save");
+        Assert.Equal(image[(4 * B)..(8 * B)], await ReadAsync(view, 4 * B, 4 * B));   // the origin still holds them
+        await Task.Delay(100);
         Assert.False(write.IsCompleted, "a write passed the save of its chunk");
 
         gate.Release();
         await write.WaitAsync(Limit);
-        Assert.Equal(image[(4 * B)..(6 * B)], await read.WaitAsync(Limit));
+        Assert.Equal(image[(4 * B)..(6 * B)], await ReadAsync(view, 4 * B, 2 * B));
         Assert.Equal(0xBB, _origin[5 * B]);
     }
 
@@ -189,6 +170,26 @@ public sealed class BackupViewSpecs : IDisposable
         Assert.Equal(SavedCopyFile.HeaderBytes, new FileInfo(StorePath).Length);   // its space is given back
         await WriteThroughAsync(view, 8 * B, 0xCC, B);   // and later writes pass without saving
         Assert.Equal(0xCC, _origin[8 * B]);
+    }
+
+    [Fact]
+    public async Task A_break_gives_the_store_space_back_only_after_a_save_in_flight_has_written_its_slot()
+    {
+        var store = new StallingStore(SavedCopyFile.Create(StorePath));
+        using var view = NewView(limit: 2 * B, store: store);
+        store.StallNextWrite();
+        var first = WriteThroughAsync(view, 0, 0xBB, B);         // its save holds slot 0, stalled in the store write
+        await store.Stalled.WaitAsync(Limit);
+
+        await WriteThroughAsync(view, 4 * B, 0xCC, 2 * B);       // two more slots do not fit: the view breaks, the write goes on
+        Assert.StartsWith("saved-copy store full", view.BrokenReason);
+        Assert.Equal(0xCC, _origin[4 * B]);
+
+        store.Unstall();                                         // the stalled save now writes its slot
+        await first.WaitAsync(Limit);
+        Assert.Equal(0xBB, _origin[0]);
+        Assert.Equal(SavedCopyFile.HeaderBytes, new FileInfo(StorePath).Length);   // truncated after it, not before
+        await Assert.ThrowsAsync<BackupViewBrokenException>(() => ReadAsync(view, 0, B));
     }
 
     [Fact]
@@ -227,6 +228,32 @@ public sealed class BackupViewSpecs : IDisposable
         public string Path => inner.Path;
         public void WriteHeader(long heldRoot, uint era) => inner.WriteHeader(heldRoot, era);
         public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data) => throw new IOException("No space left on device");
+        public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
+        public void Release() => inner.Release();
+        public void Delete() => inner.Delete();
+        public void Dispose() => inner.Dispose();
+    }
+
+    /// <summary>A store whose next write can be held after the save has passed its last check.</summary>
+    private sealed class StallingStore(SavedCopyFile inner) : ISavedCopyFile
+    {
+        private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _armed;
+        public Task Stalled => _stalled.Task;
+        public void StallNextWrite() => Volatile.Write(ref _armed, 1);
+        public void Unstall() => _release.TrySetResult();
+        public string Path => inner.Path;
+        public void WriteHeader(long heldRoot, uint era) => inner.WriteHeader(heldRoot, era);
+        public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 1)
+            {
+                _stalled.TrySetResult();
+                await _release.Task;
+            }
+            await inner.WriteAsync(offset, data);
+        }
         public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
         public void Release() => inner.Release();
         public void Delete() => inner.Delete();

@@ -76,6 +76,81 @@ public sealed class BulkReadTests
         await server.DisposeAsync();
     }
 
+    [Fact]
+    public async Task Reads_of_a_background_export_copy_in_the_idle_class_and_the_live_exports_reads_do_not()
+    {
+        string dir = Directory.CreateTempSubdirectory("dmera-nbd-idle-").FullName;
+        var live = new PolicyProbeExport(new MemoryExport(1 << 20), background: false);
+        var view = new PolicyProbeExport(new MemoryExport(1 << 20), background: true);
+        var server = new NbdServer(new NbdExportCatalog().Add("live", live).Add("view", view));
+        try
+        {
+            server.ListenUnix(Path.Combine(dir, "s.sock"));
+            foreach (var name in new[] { "live", "view" })
+            {
+                using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(dir, "s.sock")));
+                var client = new RawNbdClient(new NetworkStream(socket));
+                await client.GoAsync(name);
+                ulong cookie = 0;
+                foreach (var length in new uint[] { 4096, Big, 512, Big })   // small reads stay inline on the live export
+                {
+                    await client.SendRequestAsync(0, ++cookie, 0, length);
+                    Assert.Equal(0u, (await client.ReadReplyAsync().WaitAsync(TimeSpan.FromSeconds(20))).Error);
+                }
+            }
+            Assert.Equal(new[] { Normal, Normal, Normal, Normal }, live.Policies);
+            Assert.True(view.Policies.Length >= 4, $"{view.Policies.Length} reads of the view seen");   // big reads come in pieces
+            Assert.All(view.Policies, p => Assert.Equal(Idle, p));
+            // Between reads the lane is back in the normal class, and no thread it started (pool workers) stays idle.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (IdleThreads().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+            Assert.Empty(IdleThreads());
+        }
+        finally
+        {
+            await server.DisposeAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private const int Normal = 0, Idle = 5;   // SCHED_OTHER, SCHED_IDLE
+
+    /// <summary>The scheduling policy of a thread: field 41 of /proc/.../stat (after the command in parentheses).</summary>
+    private static int PolicyOf(string statPath)
+    {
+        var stat = File.ReadAllText(statPath);
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[38]);
+    }
+
+    private static List<string> IdleThreads()
+    {
+        var idle = new List<string>();
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                if (PolicyOf(Path.Combine(task, "stat")) == Idle) idle.Add(File.ReadAllText(Path.Combine(task, "comm")).Trim());
+            }
+            catch (IOException) { }   // a thread that ended meanwhile
+        }
+        return idle;
+    }
+
+    /// <summary>Records the scheduling policy of the thread each read runs on.</summary>
+    private sealed class PolicyProbeExport(INbdExport inner, bool background) : ForwardingExport(inner)
+    {
+        private readonly List<int> _policies = new();
+        public override bool Background => background;
+        public int[] Policies { get { lock (_policies) return _policies.ToArray(); } }
+        public override ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+        {
+            var policy = PolicyOf("/proc/thread-self/stat");
+            lock (_policies) _policies.Add(policy);
+            return Inner.ReadAsync(offset, buffer, ct);
+        }
+    }
+
     /// <summary>Records whether reads of 64 KiB or more were served on thread-pool threads.</summary>
     private sealed class ThreadProbeExport(INbdExport inner) : ForwardingExport(inner)
     {

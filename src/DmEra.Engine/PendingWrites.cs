@@ -18,6 +18,10 @@ internal sealed class PendingWrites(long capBytes)
     // Entries are indexed by 64 KiB granules of the volume: the lookup of a 4 KiB request is one dictionary
     // probe, independent of how many writes are pending (thousands at a time under random writes).
     private const int GranuleShift = 16;
+    // Overlap is judged by whole 4 KiB pages, not bytes: two writes into one page that do not share a byte
+    // are still ordered. The origin may read-modify-write a page or sector (O_DIRECT, a 4Kn disk), and
+    // a crash keeps a sector whole, so a write answered earlier must never land after a later one sharing it.
+    private const long PageMask = 4095;
 
     private readonly object _lock = new();
     private readonly Dictionary<long, List<Entry>> _byGranule = new();
@@ -34,7 +38,8 @@ internal sealed class PendingWrites(long capBytes)
         internal byte[] Buffer => buffer;
         /// <summary>Completes (never faults) once the write is on the origin or has failed there.</summary>
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public bool Overlaps(long offset, long length) => offset < Offset + Length && Offset < offset + length;
+        /// <summary>Whether the 4 KiB pages of [offset, end) and of this write meet.</summary>
+        public bool Overlaps(long offset, long end) => offset < ((Offset + Length + PageMask) & ~PageMask) && (Offset & ~PageMask) < end;
     }
 
     /// <summary>No write is pending (a volatile read: the steady path's only cost).</summary>
@@ -98,6 +103,7 @@ internal sealed class PendingWrites(long capBytes)
     public Task? Overlapping(long offset, long length)
     {
         if (IsEmpty || length == 0) return null;
+        var (start, end) = (offset & ~PageMask, (offset + length + PageMask) & ~PageMask);
         List<Task>? waits = null;
         lock (_lock)
         {
@@ -105,7 +111,7 @@ internal sealed class PendingWrites(long capBytes)
             {
                 if (!_byGranule.TryGetValue(g, out var list)) continue;
                 foreach (var e in list)
-                    if (e.Overlaps(offset, length) && !(waits ??= new()).Contains(e.Done.Task)) waits.Add(e.Done.Task);
+                    if (e.Overlaps(start, end) && !(waits ??= new()).Contains(e.Done.Task)) waits.Add(e.Done.Task);
             }
         }
         return waits is null ? null : waits.Count == 1 ? waits[0] : Task.WhenAll(waits);

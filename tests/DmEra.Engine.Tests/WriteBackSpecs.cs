@@ -91,6 +91,23 @@ public sealed class WriteBackSpecs(ITestOutputHelper output) : EngineSpec(output
     }
 
     [Fact]
+    public async Task A_later_write_sharing_a_4_KiB_page_but_no_byte_with_an_answered_one_is_ordered_after_it()
+    {
+        // The origin may read-modify-write the page (or its sector), and a crash keeps sectors whole.
+        var h = await StartHeldAsync();
+        await Bounded(h.Volume.WriteAsync(10 * B, Pattern(100, 1)));
+        var second = h.Volume.WriteAsync(10 * B + 100, Pattern(100, 2)).AsTask();
+        await Task.Delay(100);
+        Assert.False(second.IsCompleted);
+
+        h.Metadata.FlushGate!.Release(1000);
+        await Bounded(second);
+        var ops = h.Metadata.Log.Snapshot().Where(o => o.Kind == OperationKind.OriginWrite && o.Position >= 10 * B).ToArray();
+        Assert.Equal(new long[] { 10 * B, 10 * B + 100 }, ops.Select(o => o.Position));
+        await ReleaseAndStopAsync(h);
+    }
+
+    [Fact]
     public async Task A_flush_waits_until_every_answered_write_is_on_the_origin_and_then_flushes_it()
     {
         var h = await StartHeldAsync();
@@ -160,5 +177,29 @@ public sealed class WriteBackSpecs(ITestOutputHelper output) : EngineSpec(output
         h.Origin.Inner.Read(11 * B, buffer);
         Assert.Equal(Pattern(B, 11), buffer);
         Assert.Equal(era, LogicalEras(h.Metadata.CrashImage())[11]);
+    }
+}
+
+/// <summary>The write-back cap: past it, a first write waits for its commit as without write-back.</summary>
+public sealed class WriteBackCapSpecs(ITestOutputHelper output) : EngineSpec(output, ConfigurationFactory.ParseString(
+    "dmera.engine.write-back-bytes = 4096"))
+{
+    private const int B = 4096;
+
+    [Fact]
+    public async Task A_first_write_past_the_write_back_cap_waits_for_its_commit()
+    {
+        var metadata = new RecordingMetadataDevice(1024);
+        var volume = await StartAsync(metadata, new RecordingOriginDevice(64 * B, metadata));
+        metadata.FlushGate = new SemaphoreSlim(0);
+
+        await Bounded(volume.WriteAsync(10 * B, Pattern(B, 10)));   // the cap's 4 KiB: answered at once
+        var second = volume.WriteAsync(20 * B, Pattern(B, 20)).AsTask();
+        await Task.Delay(100);
+        Assert.False(second.IsCompleted);
+
+        metadata.FlushGate.Release(1000);
+        await Bounded(second);
+        await Bounded(volume.StopAsync());
     }
 }

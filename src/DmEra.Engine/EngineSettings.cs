@@ -19,7 +19,8 @@ public sealed record EngineSettings(
     TimeSpan ActivationTimeout,
     TimeSpan StopTimeout,
     TimeSpan IntentLogCommitInterval,
-    int IntentLogCommitMarks)
+    int IntentLogCommitMarks,
+    long WriteBackBytes)
 {
     public const string DispatcherPath = "dmera.engine.metadata-dispatcher";
 
@@ -54,7 +55,8 @@ public sealed record EngineSettings(
             c.GetTimeSpan("activation-timeout"),
             c.GetTimeSpan("stop-timeout"),
             c.GetTimeSpan("intent-log-commit-interval"),
-            c.GetInt("intent-log-commit-marks"));
+            c.GetInt("intent-log-commit-marks"),
+            c.GetLong("write-back-bytes"));
     }
 
     private static Config LoadShipped()

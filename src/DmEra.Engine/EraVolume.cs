@@ -27,7 +27,7 @@ public sealed class EraVolume : IEraVolume
     private volatile bool _stopped;
 
     private EraVolume(string name, EngineSettings settings, IBlockDevice origin, IActorRef volumeActor,
-        Volume.Started started, BlockGeometry geometry, VolumeCounters counters, WriteGate gate)
+        Volume.Started started, BlockGeometry geometry, VolumeCounters counters, WriteGate gate, Akka.Event.ILoggingAdapter log)
     {
         Name = name;
         _settings = settings;
@@ -36,7 +36,9 @@ public sealed class EraVolume : IEraVolume
         Counters = counters;
         _latch = new OriginSyncLatch(name, origin);
         _origin = _latch;
-        _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views, gate);
+        _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views, gate,
+            settings.WriteBackBytes,
+            e => log.Error(e, "volume {0}: a write answered before it reached the origin failed there ({1}); the next FLUSH fails", name, e.Message));
     }
 
     /// <summary>
@@ -77,7 +79,7 @@ public sealed class EraVolume : IEraVolume
         try
         {
             var s = await started.WaitAsync(settings.ActivationTimeout, cancellationToken).ConfigureAwait(false);
-            var era = new EraVolume(name, settings, origin, volume, s, geometry, counters, gate);
+            var era = new EraVolume(name, settings, origin, volume, s, geometry, counters, gate, system.Log);
             // A host shutting the actor system down (SIGTERM through the generic host) gets the clean
             // postsuspend, not a crash. StopAsync is idempotent, so a volume stopped earlier costs nothing.
             // The phase's timeout (akka.coordinated-shutdown.phases.service-stop.timeout, 130 s in akka.hocon)
@@ -139,8 +141,12 @@ public sealed class EraVolume : IEraVolume
 
     public void ReleaseWrites() => _started.EraManager.Tell(EraManager.ReleaseWrites.Instance);
 
-    public async Task<uint[]> GetBlockErasAsync(uint firstBlock, int count) =>
-        (await _started.Writer.AskFor<MetadataWriter.Eras>((replyTo, id) => new MetadataWriter.QueryEras(replyTo, id, firstBlock, count)).ConfigureAwait(false)).Values;
+    /// <summary>Writes answered before the query are marked first: a client sees its own writes in the eras.</summary>
+    public async Task<uint[]> GetBlockErasAsync(uint firstBlock, int count)
+    {
+        await _router.PendingWritten().ConfigureAwait(false);
+        return (await _started.Writer.AskFor<MetadataWriter.Eras>((replyTo, id) => new MetadataWriter.QueryEras(replyTo, id, firstBlock, count)).ConfigureAwait(false)).Values;
+    }
 
     /// <summary>Whether archived writesets still wait to be digested into the era array.</summary>
     public async Task<bool> HasDigestWorkAsync() =>
@@ -152,11 +158,19 @@ public sealed class EraVolume : IEraVolume
         return Array.ConvertAll(eras, e => e >= era);
     }
 
-    public async Task<uint> CheckpointAsync() =>
-        (await _started.EraManager.AskFor<EraManager.CheckpointDone>((replyTo, id) => new EraManager.Checkpoint(replyTo, id)).ConfigureAwait(false)).Era;
+    /// <summary>Writes answered before the checkpoint reach the origin first, so their marks fall in the era that ends.</summary>
+    public async Task<uint> CheckpointAsync()
+    {
+        await _router.PendingWritten().ConfigureAwait(false);
+        return (await _started.EraManager.AskFor<EraManager.CheckpointDone>((replyTo, id) => new EraManager.Checkpoint(replyTo, id)).ConfigureAwait(false)).Era;
+    }
 
-    public async Task<long> TakeMetadataSnapAsync() =>
-        (await _started.Snapshots.AskFor<MetadataSnapshot.Taken>((replyTo, id) => new MetadataSnapshot.Take(replyTo, id)).ConfigureAwait(false)).HeldRoot;
+    /// <summary>Writes answered before it are committed first: the snapshot's marks cover every one of them.</summary>
+    public async Task<long> TakeMetadataSnapAsync()
+    {
+        await _router.PendingWritten().ConfigureAwait(false);
+        return (await _started.Snapshots.AskFor<MetadataSnapshot.Taken>((replyTo, id) => new MetadataSnapshot.Take(replyTo, id)).ConfigureAwait(false)).HeldRoot;
+    }
 
     public Task DropMetadataSnapAsync() =>
         _started.Snapshots.AskFor<MetadataSnapshot.Dropped>((replyTo, id) => new MetadataSnapshot.Drop(replyTo, id));

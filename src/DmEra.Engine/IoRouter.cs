@@ -10,9 +10,12 @@ namespace DmEra.Engine;
 /// The I/O router: decides for every request, on the caller's thread, before any actor hop. Reads,
 /// flushes and writes whose blocks are all marked in the current era go straight to the origin (the
 /// lock-free in-core bits; never queued behind a commit). A write, trim or write-zeroes touching any
-/// unmarked block first sends a <see cref="MetadataWriter.FirstWrite"/> and waits for the durable commit.
+/// unmarked block first sends a <see cref="MetadataWriter.FirstWrite"/> and waits for the durable commit; a
+/// write without FUA is answered at once instead and waits for it in the background (<see cref="PendingWrites"/>:
+/// write-back, bounded by dmera.engine.write-back-bytes), still reaching the origin only after the commit.
 /// Every request passes the volume's one <see cref="WriteGate"/> once: it counts what is in flight (for a stop)
-/// and holds writes for a group checkpoint.
+/// and holds writes for a group checkpoint. A written-back write keeps its entry until it is on the origin, so
+/// whatever waits for the gate to empty (a hold, a stop) waits for it too.
 /// </summary>
 internal sealed class IoRouter
 {
@@ -25,10 +28,14 @@ internal sealed class IoRouter
     // async flow, instead of growing the writer's mailbox without bound.
     private readonly SemaphoreSlim _firstWriteSlots;
     private readonly WriteGate _gate;
+    private readonly PendingWrites _pending;
+    private readonly Action<Exception> _onWriteBackFailure;
 
     public IoRouter(string name, BlockGeometry geometry, IBlockDevice origin, EraTracker tracker, IActorRef writer, int maxPendingFirstWrites,
-        Backup.BackupViewSlot? views = null, WriteGate? gate = null)
+        Backup.BackupViewSlot? views = null, WriteGate? gate = null, long writeBackBytes = 0, Action<Exception>? onWriteBackFailure = null)
     {
+        _pending = new PendingWrites(writeBackBytes);
+        _onWriteBackFailure = onWriteBackFailure ?? (static _ => { });
         _views = views ?? new Backup.BackupViewSlot();
         _name = name;
         Geometry = geometry;
@@ -51,6 +58,11 @@ internal sealed class IoRouter
         var exitHere = true;
         try
         {
+            if (!_pending.IsEmpty && _pending.Overlapping(offset, buffer.Length) is { } written)
+            {
+                exitHere = false;
+                return FinishAsync(ReadAfterAsync(written, offset, buffer));
+            }
             var read = _origin.ReadAsync(offset, buffer);
             if (read.IsCompletedSuccessfully)
             {
@@ -66,6 +78,13 @@ internal sealed class IoRouter
         }
     }
 
+    /// <summary>A read overlapping answered writes not yet on the origin returns their data: it reads once they are there.</summary>
+    private async ValueTask ReadAfterAsync(Task written, long offset, Memory<byte> buffer)
+    {
+        await written.ConfigureAwait(false);
+        await _origin.ReadAsync(offset, buffer).ConfigureAwait(false);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask FinishAsync(ValueTask operation)
     {
@@ -77,15 +96,35 @@ internal sealed class IoRouter
     {
         Geometry.CheckRange(offset, data.Length);
         if (!TryEnterWrite()) return WriteWhenReleasedAsync(offset, data, fua);
+        return WriteEntered(offset, data, fua);
+    }
+
+    /// <summary>A write inside the gate; leaves it when the write is done (or, written back, when it is on the origin).</summary>
+    private ValueTask WriteEntered(long offset, ReadOnlyMemory<byte> data, bool fua)
+    {
         var exitHere = true;
         try
         {
+            // An answered write not yet on the origin overlapping this one: the client saw it done, so this
+            // one lands after it. The check is one volatile read while nothing is pending.
+            if (!_pending.IsEmpty && _pending.Overlapping(offset, data.Length) is { } earlier)
+            {
+                exitHere = false;
+                return WriteAfterAsync(earlier, offset, data, fua);
+            }
             // The steady state (every block marked, the origin completing synchronously, no FUA) runs
             // without an async state machine: this is the path that must cost next to nothing.
             var mark = MarkAsync(offset, data.Length);
             if (!mark.IsCompletedSuccessfully)
             {
                 exitHere = false;
+                // Write-back: a write without FUA is answered now; its data, copied, follows its commit. FUA
+                // promises durability when answered, and past the cap a write waits for its commit as ever.
+                if (!fua && !mark.IsCompleted && _pending.TryAdd(offset, data) is { } entry)
+                {
+                    _ = WriteBackAsync(entry, mark);
+                    return ValueTask.CompletedTask;
+                }
                 return AfterMarkWriteAsync(mark, offset, data, fua);
             }
             var write = _origin.WriteAsync(offset, data);
@@ -107,8 +146,40 @@ internal sealed class IoRouter
     private async ValueTask WriteWhenReleasedAsync(long offset, ReadOnlyMemory<byte> data, bool fua)
     {
         await EnterWriteAsync().ConfigureAwait(false);
-        await AfterMarkWriteAsync(MarkAsync(offset, data.Length), offset, data, fua).ConfigureAwait(false);
+        await WriteEntered(offset, data, fua).ConfigureAwait(false);
     }
+
+    private async ValueTask WriteAfterAsync(Task earlier, long offset, ReadOnlyMemory<byte> data, bool fua)
+    {
+        await earlier.ConfigureAwait(false);   // never faults: a failed write-back is reported at the next FLUSH
+        await WriteEntered(offset, data, fua).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An answered write's way to the origin: after the commit of its marks (and a held backup view's save of
+    /// the old contents, both inside <paramref name="mark"/>), never before. It leaves the gate only then.
+    /// </summary>
+    private async Task WriteBackAsync(PendingWrites.Entry entry, ValueTask mark)
+    {
+        Exception? error = null;
+        try
+        {
+            await mark.ConfigureAwait(false);
+            await _origin.WriteAsync(entry.Offset, entry.Data).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        finally
+        {
+            if (_pending.Complete(entry, error)) _onWriteBackFailure(error!);
+            Exit();
+        }
+    }
+
+    /// <summary>Completes when every write answered before the call is on the origin (or has failed there).</summary>
+    public Task PendingWritten() => _pending.All() ?? Task.CompletedTask;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask AfterMarkWriteAsync(ValueTask mark, long offset, ReadOnlyMemory<byte> data, bool fua)
@@ -117,7 +188,7 @@ internal sealed class IoRouter
         {
             await mark.ConfigureAwait(false);
             await _origin.WriteAsync(offset, data).ConfigureAwait(false);
-            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+            if (fua) await FlushOriginAsync().ConfigureAwait(false);
         }
         finally { Exit(); }
     }
@@ -128,7 +199,7 @@ internal sealed class IoRouter
         try
         {
             await write.ConfigureAwait(false);
-            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+            if (fua) await FlushOriginAsync().ConfigureAwait(false);
         }
         finally { Exit(); }
     }
@@ -139,9 +210,10 @@ internal sealed class IoRouter
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
+            if (_pending.Overlapping(offset, length) is { } earlier) await earlier.ConfigureAwait(false);
             await MarkAsync(offset, length).ConfigureAwait(false);
             await _origin.TrimAsync(offset, length).ConfigureAwait(false);
-            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+            if (fua) await FlushOriginAsync().ConfigureAwait(false);
         }
         finally { Exit(); }
     }
@@ -152,19 +224,36 @@ internal sealed class IoRouter
         await EnterWriteAsync().ConfigureAwait(false);
         try
         {
+            if (_pending.Overlapping(offset, length) is { } earlier) await earlier.ConfigureAwait(false);
             await MarkAsync(offset, length).ConfigureAwait(false);
             await _origin.WriteZeroesAsync(offset, length).ConfigureAwait(false);
-            if (fua) await _origin.FlushAsync().ConfigureAwait(false);
+            if (fua) await FlushOriginAsync().ConfigureAwait(false);
         }
         finally { Exit(); }
     }
 
-    /// <summary>NBD_CMD_FLUSH: only the origin. Metadata was already durable before any tracked write was issued.</summary>
+    /// <summary>
+    /// NBD_CMD_FLUSH: every write answered before it reaches the origin, then only the origin is flushed (the
+    /// metadata was durable before any tracked write was issued). A written-back write that failed since the
+    /// last FLUSH fails this one, once, as the page cache reports a writeback error at fsync.
+    /// </summary>
     public async ValueTask FlushAsync()
     {
         Enter();
-        try { await _origin.FlushAsync().ConfigureAwait(false); }
+        try
+        {
+            await FlushOriginAsync().ConfigureAwait(false);
+            if (_pending.TakeFailure() is { } failed)
+                throw new VolumeFailedException($"volume {_name}: a write answered before this flush did not reach the origin: {failed.Message}", failed);
+        }
         finally { Exit(); }
+    }
+
+    /// <summary>FLUSH and FUA: the writes answered so far reach the origin first, then it is flushed.</summary>
+    private async ValueTask FlushOriginAsync()
+    {
+        if (_pending.All() is { } answered) await answered.ConfigureAwait(false);
+        await _origin.FlushAsync().ConfigureAwait(false);
     }
 
     /// <summary>

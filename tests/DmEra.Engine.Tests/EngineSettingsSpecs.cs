@@ -11,6 +11,7 @@ public sealed class EngineSettingsSpecs
         Assert.Equal(TimeSpan.FromMicroseconds(300), s.GroupCommitLinger);
         Assert.Equal(16384, s.MaxBlocksPerCommit);
         Assert.Equal(1024, s.MaxPendingFirstWrites);
+        Assert.Equal(64L << 20, s.WriteBackBytes);
         Assert.Equal(32576, s.DigestBitsPerStep);
         Assert.Equal(TimeSpan.FromSeconds(120), s.StopTimeout);
         Assert.Equal("PinnedDispatcher", EngineSettings.DefaultConfig.GetString("dmera.engine.metadata-dispatcher.type"));

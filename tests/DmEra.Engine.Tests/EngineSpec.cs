@@ -17,6 +17,9 @@ public abstract class EngineSpec : Akka.TestKit.Xunit2.TestKit
     private static readonly Config TestConfig = ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
         dmera.engine.group-commit-linger = 0s
+        # The specs that watch a first write wait for its commit run write-through (FUA writes and writes past
+        # the write-back cap still take that path); WriteBackSpecs and the model specs turn write-back on.
+        dmera.engine.write-back-bytes = 0
         """).WithFallback(EngineSettings.DefaultConfig);
 
     protected EngineSpec(ITestOutputHelper output, Config? config = null)

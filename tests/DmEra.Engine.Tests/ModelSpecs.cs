@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Configuration;
 using DmEra.Metadata.Era;
 
 namespace DmEra.Engine.Tests;
@@ -8,7 +9,13 @@ namespace DmEra.Engine.Tests;
 /// multi-block ranges, checkpoints, snapshots, clean restarts and crash restarts (system two on the
 /// durable image). After every step the volume's answer must equal the model's.
 /// </summary>
-public sealed class ModelSpecs(ITestOutputHelper output) : EngineSpec(output)
+public sealed class ModelSpecs(ITestOutputHelper output) : ModelSpec(output);
+
+/// <summary>The same sequences with write-back on: writes are answered before their commits.</summary>
+public sealed class WriteBackModelSpecs(ITestOutputHelper output)
+    : ModelSpec(output, ConfigurationFactory.ParseString("dmera.engine.write-back-bytes = 67108864"));
+
+public abstract class ModelSpec(ITestOutputHelper output, Config? config = null) : EngineSpec(output, config)
 {
     private const int B = 4096;
     private const int NrBlocks = 150;

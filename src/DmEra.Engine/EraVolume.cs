@@ -135,6 +135,8 @@ public sealed class EraVolume : IEraVolume
     public ValueTask WriteZeroesAsync(long offset, long length, bool fua = false) => _router.WriteZeroesAsync(offset, length, fua);
     public ValueTask FlushAsync() => _router.FlushAsync();
 
+    public Task OnOriginAsync(long offset, long length) => _router.OnOrigin(offset, length);
+
     /// <summary>The era manager holds the gate (it owns the write hold of group checkpoints).</summary>
     public Task HoldWritesAsync(CancellationToken cancellationToken) =>
         _started.EraManager.AskFor<EraManager.WritesHeld>((replyTo, id) => new EraManager.HoldWrites(replyTo, id), cancellationToken);

@@ -30,6 +30,12 @@ public interface IEraVolume : IAsyncDisposable
     /// <summary>Makes every completed write durable on the origin.</summary>
     ValueTask FlushAsync();
 
+    /// <summary>
+    /// Completes once every write answered before the call that overlaps the range is on the origin (written
+    /// back after its commit): what asks the origin directly, such as base:allocation's holes, then sees it.
+    /// </summary>
+    Task OnOriginAsync(long offset, long length);
+
     /// <summary>The era each block of [firstBlock, firstBlock + count) was last written in; 0 = not since formatting (or digested era 0).</summary>
     Task<uint[]> GetBlockErasAsync(uint firstBlock, int count);
     /// <summary>Whether each block was written in era <paramref name="era"/> or later (era_invalidate's inclusive rule, plus the current writeset).</summary>

@@ -181,6 +181,9 @@ internal sealed class IoRouter
     /// <summary>Completes when every write answered before the call is on the origin (or has failed there).</summary>
     public Task PendingWritten() => _pending.All() ?? Task.CompletedTask;
 
+    /// <summary>Completes when every write answered before the call that overlaps the range is on the origin.</summary>
+    public Task OnOrigin(long offset, long length) => _pending.Overlapping(offset, length) ?? Task.CompletedTask;
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]   // no allocation per request
     private async ValueTask AfterMarkWriteAsync(ValueTask mark, long offset, ReadOnlyMemory<byte> data, bool fua)
     {

@@ -72,6 +72,22 @@ public sealed class WriteBackSpecs(ITestOutputHelper output) : EngineSpec(output
     }
 
     [Fact]
+    public async Task What_asks_the_origin_directly_waits_only_for_answered_writes_overlapping_its_range()
+    {
+        var h = await StartHeldAsync();
+        await Bounded(h.Volume.WriteAsync(10 * B, Pattern(B, 10)));
+
+        await Bounded(h.Volume.OnOriginAsync(20 * B, B));   // base:allocation elsewhere: nothing to wait for
+        var onOrigin = h.Volume.OnOriginAsync(8 * B, 4 * B);
+        await Task.Delay(100);
+        Assert.False(onOrigin.IsCompleted);
+        h.Metadata.FlushGate!.Release(1000);
+        await Bounded(onOrigin);
+        Assert.True(OriginWritten(h, 10 * B));
+        await ReleaseAndStopAsync(h);
+    }
+
+    [Fact]
     public async Task A_later_write_overlapping_an_answered_one_lands_after_it_even_on_a_marked_block()
     {
         var h = await StartHeldAsync();

@@ -117,7 +117,7 @@ public sealed class EraVolumeExport : INbdExport
 
     public INbdMetaContext? ResolveMetaContext(string name)
     {
-        if (name == NbdMetaContexts.BaseAllocation) return _allocation;
+        if (name == NbdMetaContexts.BaseAllocation) return _allocation is null ? null : new AfterWriteBack(_allocation, _volume);
         if (name == EraContext) return new EraStatusContext(name, this, writtenSince: null);
         return ParseEra(name) is { } era ? new EraStatusContext(name, this, era) : null;
     }
@@ -126,6 +126,21 @@ public sealed class EraVolumeExport : INbdExport
         name.StartsWith(WrittenSincePrefix, StringComparison.Ordinal) && uint.TryParse(name.AsSpan(WrittenSincePrefix.Length), out var era)
             ? era
             : null;
+
+    /// <summary>
+    /// The origin's holes, asked only once the writes answered before the query are on the origin: a write
+    /// answered at once (write-back) into a hole is data to the client that wrote it, not a hole.
+    /// </summary>
+    private sealed class AfterWriteBack(INbdMetaContext origin, IEraVolume volume) : INbdMetaContext
+    {
+        public string Name => origin.Name;
+
+        public async ValueTask GetExtentsAsync(long offset, long length, NbdExtentList extents, CancellationToken cancellationToken)
+        {
+            await volume.OnOriginAsync(offset, length).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await origin.GetExtentsAsync(offset, length, extents, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Reports whole tracking blocks as extents, merging neighbours with the same flags.</summary>
     private sealed class EraStatusContext(string name, EraVolumeExport export, uint? writtenSince) : INbdMetaContext

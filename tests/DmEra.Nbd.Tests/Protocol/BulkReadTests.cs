@@ -101,7 +101,9 @@ public sealed class BulkReadTests
             }
             Assert.Equal(new[] { Normal, Normal, Normal, Normal }, live.Policies);
             Assert.True(view.Policies.Length >= 4, $"{view.Policies.Length} reads of the view seen");   // big reads come in pieces
-            Assert.All(view.Policies, p => Assert.Equal(Idle, p));
+            // Where threads may not leave the idle class (no CAP_SYS_NICE), the view's reads stay in the normal one.
+            var expected = DmEra.Nbd.Session.IdleClass.Unsupported is null ? Idle : Normal;
+            Assert.All(view.Policies, p => Assert.Equal(expected, p));
             // Between reads the lane is back in the normal class, and no thread it started (pool workers) stays idle.
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
             while (IdleThreads().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);

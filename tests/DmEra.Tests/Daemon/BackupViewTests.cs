@@ -337,7 +337,9 @@ public sealed class BackupViewTests
                     catch (IOException) { }   // a thread that ended meanwhile
                 }
             }
-            Assert.True(view.Contains(5), $"the view's lane was never seen in SCHED_IDLE ({view.Count} samples)");
+            // Where threads may not leave the idle class (no CAP_SYS_NICE), the daemon serves the view in the normal one.
+            if (IdleClassUsable()) Assert.True(view.Contains(5), $"the view's lane was never seen in SCHED_IDLE ({view.Count} samples)");
+            else Assert.True(view.Count > 0 && !view.Contains(5), $"the view's lane: {view.Count} samples, in SCHED_IDLE: {view.Contains(5)}");
             Assert.True(live.Count >= 200, $"the volume's lane was sampled {live.Count} times");
             Assert.DoesNotContain(5, live);
         }
@@ -346,6 +348,14 @@ public sealed class BackupViewTests
             File.WriteAllText(stop, "");
             if (!reader.WaitForExit(10_000)) reader.Kill();
         }
+    }
+
+    /// <summary>Whether a thread here may enter SCHED_IDLE and leave it again (what the daemon probes before using it).</summary>
+    private static bool IdleClassUsable()
+    {
+        var r = DmEra.Tests.Tools.DmeraProcess.Run("/usr/bin/python3", "-c",
+            "import os; p = os.sched_param(0); os.sched_setscheduler(0, os.SCHED_IDLE, p); os.sched_setscheduler(0, os.SCHED_OTHER, p)");
+        return r.ExitCode == 0;
     }
 
     [Fact]

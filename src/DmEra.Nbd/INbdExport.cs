@@ -69,14 +69,6 @@ public interface INbdExport
     /// <summary>Human-readable description for NBD_INFO_DESCRIPTION, or null.</summary>
     string? Description { get; }
 
-    /// <summary>
-    /// True for an export whose reads yield the CPU to every other export's requests (a backup view: a backup
-    /// must not slow the live volume it copies, as qemu's backup job is a background job). Its reads, of any size,
-    /// run on the connection's own thread, their copies and sends in the idle scheduling class (Linux SCHED_IDLE):
-    /// full speed on an idle machine, what is left over on a busy one.
-    /// </summary>
-    bool Background => false;
-
     /// <summary>Fills <paramref name="buffer"/> with the bytes at <paramref name="offset"/>.</summary>
     ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken);
 

@@ -11,8 +11,7 @@ namespace DmEra.Nbd.Session;
 /// wake-ups (27% of the daemon's CPU samples during nbdcopy, perf, readpath-2026-12-03b.md). Here the copy
 /// out of the page cache and the send (a blocking one, woken by the socket engine directly) happen on this
 /// thread, and the pool keeps only the request reader's short turns. Created on the first bulk read; ends
-/// when <see cref="Complete"/> is called and the queued requests are done. A background export's connection
-/// (<see cref="INbdExport.Background"/>) sends every read here, where its copies run in <see cref="IdleClass"/> sections.
+/// when <see cref="Complete"/> is called and the queued requests are done.
 /// </summary>
 internal sealed class BulkReadLane
 {
@@ -20,10 +19,10 @@ internal sealed class BulkReadLane
     private readonly Action<NbdRequest> _execute;
     private readonly Thread _thread;
 
-    public BulkReadLane(Action<NbdRequest> execute, string name)
+    public BulkReadLane(Action<NbdRequest> execute, string peer)
     {
         _execute = execute;
-        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _thread = new Thread(Run) { IsBackground = true, Name = $"nbd reads {peer}" };
         _thread.Start();
     }
 

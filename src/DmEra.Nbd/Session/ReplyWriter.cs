@@ -82,10 +82,8 @@ internal sealed class ReplyWriter
     /// meanwhile, and never has to hop through the thread pool: a send that has to wait for the peer blocks,
     /// sleeping in the kernel (<see cref="SocketSend"/>) on <paramref name="socket"/>, the one under the stream.
     /// The lane's owner shuts the socket down on abort, which ends a send blocked on a peer that stopped reading.
-    /// The sends run in an <see cref="IdleClass"/> section when <paramref name="idle"/> (a background export's lane); the
-    /// lock is taken and released outside it, since its release may wake a waiter through the thread pool.
     /// </summary>
-    public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct, bool idle = false)
+    public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
     {
         Interlocked.Increment(ref _waiting);
         try
@@ -100,16 +98,8 @@ internal sealed class ReplyWriter
         {
             if (_pipe.UnflushedBytes > 0) FlushPipeAsync(ct).AsTask().GetAwaiter().GetResult();
             ct.ThrowIfCancellationRequested();
-            if (idle)
-            {
-                SendIdle(socket, first.Span);
-                SendIdle(socket, second.Span);
-            }
-            else
-            {
-                SocketSend.All(socket, first.Span);
-                if (!second.IsEmpty) SocketSend.All(socket, second.Span);
-            }
+            SocketSend.All(socket, first.Span);
+            if (!second.IsEmpty) SocketSend.All(socket, second.Span);
         }
         catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
         {
@@ -119,15 +109,6 @@ internal sealed class ReplyWriter
         {
             _lock.Release();
         }
-    }
-
-    /// <summary>Sends in an idle-class section, in pieces of <see cref="IdleClass.PieceBytes"/>, one send call each.</summary>
-    private static void SendIdle(System.Net.Sockets.Socket socket, ReadOnlySpan<byte> data)
-    {
-        if (data.IsEmpty) return;
-        using var idle = IdleClass.Enter();
-        for (int done = 0; done < data.Length; done += IdleClass.PieceBytes)
-            SocketSend.All(socket, data.Slice(done, Math.Min(IdleClass.PieceBytes, data.Length - done)));
     }
 
     /// <summary>A simple reply (16 bytes), built in the gathering pipe: no buffer per reply.</summary>

@@ -27,9 +27,7 @@ internal sealed partial class Transmission
         var buffer = ArrayPool<byte>.Shared.Rent(total);
         try
         {
-            bool onLane = _lane?.IsCurrentThread == true;
-            await (onLane && _background ? ReadIdle((long)r.Offset, buffer.AsMemory(prefix, (int)r.Length), ct)
-                : _export.ReadAsync((long)r.Offset, buffer.AsMemory(prefix, (int)r.Length), ct)).ConfigureAwait(false);
+            await _export.ReadAsync((long)r.Offset, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false);
             bool sparse = _structured && r.Length >= _limits.SparseReadMinBytes && (r.Flags & CommandFlags.DontFragment) == 0;
             if (sparse && await TrySendSparseAsync(r, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false)) return;
             if (_structured)
@@ -41,39 +39,13 @@ internal sealed partial class Transmission
             {
                 ReplyWriter.SimpleHeader(buffer, NbdError.None, r.Cookie);
             }
-            // A read that completed on the lane is still on it; one that went asynchronous continues on the pool.
-            if (onLane && _lane!.IsCurrentThread && _laneSocket is { } socket) _replies.WriteBlocking(socket, buffer.AsMemory(0, total), default, ct, idle: _background);
+            if (_lane?.IsCurrentThread == true) _replies.WriteBlocking(_laneSocket!, buffer.AsMemory(0, total), default, ct);
             else await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-    }
-
-    /// <summary>
-    /// A background export's read on its lane: what the export does before it returns (the copy out of the page
-    /// cache, for a view) runs in the idle class; what completes later runs on the pool in the normal class.
-    /// </summary>
-    private ValueTask ReadIdle(long offset, Memory<byte> buffer, CancellationToken ct)
-    {
-        // In pieces, one call (one pread, for a view) each: see IdleClass.PieceBytes.
-        using var idle = IdleClass.Enter();
-        for (int done = 0; done < buffer.Length; done += IdleClass.PieceBytes)
-        {
-            int n = Math.Min(IdleClass.PieceBytes, buffer.Length - done);
-            var piece = _export.ReadAsync(offset + done, buffer.Slice(done, n), ct);
-            if (!piece.IsCompleted) return ReadRestAsync(piece, offset, buffer, done + n, ct);
-            piece.GetAwaiter().GetResult();
-        }
-        return ValueTask.CompletedTask;
-    }
-
-    /// <summary>The rest of a background read after a piece went asynchronous: on the pool, in the normal class.</summary>
-    private async ValueTask ReadRestAsync(ValueTask pending, long offset, Memory<byte> buffer, int from, CancellationToken ct)
-    {
-        await pending.ConfigureAwait(false);
-        if (from < buffer.Length) await _export.ReadAsync(offset + from, buffer[from..], ct).ConfigureAwait(false);
     }
 
     /// <summary>

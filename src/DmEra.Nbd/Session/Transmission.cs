@@ -38,9 +38,6 @@ internal sealed partial class Transmission
     private readonly ByteBudget _budget;
     private readonly Dictionary<uint, INbdMetaContext> _contexts;
     private readonly bool _structured;
-    /// <summary>The export's reads yield to other exports (<see cref="INbdExport.Background"/>): all go to the lane.</summary>
-    private readonly bool _background;
-    private static int s_idleUnsupportedLogged;
     private CancellationTokenSource _cts = null!;
     /// <summary>The plain socket (no TLS) that a bulk-read lane may send on in blocking calls, or null.</summary>
     private readonly System.Net.Sockets.Socket? _laneSocket;
@@ -60,7 +57,6 @@ internal sealed partial class Transmission
         _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
         _laneSocket = (connection.Stream as System.Net.Sockets.NetworkStream)?.Socket;
-        _background = _export.Background;
     }
 
     /// <summary>
@@ -198,23 +194,18 @@ internal sealed partial class Transmission
 
     private void Start(NbdRequest request, CancellationToken ct)
     {
-        // A background export's reads of any size, over TLS too, go to the lane: its sections in the idle class
-        // are what make them yield (a small read inline would copy in the normal class on a pool thread).
-        if (request.Command == NbdCommand.Read && (_background || (request.Length >= BulkReadBytes && _laneSocket is not null)))
+        if (request.Command == NbdCommand.Read && request.Length >= BulkReadBytes && _laneSocket is { } socket)
         {
             if (_lane is null)
             {
-                if (_background && IdleClass.Unsupported is { } why && Interlocked.Exchange(ref s_idleUnsupportedLogged, 1) == 0)
-                    _log.LogWarning("Reads of background exports such as '{Export}' run in the normal scheduling class: {Reason}", _connection.ExportName, why);
-                _lane = new BulkReadLane(r => _ = ExecuteAsync(r, ct), _background ? $"nbd bg reads {_peer}" : $"nbd reads {_peer}");
+                _lane = new BulkReadLane(r => _ = ExecuteAsync(r, ct), _peer);
                 // An abort must not wait for a blocking send to a peer that stopped reading: shutting the
                 // socket down fails that send (the connection is going away anyway).
-                if (_laneSocket is { } socket)
-                    _laneAbort = ct.Register(static s =>
-                    {
-                        try { ((System.Net.Sockets.Socket)s!).Shutdown(System.Net.Sockets.SocketShutdown.Both); }
-                        catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }
-                    }, socket);
+                _laneAbort = ct.Register(static s =>
+                {
+                    try { ((System.Net.Sockets.Socket)s!).Shutdown(System.Net.Sockets.SocketShutdown.Both); }
+                    catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }
+                }, socket);
             }
             _lane.Post(request);
             return;

@@ -42,9 +42,6 @@ public sealed class BackupViewExport : INbdExport
     public int PreferredBlockSize { get; }
     public string? Description { get; }
 
-    /// <summary>A backup's reads yield to the live volume's I/O (issue 14: the volume must not be slowed much by its backup).</summary>
-    public bool Background => true;
-
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         var read = _view.ReadAsync(offset, buffer);

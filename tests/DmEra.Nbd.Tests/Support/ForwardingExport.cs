@@ -8,7 +8,6 @@ internal abstract class ForwardingExport(INbdExport inner) : INbdExport
     public NbdExportCapabilities Capabilities => inner.Capabilities;
     public int PreferredBlockSize => inner.PreferredBlockSize;
     public string? Description => inner.Description;
-    public virtual bool Background => inner.Background;
     public virtual ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) => inner.ReadAsync(offset, buffer, ct);
     public virtual ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct) => inner.WriteAsync(offset, data, fua, ct);
     public ValueTask FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);

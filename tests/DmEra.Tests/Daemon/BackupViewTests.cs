@@ -296,69 +296,6 @@ public sealed class BackupViewTests
     }
 
     [Fact]
-    public async Task Reads_of_the_view_are_served_in_the_idle_scheduling_class_and_reads_of_the_volume_are_not()
-    {
-        using var dir = new TempDir();
-        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "vm"));
-        DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x11 0 4M");
-        Take(d, "vm");
-        var stop = dir.File("stop");
-        var script = dir.File("reader.py");
-        // One connection to each export, 256 KiB reads in turn: each connection's reads run on its lane thread.
-        File.WriteAllText(script, """
-            import nbd, os, sys, time
-            view, live, stop = sys.argv[1:4]
-            hs = []
-            for uri in (view, live):
-                h = nbd.NBD(); h.connect_uri(uri); hs.append(h)
-            end = time.monotonic() + 60
-            while not os.path.exists(stop) and time.monotonic() < end:
-                for h in hs: h.pread(256 * 1024, 0)
-            """);
-        using var reader = System.Diagnostics.Process.Start("/usr/bin/python3", [script, BackupUri(d, "vm"), d.Uri("vm"), stop]);
-        try
-        {
-            // Sample the policy (field 41 of stat) of the daemon's lane threads: "nbd bg reads ..." serves the view.
-            var view = new List<int>();
-            var live = new List<int>();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (DateTime.UtcNow < deadline && !(view.Contains(5) && live.Count >= 200))
-            {
-                foreach (var task in Directory.EnumerateDirectories($"/proc/{d.Pid}/task"))
-                {
-                    try
-                    {
-                        var comm = File.ReadAllText(Path.Combine(task, "comm"));
-                        var stat = File.ReadAllText(Path.Combine(task, "stat"));
-                        var policy = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[38]);
-                        if (comm.StartsWith("nbd bg reads", StringComparison.Ordinal)) view.Add(policy);
-                        else if (comm.StartsWith("nbd reads", StringComparison.Ordinal)) live.Add(policy);
-                    }
-                    catch (IOException) { }   // a thread that ended meanwhile
-                }
-            }
-            // Where threads may not leave the idle class (no CAP_SYS_NICE), the daemon serves the view in the normal one.
-            if (IdleClassUsable()) Assert.True(view.Contains(5), $"the view's lane was never seen in SCHED_IDLE ({view.Count} samples)");
-            else Assert.True(view.Count > 0 && !view.Contains(5), $"the view's lane: {view.Count} samples, in SCHED_IDLE: {view.Contains(5)}");
-            Assert.True(live.Count >= 200, $"the volume's lane was sampled {live.Count} times");
-            Assert.DoesNotContain(5, live);
-        }
-        finally
-        {
-            File.WriteAllText(stop, "");
-            if (!reader.WaitForExit(10_000)) reader.Kill();
-        }
-    }
-
-    /// <summary>Whether a thread here may enter SCHED_IDLE and leave it again (what the daemon probes before using it).</summary>
-    private static bool IdleClassUsable()
-    {
-        var r = DmEra.Tests.Tools.DmeraProcess.Run("/usr/bin/python3", "-c",
-            "import os; p = os.sched_param(0); os.sched_setscheduler(0, os.SCHED_IDLE, p); os.sched_setscheduler(0, os.SCHED_OTHER, p)");
-        return r.ExitCode == 0;
-    }
-
-    [Fact]
     public async Task The_saved_copy_path_and_limit_are_set_per_volume_in_akka_hocon()
     {
         using var dir = new TempDir();

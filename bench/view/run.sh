@@ -13,6 +13,7 @@
 # builds back to back without a build between them.
 # BASE=<git rev> also serves the daemon built from that revision, as "base", in the same rounds (each round runs
 # both builds, alternating which goes first): a before/after comparison within one run, one table per build.
+# BASE_BUILD=<dir> does the same with an existing build as "base" (e.g. one with other akka.hocon settings).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
@@ -29,7 +30,9 @@ trap cleanup EXIT
 build="${DMERA_BUILD:-$work/dmera}"
 [[ -n ${DMERA_BUILD:-} ]] || dotnet build -c Release "$top/src/DmEra" -o "$build" > /dev/null
 builds=(dmera)
-if [[ -n ${BASE:-} ]]; then
+if [[ -n ${BASE_BUILD:-} ]]; then
+  ln -s "$BASE_BUILD" "$work/base"; builds+=(base)
+elif [[ -n ${BASE:-} ]]; then
   mkdir "$work/base-src"; git -C "$top" archive "$BASE" | tar -x -C "$work/base-src"
   dotnet build -c Release "$work/base-src/src/DmEra" -o "$work/base" > /dev/null
   builds+=(base)
@@ -41,7 +44,7 @@ serve() { # name build-dir
   pids+=($!)
 }
 serve dmera "$build"
-[[ -z ${BASE:-} ]] || serve base "$work/base"
+[[ ${#builds[@]} == 1 ]] || serve base "$work/base"
 use() { # name: the daemon the next commands talk to
   admin="$work/$1-admin.sock" bin="$([[ $1 == base ]] && echo "$work/base" || echo "$build")"
   live="nbd+unix:///v?socket=$work/$1.sock" view="nbd+unix:///v@backup?socket=$work/$1.sock"
@@ -53,7 +56,7 @@ for b in "${builds[@]}"; do
   timeout 300 fio --name=fill --ioengine=nbd --uri="$live" --rw=write --bs=1M --iodepth=8 --size=1G > /dev/null 2>&1
 done
 
-echo "dmera ${DMERA_BUILD:-$(git -C "$top" rev-parse --short HEAD)}${BASE:+, base $(git -C "$top" rev-parse --short "$BASE")}, ${bs}-sector tracking blocks, 1 GiB volume, $rounds rounds x ${seconds}s, Unix socket"
+echo "dmera ${DMERA_BUILD:-$(git -C "$top" rev-parse --short HEAD)}${BASE:+, base $(git -C "$top" rev-parse --short "$BASE")}${BASE_BUILD:+, base $BASE_BUILD}, ${bs}-sector tracking blocks, 1 GiB volume, $rounds rounds x ${seconds}s, Unix socket"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 fio_iops() {   # QD: IOPS of 4k random writes for $seconds

@@ -20,7 +20,8 @@ public sealed record EngineSettings(
     TimeSpan StopTimeout,
     TimeSpan IntentLogCommitInterval,
     int IntentLogCommitMarks,
-    long WriteBackBytes)
+    long WriteBackBytes,
+    double ViewReadShare)
 {
     public const string DispatcherPath = "dmera.engine.metadata-dispatcher";
 
@@ -56,7 +57,8 @@ public sealed record EngineSettings(
             c.GetTimeSpan("stop-timeout"),
             c.GetTimeSpan("intent-log-commit-interval"),
             c.GetInt("intent-log-commit-marks"),
-            c.GetLong("write-back-bytes"));
+            c.GetLong("write-back-bytes"),
+            c.GetDouble("view-read-share"));
     }
 
     private static Config LoadShipped()

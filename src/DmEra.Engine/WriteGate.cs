@@ -11,10 +11,19 @@ public sealed class WriteGate(string volume)
 {
     private readonly List<TaskCompletionSource> _emptyWaiters = new();
     private int _inside;
+    private long _lastEntry;   // Environment.TickCount64 of the latest entry: written only when it changed
     private int _stopping;   // 0/1, set with a full fence: the flag must be visible before the count is read
     private TaskCompletionSource? _held;
 
     public bool IsStopping => Volatile.Read(ref _stopping) != 0;
+
+    /// <summary>
+    /// Whether the live volume is in use: a request is inside now (a written-back write until it is on the
+    /// origin) or one entered within the last <paramref name="withinMs"/> ms. The second half matters at low
+    /// queue depth, where a busy client's next request is often still on its way when the last has left.
+    /// </summary>
+    public bool IsBusy(long withinMs) =>
+        Volatile.Read(ref _inside) != 0 || Environment.TickCount64 - Volatile.Read(ref _lastEntry) <= withinMs;
 
     /// <summary>Completes when writes are no longer held (at once when they are not).</summary>
     public Task WritesReleased => Volatile.Read(ref _held)?.Task ?? Task.CompletedTask;
@@ -23,6 +32,9 @@ public sealed class WriteGate(string volume)
     public void EnterRead()
     {
         Interlocked.Increment(ref _inside);
+        // A coarse clock (milliseconds), stored at most once per tick: no shared cache line written per request.
+        var now = Environment.TickCount64;
+        if (Volatile.Read(ref _lastEntry) != now) Volatile.Write(ref _lastEntry, now);
         if (Volatile.Read(ref _stopping) != 0)
         {
             Leave();

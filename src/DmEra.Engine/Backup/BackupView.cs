@@ -12,9 +12,9 @@ namespace DmEra.Engine.Backup;
 /// a 4 KiB write into a 64 KiB block copies 4 KiB, not 64 (bench/results/view-2026-12-03d.md), so a write to a
 /// block already marked in the current era may still have a chunk to save. A reader never sees new contents
 /// through the origin, and never makes a write wait: it reads the origin, then takes from the store every chunk
-/// saved by then (a chunk's old contents are in the store before its write may reach the origin). Readers run
-/// in the idle scheduling class (a backup yields to the live volume, bench/results/view-2026-12-03f.md), so a
-/// lock or a claim a reader held could stall a write for as long as the machine stays busy: reads take none.
+/// saved by then (a chunk's old contents are in the store before its write may reach the origin). While the
+/// live volume is busy, reads are paced (<see cref="ViewReadPacer"/>): a paced reader waits, so a lock or a claim
+/// it held would stall writes; reads take none.
 /// Failure policy (qemu's break-snapshot, blksnap, dattobd): a full or failing store breaks the view, never
 /// a write; every later read of the view fails with <see cref="BackupViewBrokenException"/>.
 /// </summary>
@@ -29,6 +29,7 @@ public sealed class BackupView : IDisposable
     private readonly Func<long, Memory<byte>, ValueTask> _readOrigin;
     private readonly ISavedCopyFile _store;
     private readonly Action<string>? _onBroken;
+    private readonly ViewReadPacer? _pacer;
     private readonly object _lock = new();
     private readonly SavedChunks _saved;   // read lock-free, changed under _lock
     // All below under _lock.
@@ -38,9 +39,10 @@ public sealed class BackupView : IDisposable
     private bool _releaseWhenSaved;   // broken with saves in flight: the store's space goes back after the last
 
     public BackupView(BlockGeometry geometry, Func<long, Memory<byte>, ValueTask> readOrigin, ISavedCopyFile store,
-        long limitBytes, uint? sinceEra, Action<string>? onBroken = null)
+        long limitBytes, uint? sinceEra, Action<string>? onBroken = null, ViewReadPacer? pacer = null)
     {
         _geometry = geometry;
+        _pacer = pacer;
         _readOrigin = readOrigin;
         _store = store;
         _onBroken = onBroken;
@@ -212,8 +214,13 @@ public sealed class BackupView : IDisposable
 
     private static long SlotOffset(long slot) => SavedCopyFile.HeaderBytes + slot * ChunkBytes;
 
-    /// <summary>Reads the volume as it was at the instant. Throws <see cref="BackupViewBrokenException"/> once broken.</summary>
-    public async ValueTask ReadAsync(long offset, Memory<byte> buffer)
+    /// <summary>Reads the volume as it was at the instant, paced while the live volume is busy. Throws <see cref="BackupViewBrokenException"/> once broken.</summary>
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer) =>
+        _pacer is { MustPace: true } pacer
+            ? pacer.PaceAsync(static s => s.View.ReadUnpacedAsync(s.Offset, s.Buffer), (View: this, Offset: offset, Buffer: buffer))
+            : ReadUnpacedAsync(offset, buffer);
+
+    private async ValueTask ReadUnpacedAsync(long offset, Memory<byte> buffer)
     {
         _geometry.CheckRange(offset, buffer.Length);
         if (buffer.Length == 0) return;

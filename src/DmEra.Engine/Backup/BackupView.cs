@@ -58,6 +58,9 @@ public sealed class BackupView : IDisposable
     public long HeldRoot { get; private set; }
 
     public uint? SinceEra { get; }
+
+    /// <summary>What paces the view's reads while the live volume is busy, or null (never paced).</summary>
+    public ViewReadPacer? Pacer => _pacer;
     public long LimitBytes { get; }
     public long SizeBytes => _geometry.OriginBytes;
     public long BlockBytes => _geometry.BlockBytes;

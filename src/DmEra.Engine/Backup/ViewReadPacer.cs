@@ -30,6 +30,7 @@ public sealed class ViewReadPacer
     private readonly Func<TimeSpan, Task> _sleep;
     private readonly SemaphoreSlim _turn = new(1, 1);
     private long _rest;   // Stopwatch ticks owed, under _turn
+    private long _pacedReads, _restedTicks;
 
     /// <param name="share">Of the time, what paced reads may take (0 &lt; share &lt;= 1); 1 paces nothing.</param>
     /// <param name="liveBusy">Whether a live request is in flight now.</param>
@@ -44,6 +45,12 @@ public sealed class ViewReadPacer
 
     public double Share { get; }
 
+    /// <summary>Reads that were paced (the volume was busy), for status: a backup that crawls says why.</summary>
+    public long PacedReads => Interlocked.Read(ref _pacedReads);
+
+    /// <summary>Time those reads rested, in total.</summary>
+    public TimeSpan Rested => TimeSpan.FromSeconds((double)Interlocked.Read(ref _restedTicks) / Stopwatch.Frequency);
+
     /// <summary>Whether the next read must be paced: the volume is busy and pacing is on.</summary>
     public bool MustPace => Share < 1 && _liveBusy();
 
@@ -53,6 +60,7 @@ public sealed class ViewReadPacer
         await _turn.WaitAsync().ConfigureAwait(false);
         try
         {
+            Interlocked.Increment(ref _pacedReads);
             if (_rest >= MinRestTicks)
             {
                 if (_liveBusy())
@@ -60,7 +68,9 @@ public sealed class ViewReadPacer
                     var owed = Math.Min(_rest, MaxRestTicks);
                     var before = _now();
                     await _sleep(TimeSpan.FromSeconds((double)owed / Stopwatch.Frequency)).ConfigureAwait(false);
-                    _rest = Math.Max(0, _rest - (_now() - before));
+                    var slept = _now() - before;
+                    Interlocked.Add(ref _restedTicks, slept);
+                    _rest = Math.Max(0, _rest - slept);
                 }
                 else _rest = 0;   // the live volume went quiet: nothing is owed to it
             }

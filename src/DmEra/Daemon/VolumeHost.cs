@@ -419,6 +419,9 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
                 ["limit_bytes"] = view.LimitBytes,
                 ["store_path"] = Path.GetFullPath(view.StorePath),
                 ["broken"] = view.BrokenReason,
+                ["read_share"] = view.Pacer?.Share ?? 1,
+                ["paced_reads"] = view.Pacer?.PacedReads ?? 0,
+                ["paced_rest_ms"] = Math.Round(view.Pacer?.Rested.TotalMilliseconds ?? 0, 1),
             }
             : null;
         if (v.Volume is EraVolume era)

@@ -46,6 +46,8 @@ public sealed class ViewReadPacerSpecs
         Assert.Equal(19, _sleeps.Count);
         Assert.All(_sleeps, s => Assert.Equal(6 * Ms, s));
         Assert.Equal(40 * Ms + 19 * 6 * Ms, _now - start);
+        Assert.Equal(20, pacer.PacedReads);
+        Assert.Equal(114, pacer.Rested.TotalMilliseconds, precision: 3);
     }
 
     [Fact]

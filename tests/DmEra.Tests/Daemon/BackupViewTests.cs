@@ -130,6 +130,8 @@ public sealed class BackupViewTests
         var view = View(d, "vm");
         Assert.True(view.GetProperty("saved_bytes").GetInt64() > 0);
         Assert.Equal(JsonValueKind.Null, view.GetProperty("broken").ValueKind);
+        Assert.Equal(0.1, view.GetProperty("read_share").GetDouble());   // akka.hocon's dmera.engine.view-read-share
+        Assert.True(view.GetProperty("paced_reads").GetInt64() >= 0 && view.GetProperty("paced_rest_ms").GetDouble() >= 0);
         Drop(d, "vm");
         Assert.Equal(JsonValueKind.Null, View(d, "vm").ValueKind);
         Assert.False(File.Exists(dir.File("vm.meta.backup")));

@@ -16,6 +16,9 @@ public sealed class WriteGate(string volume)
 
     public bool IsStopping => Volatile.Read(ref _stopping) != 0;
 
+    /// <summary>True while a hold or a stop waits for the gate to empty: whoever may stay inside long should leave.</summary>
+    public bool IsDraining => Volatile.Read(ref _held) is not null || IsStopping;
+
     /// <summary>Completes when writes are no longer held (at once when they are not).</summary>
     public Task WritesReleased => Volatile.Read(ref _held)?.Task ?? Task.CompletedTask;
 

@@ -4,11 +4,18 @@ using System.Runtime.InteropServices;
 
 namespace DmEra.Nbd.Session;
 
+/// <summary>The file of a leased range failed after the reply's header was sent: the connection must end.</summary>
+internal sealed class FileRangeFailedException(string message) : IOException(message);
+
 /// <summary>sendfile(2) of a leased file range, for a <see cref="BulkReadLane"/>'s thread (see <see cref="SendFile"/>).</summary>
 internal static partial class SocketSend
 {
     private const int MsgMore = 0x8000;
-    private const int EIO = 5;
+    private const int EPIPE = 32;
+    private const int ECONNRESET = 104;
+    private const int ENOTCONN = 107;
+    private const int ESHUTDOWN = 108;
+    private const int ETIMEDOUT = 110;
 
     /// <summary>How long a send waits for room in the socket before it asks the lease whether it is recalled.</summary>
     private const int RecallCheckMs = 10;
@@ -27,7 +34,8 @@ internal static partial class SocketSend
     /// of the file mid-send (EIO from the origin) cannot become an NBD error: this throws an
     /// <see cref="IOException"/> and the caller closes the connection, as nbdkit and qemu-nbd do when a reply
     /// cannot be completed (and Samba when sendfile fails after its header). The client sees its requests in
-    /// flight fail, never wrong data. The page cache makes this rare: a leased range has usually just been
+    /// flight fail, never wrong data; the failure is <see cref="FileRangeFailedException"/>, which the session
+    /// logs. The page cache makes this rare: a leased range has usually just been
     /// written or read ahead, and an uncached page fails the same way a pread would, which is why a sparse-
     /// eligible read samples the range first (<see cref="MayHoldZeroGranule"/>) on the copying path's terms.
     /// A file shorter than the range (truncated under the server) sends zeroes for the missing tail, as a
@@ -62,10 +70,12 @@ internal static partial class SocketSend
                 int errno = Marshal.GetLastPInvokeError();
                 if (errno == EINTR) continue;
                 if (errno != EAGAIN)
-                    throw new IOException(errno == EIO
-                        ? $"reading the export's file failed mid-reply ({Marshal.GetPInvokeErrorMessage(errno)}): closing the connection"
-                        : $"sendfile failed: {Marshal.GetPInvokeErrorMessage(errno)}");
-                if (WaitWritable(fd, RecallCheckMs) || !range.IsRecalled) continue;
+                {
+                    if (IsSocketError(errno)) throw new IOException($"sendfile failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                    throw new FileRangeFailedException($"sendfile from the export's file failed mid-reply: {Marshal.GetPInvokeErrorMessage(errno)}");
+                }
+                // The socket is full: wait for the peer, unless the lender wants the lease back.
+                if (!range.IsRecalled && (WaitWritable(fd, RecallCheckMs) || !range.IsRecalled)) continue;
                 SendCopy(fd, range, offset, (int)(end - offset));
                 return;
             }
@@ -106,7 +116,7 @@ internal static partial class SocketSend
                 if (n == 0) { buffer[done..].Clear(); return; }
                 int errno = Marshal.GetLastPInvokeError();
                 if (errno == EINTR) continue;
-                throw new IOException($"reading the export's file failed mid-reply ({Marshal.GetPInvokeErrorMessage(errno)}): closing the connection");
+                throw new FileRangeFailedException($"reading the export's file failed mid-reply: {Marshal.GetPInvokeErrorMessage(errno)}");
             }
         }
     }
@@ -128,6 +138,9 @@ internal static partial class SocketSend
         }
         return false;
     }
+
+    /// <summary>The errors sendfile takes from its socket (the peer went away); anything else came from the file.</summary>
+    private static bool IsSocketError(int errno) => errno is EPIPE or ECONNRESET or ENOTCONN or ESHUTDOWN or ETIMEDOUT;
 
     /// <summary>True once the socket has room; false after <paramref name="timeoutMs"/> without.</summary>
     private static unsafe bool WaitWritable(int fd, int timeoutMs)

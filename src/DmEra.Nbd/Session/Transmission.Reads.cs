@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using DmEra.Nbd.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace DmEra.Nbd.Session;
 
@@ -72,13 +73,22 @@ internal sealed partial class Transmission
         Span<byte> header = stackalloc byte[prefix];
         DataReplyHeader(r, header);
         int length = (int)r.Length;
-        return _replies.TrySendFileBlocking(_laneSocket!, header, () =>
+        try
         {
-            var range = _fileRanges!.TryLeaseFileRange((long)r.Offset, length);
-            if (range is null || !sparse || !SocketSend.MayHoldZeroGranule(range, length, SparseGranuleBytes, ZeroSampleBytes)) return range;
-            range.Dispose();
-            return null;
-        }, length, ct);
+            return _replies.TrySendFileBlocking(_laneSocket!, header, () =>
+            {
+                var range = _fileRanges!.TryLeaseFileRange((long)r.Offset, length);
+                if (range is null || !sparse || !SocketSend.MayHoldZeroGranule(range, length, SparseGranuleBytes, ZeroSampleBytes)) return range;
+                range.Dispose();
+                return null;
+            }, length, ct);
+        }
+        catch (ReplyFailedException e) when (e.InnerException is FileRangeFailedException failed)
+        {
+            _log.LogWarning("NBD export '{Export}' failed READ at {Offset}+{Length} for {Peer} after its reply header was sent ({Message}); closing the connection",
+                _connection.ExportName, r.Offset, r.Length, _peer, failed.Message);
+            throw;
+        }
     }
 
     /// <summary>

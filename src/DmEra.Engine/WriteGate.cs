@@ -16,9 +16,6 @@ public sealed class WriteGate(string volume)
 
     public bool IsStopping => Volatile.Read(ref _stopping) != 0;
 
-    /// <summary>True while a hold or a stop waits for the gate to empty: whoever may stay inside long should leave.</summary>
-    public bool IsDraining => Volatile.Read(ref _held) is not null || IsStopping;
-
     /// <summary>Completes when writes are no longer held (at once when they are not).</summary>
     public Task WritesReleased => Volatile.Read(ref _held)?.Task ?? Task.CompletedTask;
 
@@ -47,6 +44,9 @@ public sealed class WriteGate(string volume)
         if (Interlocked.Decrement(ref _inside) == 0 && (Volatile.Read(ref _held) is not null || Volatile.Read(ref _stopping) != 0))
             SignalEmpty();
     }
+
+    /// <summary>True while a hold or a stop waits for the gate to empty: whoever may stay inside long should leave.</summary>
+    public bool IsDraining => Volatile.Read(ref _held) is not null || IsStopping;
 
     /// <summary>Holds new writes and waits until no request is inside. Pair with <see cref="ReleaseWrites"/>, also when cancelled.</summary>
     public async Task HoldWritesAsync(CancellationToken ct)

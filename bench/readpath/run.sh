@@ -2,7 +2,8 @@
 # The read side of a backup (issue 18), side by side in one run: dmera (the daemon, an era volume with every
 # block marked) against nbdkit's file plugin, over a Unix socket and over TCP loopback:
 #   - fio (nbd engine) 1 MiB sequential reads at QD4, one connection, MiB/s;
-#   - nbdcopy of the whole export to null: (nbdcopy's defaults: 4 connections where multi-conn is offered), MiB/s.
+#   - nbdcopy of the whole export to null: (nbdcopy's defaults: 4 connections where multi-conn is offered), MiB/s;
+#     each sample times COPIES (default 3) copies back to back, since one copy of 1 GiB takes about half a second.
 # Each round runs every job against both servers, the order alternating from round to round; the table gives
 # the per-round figures and the median ratio dmera/nbdkit. Target: >= 1.0x on both jobs and both transports.
 # Usage: bench/readpath/run.sh [ROUNDS=5] [SECONDS=5]   (environment: BLOCK_SECTORS, default 128 = 64 KiB;
@@ -14,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 rounds=${1:-5} seconds=${2:-5}
+copies=${COPIES:-3}
 bs=${BLOCK_SECTORS:-128}
 size=$((1 << 30))
 work="$(mktemp -d /tmp/dmera-bench-readpath.XXXXXX)"
@@ -69,7 +71,7 @@ for s in "${servers[@]}"; do
 done
 sync -f "$work"
 
-echo "dmera $(git -C "$top" describe --always --dirty)${BASE:+, base $(git -C "$top" rev-parse --short "$BASE")}, ${bs}-sector tracking blocks, 1 GiB, $rounds rounds x ${seconds}s"
+echo "dmera $(git -C "$top" describe --always --dirty)${BASE:+, base $(git -C "$top" rev-parse --short "$BASE")}, ${bs}-sector tracking blocks, 1 GiB, $rounds rounds x ${seconds}s, $copies nbdcopy copies per sample"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 samples="$work/samples"
 seqread() { # server transport -> MiB/s
@@ -77,10 +79,12 @@ seqread() { # server transport -> MiB/s
     --time_based --runtime="$seconds" --output-format=json 2>/dev/null | sed -n '/^{/,$p' |
     $py -c 'import json, sys; print(round(json.load(sys.stdin)["jobs"][0]["read"]["bw"] / 1024))'
 }
-copy() { # server transport -> MiB/s
+copy() { # server transport -> MiB/s over $copies back-to-back copies (one copy of 1 GiB is ~0.5 s: too noisy alone)
   local t0 t1
-  t0=$(date +%s.%N); timeout 300 nbdcopy "$(uri "$1" "$2")" null:; t1=$(date +%s.%N)
-  $py -c "print(round(1024 / ($t1 - $t0)))"
+  t0=$(date +%s.%N)
+  for _ in $(seq 1 "$copies"); do timeout 300 nbdcopy "$(uri "$1" "$2")" null:; done
+  t1=$(date +%s.%N)
+  $py -c "print(round($copies * 1024 / ($t1 - $t0)))"
 }
 for r in $(seq 1 "$rounds"); do
   order=("${servers[@]}"); (( r % 2 == 0 )) && order=($(printf '%s\n' "${servers[@]}" | tac))

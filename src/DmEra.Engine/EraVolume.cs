@@ -22,6 +22,7 @@ public sealed class EraVolume : IEraVolume
     private readonly OriginSyncLatch _latch;
     private readonly Volume.Started _started;
     private readonly IoRouter _router;
+    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _originFile;   // null: the origin is not a file
     private readonly object _stopLock = new();
     private Task? _stopTask;
     private volatile bool _stopped;
@@ -35,6 +36,7 @@ public sealed class EraVolume : IEraVolume
         _started = started;
         Counters = counters;
         _latch = new OriginSyncLatch(name, origin);
+        _originFile = (origin as FileDevice)?.Handle;
         _origin = _latch;
         _router = new IoRouter(name, geometry, _latch, started.Tracker, started.Writer, settings.MaxPendingFirstWrites, started.Views, gate,
             settings.WriteBackBytes,
@@ -136,6 +138,14 @@ public sealed class EraVolume : IEraVolume
     public ValueTask FlushAsync() => _router.FlushAsync();
 
     public Task OnOriginAsync(long offset, long length) => _router.OnOrigin(offset, length);
+
+    /// <summary>
+    /// The range as it is in the origin file, leased for sending from the file itself (sendfile), or null when
+    /// the origin is not a file or an answered write not yet on the origin overlaps the range (then read it
+    /// with <see cref="ReadAsync"/>). The lease holds the volume's gate, which a stop waits for: dispose it.
+    /// </summary>
+    public OriginFileRange? TryLeaseOriginRange(long offset, long length) =>
+        _originFile is null ? null : _router.TryLeaseOrigin(_originFile, offset, length);
 
     /// <summary>The era manager holds the gate (it owns the write hold of group checkpoints).</summary>
     public Task HoldWritesAsync(CancellationToken cancellationToken) =>

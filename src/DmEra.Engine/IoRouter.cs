@@ -78,6 +78,23 @@ internal sealed class IoRouter
         }
     }
 
+    /// <summary>
+    /// A read that its caller serves from the origin's file itself (sendfile): inside the gate like
+    /// <see cref="ReadAsync"/>, until the lease is disposed. Null, the gate left, when an answered write not yet
+    /// on the origin overlaps the range (<see cref="ReadAsync"/> waits for it; the file does not have it yet).
+    /// </summary>
+    public Origin.OriginFileRange? TryLeaseOrigin(Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, long length)
+    {
+        Geometry.CheckRange(offset, length);
+        Enter();
+        if (!_pending.IsEmpty && _pending.Overlapping(offset, length) is not null)
+        {
+            Exit();
+            return null;
+        }
+        return new Origin.OriginFileRange(file, offset, _gate);
+    }
+
     /// <summary>A read overlapping answered writes not yet on the origin returns their data: it reads once they are there.</summary>
     private async ValueTask ReadAfterAsync(Task written, long offset, Memory<byte> buffer)
     {

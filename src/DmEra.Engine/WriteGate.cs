@@ -57,6 +57,9 @@ public sealed class WriteGate(string volume)
             SignalEmpty();
     }
 
+    /// <summary>True while a hold or a stop waits for the gate to empty: whoever may stay inside long should leave.</summary>
+    public bool IsDraining => Volatile.Read(ref _held) is not null || IsStopping;
+
     /// <summary>Holds new writes and waits until no request is inside. Pair with <see cref="ReleaseWrites"/>, also when cancelled.</summary>
     public async Task HoldWritesAsync(CancellationToken ct)
     {

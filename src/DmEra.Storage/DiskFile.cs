@@ -69,6 +69,9 @@ public sealed class DiskFile : IHoleMap, IDisposable
     public string Path { get; }
     public long Size { get; }
 
+    /// <summary>The open file, for a caller that sends from it directly (sendfile); it stays owned by this object.</summary>
+    public SafeFileHandle Handle => _handle;
+
     /// <summary>tmpfs: I/O is a memory copy (always inline) and SEEK_HOLE is too slow to map holes with.</summary>
     public bool IsTmpfs { get; }
 

@@ -1,4 +1,5 @@
 using DmEra.Storage;
+using Microsoft.Win32.SafeHandles;
 
 namespace DmEra.Nbd.Exports;
 
@@ -8,7 +9,7 @@ namespace DmEra.Nbd.Exports;
 /// supports it, and base:allocation comes from SEEK_DATA/SEEK_HOLE. One file descriptor is shared by every
 /// connection, so a flush on any connection covers all writes (multi-conn is safe).
 /// </summary>
-public sealed class FileExport : INbdExport, IDisposable
+public sealed class FileExport : INbdExport, INbdFileRangeSource, IDisposable
 {
     private readonly DiskFile _file;
     private readonly MetaContextSet _contexts;
@@ -37,6 +38,15 @@ public sealed class FileExport : INbdExport, IDisposable
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken) =>
         _file.ReadAsync(offset, buffer, cancellationToken);
+
+    /// <summary>The file itself: every range can be sent from it (null once the export is disposed).</summary>
+    public NbdFileRange? TryLeaseFileRange(long offset, int length)
+    {
+        try { return new FileRange(_file.Handle, offset); }
+        catch (ObjectDisposedException) { return null; }
+    }
+
+    private sealed class FileRange(SafeFileHandle file, long offset) : NbdFileRange(file, offset);
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)
     {

@@ -85,6 +85,65 @@ internal sealed class ReplyWriter
     /// </summary>
     public void WriteBlocking(System.Net.Sockets.Socket socket, ReadOnlyMemory<byte> first, ReadOnlyMemory<byte> second, CancellationToken ct)
     {
+        EnterBlocking(ct);
+        try
+        {
+            SocketSend.All(socket, first.Span);
+            if (!second.IsEmpty) SocketSend.All(socket, second.Span);
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="WriteBlocking"/>, the message being <paramref name="header"/> and then <paramref name="length"/>
+    /// bytes of a file range sent by sendfile (<see cref="SocketSend.SendFile"/>). The range is leased from
+    /// <paramref name="lease"/> only once this writer holds the lock, so no lease waits behind another reply's
+    /// send to a slow peer; false (nothing sent) when it gives none. Its exceptions propagate, nothing sent.
+    /// A failure of the file after the header is out ends the connection like a lost one.
+    /// </summary>
+    public bool TrySendFileBlocking(System.Net.Sockets.Socket socket, ReadOnlySpan<byte> header, Func<NbdFileRange?> lease, int length, CancellationToken ct)
+    {
+        EnterBlocking(ct);
+        NbdFileRange? range;
+        try
+        {
+            range = lease();   // its errors are the request's, not the connection's
+        }
+        catch
+        {
+            _lock.Release();
+            throw;
+        }
+        if (range is null)
+        {
+            _lock.Release();
+            return false;
+        }
+        try
+        {
+            SocketSend.SendFile(socket, header, range, length);   // disposes the lease
+            return true;
+        }
+        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
+        {
+            throw new ReplyFailedException(e);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Takes the lock in a blocking wait and sends what the gathering pipe holds; the caller releases the lock.</summary>
+    private void EnterBlocking(CancellationToken ct)
+    {
         Interlocked.Increment(ref _waiting);
         try
         {
@@ -98,16 +157,12 @@ internal sealed class ReplyWriter
         {
             if (_pipe.UnflushedBytes > 0) FlushPipeAsync(ct).AsTask().GetAwaiter().GetResult();
             ct.ThrowIfCancellationRequested();
-            SocketSend.All(socket, first.Span);
-            if (!second.IsEmpty) SocketSend.All(socket, second.Span);
         }
-        catch (Exception e) when (ReplyFailedException.IsConnectionLoss(e))
-        {
-            throw new ReplyFailedException(e);
-        }
-        finally
+        catch (Exception e)
         {
             _lock.Release();
+            if (ReplyFailedException.IsConnectionLoss(e)) throw new ReplyFailedException(e);
+            throw;
         }
     }
 

@@ -33,39 +33,39 @@ internal static partial class SocketSend
     private static unsafe partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 
     /// <summary>Sends all of <paramref name="data"/>; throws <see cref="IOException"/> when the connection fails.</summary>
-    public static unsafe void All(Socket socket, ReadOnlySpan<byte> data)
+    public static void All(Socket socket, ReadOnlySpan<byte> data)
     {
         bool added = false;
         var handle = socket.SafeHandle;
         handle.DangerousAddRef(ref added);
         try
         {
-            int fd = (int)handle.DangerousGetHandle();
-            fixed (byte* start = data)
-            {
-                int done = 0;
-                while (done < data.Length)
-                {
-                    nint n = Send(fd, start + done, (nuint)(data.Length - done), MsgDontWait | MsgNoSignal);
-                    if (n >= 0)
-                    {
-                        done += (int)n;
-                        continue;
-                    }
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno == EINTR) continue;
-                    if (errno != EAGAIN) throw new IOException($"send failed: {Marshal.GetPInvokeErrorMessage(errno)}");
-                    // A shutdown (the lane's abort) or a reset wakes this with POLLOUT/POLLERR/POLLHUP; the
-                    // next send then reports it.
-                    var p = new PollFd { Fd = fd, Events = PollOut };
-                    if (Poll(&p, 1, -1) < 0 && Marshal.GetLastPInvokeError() != EINTR)
-                        throw new IOException($"poll failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-                }
-            }
+            SendAll((int)handle.DangerousGetHandle(), data, 0);
         }
         finally
         {
             if (added) handle.DangerousRelease();
+        }
+    }
+
+    private static unsafe void SendAll(int fd, ReadOnlySpan<byte> data, int flags)
+    {
+        fixed (byte* start = data)
+        {
+            int done = 0;
+            while (done < data.Length)
+            {
+                nint n = Send(fd, start + done, (nuint)(data.Length - done), flags | MsgDontWait | MsgNoSignal);
+                if (n >= 0)
+                {
+                    done += (int)n;
+                    continue;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                if (errno != EAGAIN) throw new IOException($"send failed: {Marshal.GetPInvokeErrorMessage(errno)}");
+                WaitWritable(fd, -1);
+            }
         }
     }
 }

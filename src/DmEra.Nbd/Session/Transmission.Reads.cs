@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using DmEra.Nbd.Protocol;
+using Microsoft.Extensions.Logging;
 
 namespace DmEra.Nbd.Session;
 
@@ -13,6 +14,12 @@ internal sealed partial class Transmission
     /// <summary>Zero detection in sparse reads works on runs of this many bytes: big enough to be worth a chunk header.</summary>
     private const int SparseGranuleBytes = 64 * 1024;
 
+    /// <summary>
+    /// Before a sparse-eligible read goes by sendfile, this much of each granule's start is read: a nonzero byte
+    /// in every sample proves no granule is all zeroes (one small pread each, against a 64 KiB copy saved).
+    /// </summary>
+    private const int ZeroSampleBytes = 512;
+
     private async ValueTask ReadAsync(NbdRequest r, CancellationToken ct)
     {
         if (r.Length == 0)
@@ -21,6 +28,8 @@ internal sealed partial class Transmission
             return;
         }
         int prefix = _structured ? NbdWireSize.StructuredReplyHeader + 8 : NbdWireSize.SimpleReplyHeader;
+        bool sparse = _structured && r.Length >= _limits.SparseReadMinBytes && (r.Flags & CommandFlags.DontFragment) == 0;
+        if (_fileRanges is not null && _lane?.IsCurrentThread == true && TrySendFileRange(r, prefix, sparse, ct)) return;
         int total = prefix + (int)r.Length;
         // Read straight into the reply buffer behind its header, so a plain reply is one write. On a read error
         // nothing has been sent yet, so the caller can still answer with an error.
@@ -28,23 +37,57 @@ internal sealed partial class Transmission
         try
         {
             await _export.ReadAsync((long)r.Offset, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false);
-            bool sparse = _structured && r.Length >= _limits.SparseReadMinBytes && (r.Flags & CommandFlags.DontFragment) == 0;
             if (sparse && await TrySendSparseAsync(r, buffer.AsMemory(prefix, (int)r.Length), ct).ConfigureAwait(false)) return;
-            if (_structured)
-            {
-                ReplyWriter.ChunkHeader(buffer, ReplyChunkFlags.Done, ReplyChunkType.OffsetData, r.Cookie, 8 + (int)r.Length);
-                BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(NbdWireSize.StructuredReplyHeader), r.Offset);
-            }
-            else
-            {
-                ReplyWriter.SimpleHeader(buffer, NbdError.None, r.Cookie);
-            }
+            DataReplyHeader(r, buffer);
             if (_lane?.IsCurrentThread == true) _replies.WriteBlocking(_laneSocket!, buffer.AsMemory(0, total), default, ct);
             else await _replies.WriteAsync(buffer.AsMemory(0, total), ct).ConfigureAwait(false);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>The header of a reply carrying the whole read as data: a simple reply, or one OFFSET_DATA chunk marked DONE.</summary>
+    private void DataReplyHeader(NbdRequest r, Span<byte> destination)
+    {
+        if (_structured)
+        {
+            ReplyWriter.ChunkHeader(destination, ReplyChunkFlags.Done, ReplyChunkType.OffsetData, r.Cookie, 8 + (int)r.Length);
+            BinaryPrimitives.WriteUInt64BigEndian(destination[NbdWireSize.StructuredReplyHeader..], r.Offset);
+        }
+        else
+        {
+            ReplyWriter.SimpleHeader(destination, NbdError.None, r.Cookie);
+        }
+    }
+
+    /// <summary>
+    /// A bulk read on a plain socket from an export whose bytes lie in a file: the reply header, then sendfile
+    /// from the file into the socket (no copy through a buffer of ours). False (nothing sent) when the export
+    /// gives no file range, or when a sparse-eligible read may hold an all-zero granule, which the copying path
+    /// sends as a hole: the reply on the wire is then the one the copying path would send.
+    /// </summary>
+    private bool TrySendFileRange(NbdRequest r, int prefix, bool sparse, CancellationToken ct)
+    {
+        Span<byte> header = stackalloc byte[prefix];
+        DataReplyHeader(r, header);
+        int length = (int)r.Length;
+        try
+        {
+            return _replies.TrySendFileBlocking(_laneSocket!, header, () =>
+            {
+                var range = _fileRanges!.TryLeaseFileRange((long)r.Offset, length);
+                if (range is null || !sparse || !SocketSend.MayHoldZeroGranule(range, length, SparseGranuleBytes, ZeroSampleBytes)) return range;
+                range.Dispose();
+                return null;
+            }, length, ct);
+        }
+        catch (ReplyFailedException e) when (e.InnerException is FileRangeFailedException failed)
+        {
+            _log.LogWarning("NBD export '{Export}' failed READ at {Offset}+{Length} for {Peer} after its reply header was sent ({Message}); closing the connection",
+                _connection.ExportName, r.Offset, r.Length, _peer, failed.Message);
+            throw;
         }
     }
 

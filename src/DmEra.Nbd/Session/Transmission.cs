@@ -42,6 +42,8 @@ internal sealed partial class Transmission
     /// <summary>The plain socket (no TLS) that a bulk-read lane may send on in blocking calls, or null.</summary>
     private readonly System.Net.Sockets.Socket? _laneSocket;
     private BulkReadLane? _lane;
+    /// <summary>The export's file ranges, sent by sendfile on the lane (plain sockets only), or null.</summary>
+    private readonly INbdFileRangeSource? _fileRanges;
     private CancellationTokenRegistration _laneAbort;
 
     public Transmission(NegotiatedConnection connection, NbdServerLimits limits, ILogger log, string peer)
@@ -57,6 +59,7 @@ internal sealed partial class Transmission
         _budget = new ByteBudget(limits.MaxBufferedBytesPerConnection);
         _contexts = connection.Contexts.ToDictionary(c => c.Id, c => c.Context);
         _laneSocket = (connection.Stream as System.Net.Sockets.NetworkStream)?.Socket;
+        _fileRanges = _export as INbdFileRangeSource;
     }
 
     /// <summary>

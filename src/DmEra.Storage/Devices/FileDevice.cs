@@ -20,6 +20,9 @@ public sealed class FileDevice : IBlockDevice
     public string Path => _file.Path;
     public long SizeBytes => _file.Size;
 
+    /// <inheritdoc cref="DiskFile.Handle"/>
+    public SafeFileHandle Handle => _file.Handle;
+
     /// <summary>
     /// Opens an origin read-write and exclusively (flock LOCK_EX): a second daemon on the same origin would
     /// write blocks the first one never tracks.

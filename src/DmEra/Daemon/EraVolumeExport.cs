@@ -14,7 +14,7 @@ namespace DmEra.Daemon;
 /// (flag 1 = written in era ≥ N, era_invalidate's set plus the current era's writes) and <c>x-dm-era:era</c>
 /// (flags = the era a block was last written in).
 /// </summary>
-public sealed class EraVolumeExport : INbdExport
+public sealed class EraVolumeExport : INbdExport, INbdFileRangeSource
 {
     public const string EraContext = "x-dm-era:era";
     public const string WrittenSincePrefix = "x-dm-era:written-since:";
@@ -52,6 +52,35 @@ public sealed class EraVolumeExport : INbdExport
     {
         try { return Mapped(_volume.ReadAsync(offset, buffer)); }
         catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+    }
+
+    /// <summary>
+    /// A bulk read sent from the origin file (sendfile), inside the volume's gate until the send is done; null
+    /// when the origin is not a file or an answered write to the range is not on it yet (the read then goes
+    /// through <see cref="ReadAsync"/>, which waits for it). A stopping volume refuses as a read does.
+    /// </summary>
+    public NbdFileRange? TryLeaseFileRange(long offset, int length)
+    {
+        if (_volume is not EraVolume era) return null;
+        OriginFileRange? origin;
+        try { origin = era.TryLeaseOriginRange(offset, length); }
+        catch (Exception e) when (IsMapped(e)) { throw Map(e); }
+        if (origin is null) return null;
+        try
+        {
+            return new OriginRange(origin);
+        }
+        catch (ObjectDisposedException)
+        {
+            origin.Dispose();   // the file was closed under a stop that gave up waiting: read the usual way
+            return null;
+        }
+    }
+
+    private sealed class OriginRange(OriginFileRange origin) : NbdFileRange(origin.File, origin.Offset)
+    {
+        public override bool IsRecalled => origin.IsRecalled;
+        protected override void Release() => origin.Dispose();
     }
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)

@@ -41,6 +41,13 @@ internal sealed class InteropServer : IAsyncDisposable
         return export;
     }
 
+    /// <summary>Disposes <paramref name="owned"/> with the server.</summary>
+    public T Own<T>(T owned) where T : IDisposable
+    {
+        _owned.Add(owned);
+        return owned;
+    }
+
     public string PathOf(string name) => Path.Combine(Directory, name + ".img");
 
     public async ValueTask DisposeAsync()

@@ -152,8 +152,8 @@ w("")
 w("## Fresh era")
 w("")
 w("Right after `dmera message bench checkpoint` (one before each fresh-era job): every 4 KiB write is a first "
-  "write in the new era, released only after its metadata commit (two fdatasyncs, shared by the writes of one "
-  "group) is durable. qemu-nbd's qcow2 bitmap is not made durable before the write is acknowledged and is "
+  "write in the new era, reaching the origin only after its mark is durable (one intent-log append, durable as "
+  "it returns, shared by the writes of one group); a write without FUA is answered before that (write-back). qemu-nbd's qcow2 bitmap is not made durable before the write is acknowledged and is "
   "declared inconsistent after a crash; it runs the same job for comparison. Unix socket. fio's random map "
   "writes each 4 KiB block once before any block twice, so every write is a first write while IOPS × seconds "
   "stays under the device's 262 144 blocks.")
@@ -163,7 +163,7 @@ table(["job", "server", "IOPS", "p50 µs", "p99 µs", "IOPS ratio to qcow2+bitma
         ratio(m["iops"], peer(k, "qcow").get("iops")), ratio(m["p99_us"], peer(k, "qcow").get("p99_us"))]
        for k in keys("fresh") for m in [medians[k]]])
 w("The metadata commit time dmera reports (`dmera status --json`, read right after the job: `commit_us_p50` and "
-  "`commit_us_p99` are over the daemon's last 4,096 commits, from setting the bits to the second fdatasync; "
+  "`commit_us_p99` are over the daemon's last 4,096 commits, from setting the bits to their being durable; "
   "`commits` and `first_writes`, first-write requests, are the job's increase), and the job's p99 first-write "
   "latency over the commit p50 (target ≤ 3). n/a: the daemon under test does not report the field.")
 w("")

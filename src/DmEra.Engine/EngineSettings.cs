@@ -58,7 +58,16 @@ public sealed record EngineSettings(
             c.GetTimeSpan("intent-log-commit-interval"),
             c.GetInt("intent-log-commit-marks"),
             c.GetLong("write-back-bytes"),
-            c.GetDouble("view-read-share"));
+            CheckedViewReadShare(c));
+    }
+
+    private static double CheckedViewReadShare(Config engine)
+    {
+        var share = engine.GetDouble("view-read-share");
+        // Refused at start, not at the first take_backup_snap: a typo must not wait for the night's backup.
+        if (!(share > 0 && share <= 1))
+            throw new ConfigurationException($"dmera.engine.view-read-share must be above 0 and at most 1 (1 turns pacing off), not {share}");
+        return share;
     }
 
     private static Config LoadShipped()

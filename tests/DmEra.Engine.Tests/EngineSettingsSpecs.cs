@@ -12,6 +12,7 @@ public sealed class EngineSettingsSpecs
         Assert.Equal(16384, s.MaxBlocksPerCommit);
         Assert.Equal(1024, s.MaxPendingFirstWrites);
         Assert.Equal(64L << 20, s.WriteBackBytes);
+        Assert.Equal(0.1, s.ViewReadShare);
         Assert.Equal(32576, s.DigestBitsPerStep);
         Assert.Equal(TimeSpan.FromSeconds(120), s.StopTimeout);
         Assert.Equal("PinnedDispatcher", EngineSettings.DefaultConfig.GetString("dmera.engine.metadata-dispatcher.type"));
@@ -42,5 +43,15 @@ public sealed class EngineSettingsSpecs
     {
         Assert.False(EngineSettings.DefaultConfig.HasPath("akka"));
         Assert.False(EngineSettings.DefaultConfig.HasPath("dmera.daemon"));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1.5")]
+    [InlineData("-0.1")]
+    public void A_view_read_share_outside_zero_to_one_is_refused_when_read_saying_what_is_allowed(string share)
+    {
+        var e = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(ConfigurationFactory.ParseString($"view-read-share = {share}")));
+        Assert.Contains("view-read-share must be above 0 and at most 1", e.Message);
     }
 }

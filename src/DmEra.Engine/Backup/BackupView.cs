@@ -61,6 +61,7 @@ public sealed class BackupView : IDisposable
 
     /// <summary>What paces the view's reads while the live volume is busy, or null (never paced).</summary>
     public ViewReadPacer? Pacer => _pacer;
+
     public long LimitBytes { get; }
     public long SizeBytes => _geometry.OriginBytes;
     public long BlockBytes => _geometry.BlockBytes;

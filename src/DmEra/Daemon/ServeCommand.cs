@@ -63,8 +63,10 @@ internal static class ServeCommand
         if (!File.Exists(path)) throw new ConfigurationException($"settings file {path} not found");
         try
         {
-            return ConfigurationFactory.ParseString(File.ReadAllText(path))
+            var config = ConfigurationFactory.ParseString(File.ReadAllText(path))
                 .WithFallback(EngineSettings.DefaultConfig);   // the daemon and NBD blocks fall back where they are read
+            EngineSettings.Create(config.GetConfig("dmera.engine"));   // the engine's settings are checked before anything starts
+            return config;
         }
         catch (Exception e) when (e is not ConfigurationException)
         {

@@ -17,6 +17,7 @@ internal sealed class SnapshotActor : ReceiveActor
     // Take/drop requests the writer is carrying out, by the id of the writer's request: who asked, and what to do with the answer.
     private readonly Dictionary<long, (IRequest Requester, Action<object> OnReply)> _pending = new();
     private long _heldRoot;   // 0 = none
+    private BackupView? _dropping;   // dropped, still published until its leases are back
 
     public SnapshotActor(IActorRef writer, IActorRef eraManager, BackupViewSlot views)
     {
@@ -65,6 +66,7 @@ internal sealed class SnapshotActor : ReceiveActor
         });
         Receive<BackupSnapshot.Take>(TakeBackup);
         Receive<BackupSnapshot.Drop>(DropBackup);
+        Receive<BackupSnapshot.Unleased>(Unpublish);
         Receive<MetadataWriter.SnapshotTaken>(t =>
         {
             _heldRoot = t.HeldRoot;
@@ -134,14 +136,24 @@ internal sealed class SnapshotActor : ReceiveActor
 
     private void DropBackup(BackupSnapshot.Drop d)
     {
-        if (_views.Current is not { } view)
+        if (_views.Current is not { } view || view == _dropping)
         {
             d.Fail(new EraMessageException("no backup view to drop"));
             return;
         }
-        // Unpublished first: later first-writes go straight to the origin, later reads of the view fail.
-        _views.Set(null);
+        // Broken first: later reads of the view fail and nothing more is saved. It stays published while ranges of
+        // the origin are still lent to its readers (sendfile), so writes to them keep waiting for their leases
+        // (recalled by those writes); then unpublished, and later first-writes go straight to the origin.
+        _dropping = view;
         view.Drop();
+        view.Unleased.PipeTo(Self, success: () => new BackupSnapshot.Unleased(d, view));
+    }
+
+    private void Unpublish(BackupSnapshot.Unleased u)
+    {
+        _views.Set(null);
+        _dropping = null;
+        var d = u.Drop;
         AskWriter(d, id => new MetadataWriter.DropSnapshot(Self, id), reply =>
         {
             if (reply is MetadataWriter.SnapshotDropped) d.ReplyTo.Tell(new BackupSnapshot.ViewDropped(d.RequestId));

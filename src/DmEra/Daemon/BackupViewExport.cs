@@ -14,7 +14,7 @@ namespace DmEra.Daemon;
 /// now and the chunk was not overwritten since the instant (a hole then was a hole at the instant, since any
 /// write first saves the chunks it covers). A broken or dropped view answers EIO.
 /// </summary>
-public sealed class BackupViewExport : INbdExport
+public sealed class BackupViewExport : INbdExport, INbdFileRangeSource
 {
     public const string Suffix = "@backup";
     public const string DirtyBitmapPrefix = "qemu:dirty-bitmap:";
@@ -46,6 +46,31 @@ public sealed class BackupViewExport : INbdExport
     {
         var read = _view.ReadAsync(offset, buffer);
         return read.IsCompletedSuccessfully ? read : MapAsync(read);
+    }
+
+    /// <summary>
+    /// A bulk read of chunks not overwritten since the instant, sent from the origin file (sendfile) as the live
+    /// export's are: writes to the range wait for the lease (<see cref="BackupView.TryLeaseOrigin"/>). Null (the
+    /// read goes through <see cref="ReadAsync"/>) anywhere else, and while the view's reads are paced.
+    /// </summary>
+    public NbdFileRange? TryLeaseFileRange(long offset, int length)
+    {
+        if (_view.TryLeaseOrigin(offset, length) is not { } lease) return null;
+        try
+        {
+            return new OriginRange(lease);
+        }
+        catch (ObjectDisposedException)
+        {
+            lease.Dispose();   // the origin was closed by a stop: the read fails the usual way
+            return null;
+        }
+    }
+
+    private sealed class OriginRange(ViewOriginLease lease) : NbdFileRange(lease.File, lease.Offset)
+    {
+        public override bool IsRecalled => lease.IsRecalled;
+        protected override void Release() => lease.Dispose();
     }
 
     private static async ValueTask MapAsync(ValueTask operation)

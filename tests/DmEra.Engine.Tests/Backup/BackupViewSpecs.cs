@@ -234,32 +234,6 @@ public sealed class BackupViewSpecs : IDisposable
         public void Dispose() => inner.Dispose();
     }
 
-    /// <summary>A store whose next write can be held after the save has passed its last check.</summary>
-    private sealed class StallingStore(SavedCopyFile inner) : ISavedCopyFile
-    {
-        private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _armed;
-        public Task Stalled => _stalled.Task;
-        public void StallNextWrite() => Volatile.Write(ref _armed, 1);
-        public void Unstall() => _release.TrySetResult();
-        public string Path => inner.Path;
-        public void WriteHeader(long heldRoot, uint era) => inner.WriteHeader(heldRoot, era);
-        public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
-        {
-            if (Interlocked.Exchange(ref _armed, 0) == 1)
-            {
-                _stalled.TrySetResult();
-                await _release.Task;
-            }
-            await inner.WriteAsync(offset, data);
-        }
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer) => inner.ReadAsync(offset, buffer);
-        public void Release() => inner.Release();
-        public void Delete() => inner.Delete();
-        public void Dispose() => inner.Dispose();
-    }
-
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }

@@ -5,7 +5,7 @@
 #      own), so every first write to a block waits for its commit in both; the difference is the
 #      copy-before-write and the reader. Target: >= 0.7x at QD16.
 #   2. nbdcopy of the view against nbdcopy of the live volume, nothing writing. Target: >= 0.9x.
-# Usage: bench/view/run.sh [ROUNDS=3] [SECONDS=5]   (environment: BLOCK_SECTORS, default 128 = 64 KiB;
+# Usage: bench/view/run.sh [ROUNDS=3] [SECONDS=5]   (environment: BLOCK_SECTORS, default 128 = 64 KiB; COPIES, default 3;
 #        READER=0 holds the view with nobody reading it, to separate the copy-before-write from the reader)
 # The saved copy may grow to the whole volume here (backup-limit = origin size), so a view never breaks
 # mid-sample. The server listens on a Unix socket only; everything it started is stopped by pid on exit.
@@ -18,6 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 top="$(cd "$here/../.." && pwd)"
 rounds=${1:-3} seconds=${2:-5}
+copies=${COPIES:-3}   # nbdcopy runs per copy sample: one copy of 1 GiB takes a third of a second
 bs=${BLOCK_SECTORS:-128}
 work="$(mktemp -d /tmp/dmera-bench-view.XXXXXX)"
 pids=()
@@ -101,8 +102,8 @@ for r in $(seq 1 "$rounds"); do
   order=(live view); (( r % 2 == 0 )) && order=(view live)
   for what in "${order[@]}"; do
     uri=$([[ $what == live ]] && echo "$live" || echo "$view")
-    t0=$(date +%s.%N); timeout 300 nbdcopy "$uri" null:; t1=$(date +%s.%N)
-    echo "$r copy $what $(python3 -c "print(round(1024 / ($t1 - $t0)))") $b" >> "$samples"
+    t0=$(date +%s.%N); for ((c = 0; c < copies; c++)); do timeout 300 nbdcopy "$uri" null:; done; t1=$(date +%s.%N)
+    echo "$r copy $what $(python3 -c "print(round(1024 * $copies / ($t1 - $t0)))") $b" >> "$samples"
   done
   dmera message v drop_backup_snap > /dev/null
  done

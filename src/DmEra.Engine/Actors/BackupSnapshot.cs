@@ -22,5 +22,5 @@ public static class BackupSnapshot
     public sealed record ViewDropped(long RequestId);
 
     /// <summary>The snapshot actor's own: the dropped view lends no range of the origin any more, so it can be unpublished.</summary>
-    internal sealed record Unleased(Drop Drop, BackupView View);
+    internal sealed record Unleased(Drop Drop);
 }

@@ -17,7 +17,7 @@ internal sealed class SnapshotActor : ReceiveActor
     // Take/drop requests the writer is carrying out, by the id of the writer's request: who asked, and what to do with the answer.
     private readonly Dictionary<long, (IRequest Requester, Action<object> OnReply)> _pending = new();
     private long _heldRoot;   // 0 = none
-    private BackupView? _dropping;   // dropped, still published until its leases are back
+    private BackupSnapshot.Drop? _dropping;   // the drop of the published view, waiting for its leases to come back
 
     public SnapshotActor(IActorRef writer, IActorRef eraManager, BackupViewSlot views)
     {
@@ -136,7 +136,7 @@ internal sealed class SnapshotActor : ReceiveActor
 
     private void DropBackup(BackupSnapshot.Drop d)
     {
-        if (_views.Current is not { } view || view == _dropping)
+        if (_views.Current is not { } view || _dropping is not null)
         {
             d.Fail(new EraMessageException("no backup view to drop"));
             return;
@@ -144,9 +144,9 @@ internal sealed class SnapshotActor : ReceiveActor
         // Broken first: later reads of the view fail and nothing more is saved. It stays published while ranges of
         // the origin are still lent to its readers (sendfile), so writes to them keep waiting for their leases
         // (recalled by those writes); then unpublished, and later first-writes go straight to the origin.
-        _dropping = view;
+        _dropping = d;
         view.Drop();
-        view.Unleased.PipeTo(Self, success: () => new BackupSnapshot.Unleased(d, view));
+        view.Unleased.PipeTo(Self, success: () => new BackupSnapshot.Unleased(d));
     }
 
     private void Unpublish(BackupSnapshot.Unleased u)
@@ -168,6 +168,7 @@ internal sealed class SnapshotActor : ReceiveActor
         _views.Set(null);
         // Whoever still waits gets the typed failure; what the writer does with the requests is its own affair.
         var error = new VolumeStoppingException("(snapshot actor)");
+        _dropping?.Fail(error);
         foreach (var (id, entry) in _pending) entry.OnReply(new Failed(id, error));
         _pending.Clear();
     }

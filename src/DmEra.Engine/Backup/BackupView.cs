@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using DmEra.Engine.Tracking;
 
@@ -25,7 +24,7 @@ public sealed class BackupView : IDisposable
     public const int ChunkBytes = 4096;
     // A large write saves its chunks in runs of at most this many (1 MiB): one origin read and one store write
     // each, with a bounded buffer.
-    private const int MaxRunChunks = 256;
+    private const int MaxRunChunks = SaveQueue.BatchBytes / ChunkBytes;
     private readonly BlockGeometry _geometry;
     private readonly Func<long, Memory<byte>, ValueTask> _readOrigin;
     private readonly ISavedCopyFile _store;
@@ -34,6 +33,7 @@ public sealed class BackupView : IDisposable
     private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _originFile;   // null: the origin is not a file
     private readonly object _lock = new();
     private readonly SavedChunks _saved;   // read lock-free, changed under _lock
+    private readonly SaveQueue _saves;
     // All below under _lock.
     private readonly List<SaveRun> _saving = new();
     private readonly List<ViewOriginLease> _leases = new();
@@ -57,6 +57,7 @@ public sealed class BackupView : IDisposable
         LimitBytes = limitBytes;
         SinceEra = sinceEra;
         _saved = new SavedChunks((geometry.OriginBytes + ChunkBytes - 1) / ChunkBytes);
+        _saves = new SaveQueue(readOrigin, store, () => Volatile.Read(ref _broken) is not null);
     }
 
     /// <summary>The era the view closes: it holds every write acknowledged in eras up to this one.</summary>
@@ -273,19 +274,9 @@ public sealed class BackupView : IDisposable
             if (Volatile.Read(ref _broken) is not null) return;
             var offset = run.First * ChunkBytes;
             var length = (int)(Math.Min((run.Last + 1) * ChunkBytes, _geometry.OriginBytes) - offset);
-            var buffer = ArrayPool<byte>.Shared.Rent(length);
-            try
-            {
-                await _readOrigin(offset, buffer.AsMemory(0, length)).ConfigureAwait(false);
-                // A break meanwhile gives the store's space back once this run is out of _saving (below), so
-                // this write never lands in a truncated store; skipping it just saves the work.
-                if (Volatile.Read(ref _broken) is not null) return;
-                await _store.WriteAsync(SlotOffset(run.Slot), buffer.AsMemory(0, length)).ConfigureAwait(false);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
+            // Off this thread, batched with the saves of other writes (SaveQueue). The store's space goes back
+            // on a break only once this run is out of _saving (below), so the queue never writes a truncated store.
+            await _saves.SaveAsync(offset, length, SlotOffset(run.Slot)).ConfigureAwait(false);
             lock (_lock)
                 if (_broken is null) _saved.Add(run.First, run.Last, run.Slot);
             // The saved bits must be visible before the write this save lets through reaches the origin: a

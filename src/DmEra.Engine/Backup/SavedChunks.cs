@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Numerics;
 
 namespace DmEra.Engine.Backup;
@@ -9,16 +8,22 @@ namespace DmEra.Engine.Backup;
 /// while a view is held), so it is sparse pages published once and bits only ever set, and bits and slots by the
 /// view's readers, which run in the idle scheduling class and must hold nothing a write waits for. The view
 /// changes them under its own lock, a chunk's slot before its bit. A page appears only when a chunk in it is first saved, so a view over a huge volume
-/// costs memory for what was overwritten, not for its size.
+/// costs memory for what was overwritten, not for its size. Slots are kept by bitmap word (64 chunks, 256 KiB of
+/// origin): one array of 64 when the first chunk of the word is saved, not a dictionary entry per chunk, which on
+/// the path of every first write cost a hash insert and an object each (bench/results/view-2026-12-03i.md).
 /// </summary>
 internal sealed class SavedChunks
 {
     private const int PageShift = 15;   // 32768 chunks a page: 4 KiB of bits for 128 MiB of origin
     private const long PageMask = (1L << PageShift) - 1;
     private readonly ulong[]?[] _pages;
-    private readonly ConcurrentDictionary<long, long> _slots = new();
+    private readonly long[]?[]?[] _slots;   // by page, then by bitmap word: a chunk's slot, published before its bit
 
-    public SavedChunks(long chunks) => _pages = new ulong[]?[(chunks + PageMask) >> PageShift];
+    public SavedChunks(long chunks)
+    {
+        _pages = new ulong[]?[(chunks + PageMask) >> PageShift];
+        _slots = new long[]?[]?[_pages.Length];
+    }
 
     public bool Contains(long chunk)
     {
@@ -64,14 +69,29 @@ internal sealed class SavedChunks
     }
 
     /// <summary>The slot of a saved chunk (its bit seen set); lock-free.</summary>
-    public long SlotOf(long chunk) => _slots[chunk];
+    public long SlotOf(long chunk) =>
+        Volatile.Read(ref Volatile.Read(ref _slots[chunk >> PageShift])![(chunk & PageMask) >> 6])![chunk & 63];
 
     /// <summary>Records chunks [first, last] saved in slots from <paramref name="slot"/> on. Under the view's lock.</summary>
     public void Add(long first, long last, long slot)
     {
         for (var c = first; c <= last; c++)
         {
-            _slots[c] = slot + (c - first);
+            ref var wordsRef = ref _slots[c >> PageShift];
+            var words = wordsRef;
+            if (words is null)
+            {
+                words = new long[]?[1 << (PageShift - 6)];
+                Volatile.Write(ref wordsRef, words);
+            }
+            ref var slotsRef = ref words[(c & PageMask) >> 6];
+            var slots = slotsRef;
+            if (slots is null)
+            {
+                slots = new long[64];
+                Volatile.Write(ref slotsRef, slots);
+            }
+            slots[c & 63] = slot + (c - first);   // the bit's Volatile.Write below publishes it
             ref var pageRef = ref _pages[c >> PageShift];
             var page = pageRef;
             if (page is null)

@@ -30,9 +30,9 @@ public interface ISavedCopyFile : IDisposable
 /// (<see cref="BackupView.ChunkBytes"/>), in the order they were saved. It is never fsync'ed except for its header: a view does not outlive the daemon
 /// (at the next start the file is removed and its metadata snapshot dropped), so its blocks only need to be
 /// readable while this process runs, and a first write never waits for a flush of the store.
-/// Its I/O is page-cache I/O on the caller's thread, as the origin's is (DiskFile): a save sits on the path of
-/// a first write, and a hop to the thread pool and back there costs more than the 64 KiB copy itself on a
-/// busy machine (bench/view, results/view-2026-12-03.md). A save that stalls (dirty-page throttling) sends
+/// Its I/O is page-cache I/O on the caller's thread, as the origin's is (DiskFile): the caller is the view's
+/// save queue (<see cref="SaveQueue"/>), already off the request's thread, and a further hop to the thread pool
+/// and back costs more than the copy itself on a busy machine (bench/view, results/view-2026-12-03.md). A save that stalls (dirty-page throttling) sends
 /// saves to the thread pool for a while (<see cref="InlineWriteGate"/>).
 /// </summary>
 public sealed class SavedCopyFile : ISavedCopyFile

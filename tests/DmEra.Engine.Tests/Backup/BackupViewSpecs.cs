@@ -193,6 +193,26 @@ public sealed class BackupViewSpecs : IDisposable
     }
 
     [Fact]
+    public async Task Saves_queued_behind_one_under_way_reach_the_store_in_one_write_of_their_adjacent_slots()
+    {
+        var image = await FillChunksAsync();
+        var store = new StallingStore(SavedCopyFile.Create(StorePath));
+        using var view = NewView(store: store);
+        store.StallNextWrite();
+        var first = WriteThroughAsync(view, 0, 0xBB, B);         // slot 0, held in the store write
+        await store.Stalled.WaitAsync(Limit);
+        var queued = new[] { 5, 9, 2 }.Select(c => WriteThroughAsync(view, c * B, 0xCC, B)).ToArray();   // slots 1, 2 and 3, meanwhile
+        await Task.Delay(100);
+        Assert.DoesNotContain(queued, w => w.IsCompleted);
+
+        store.Unstall();
+        await Task.WhenAll(queued.Append(first)).WaitAsync(Limit);
+        Assert.Equal([(SavedCopyFile.HeaderBytes, B), (SavedCopyFile.HeaderBytes + B, 3 * B)], store.Writes);
+        Assert.Equal(image, await ReadAsync(view, 0, 16 * B));
+        Assert.Equal(((byte)0xBB, (byte)0xCC, (byte)0xCC), (_origin[0], _origin[5 * B], _origin[2 * B]));
+    }
+
+    [Fact]
     public async Task A_failing_store_breaks_the_view_with_its_error_and_the_write_goes_on()
     {
         using var view = NewView(store: new FailingStore(SavedCopyFile.Create(StorePath)));

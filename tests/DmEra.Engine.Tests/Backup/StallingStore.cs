@@ -13,8 +13,10 @@ internal sealed class StallingStore(SavedCopyFile inner) : ISavedCopyFile
     public void Unstall() => _release.TrySetResult();
     public string Path => inner.Path;
     public void WriteHeader(long heldRoot, uint era) => inner.WriteHeader(heldRoot, era);
+    public List<(long Offset, int Length)> Writes { get; } = new();
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data)
     {
+        lock (Writes) Writes.Add((offset, data.Length));
         if (Interlocked.Exchange(ref _armed, 0) == 1)
         {
             _stalled.TrySetResult();

@@ -10,7 +10,7 @@ namespace DmEra.Engine.Backup;
 /// for a reader the same way). That wait is bounded: the write recalls the lease, and a sender whose peer is not
 /// reading copies the rest out and gives it back. Dispose it once the bytes are sent.
 /// </summary>
-public sealed class ViewOriginLease : IDisposable
+public sealed class ViewOriginLease : Origin.IOriginLease
 {
     private readonly BackupView _view;
     private int _recalled;
@@ -25,16 +25,14 @@ public sealed class ViewOriginLease : IDisposable
         LastChunk = lastChunk;
     }
 
-    /// <summary>The origin file (owned by the volume: the holder may take a reference, never close it).</summary>
     public SafeFileHandle File { get; }
 
-    /// <summary>Where the range starts in the file (the volume's offset: the origin is mapped one to one).</summary>
     public long Offset { get; }
 
     internal long FirstChunk { get; }
     internal long LastChunk { get; }
 
-    /// <summary>A write is waiting for a chunk of the range: a holder that would wait on something slow (a client not reading) should finish without the file and dispose this.</summary>
+    /// <summary>A write is waiting for a chunk of the range.</summary>
     public bool IsRecalled => Volatile.Read(ref _recalled) != 0;
 
     /// <summary>Under the view's lock: asks for the lease back; the task ends when it is disposed.</summary>

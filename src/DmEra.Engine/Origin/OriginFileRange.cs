@@ -8,7 +8,7 @@ namespace DmEra.Engine.Origin;
 /// so a stop (which closes the file afterwards) and a checkpoint's hold wait for it, and no answered write to
 /// the range is still on its way to the origin. Dispose it once the bytes are sent.
 /// </summary>
-public sealed class OriginFileRange : IDisposable
+public sealed class OriginFileRange : IOriginLease
 {
     private readonly WriteGate _gate;
     private int _left;
@@ -20,16 +20,11 @@ public sealed class OriginFileRange : IDisposable
         _gate = gate;
     }
 
-    /// <summary>The origin file (owned by the volume: the holder may take a reference, never close it).</summary>
     public SafeFileHandle File { get; }
 
-    /// <summary>Where the range starts in the file (the volume's offset: the origin is mapped one to one).</summary>
     public long Offset { get; }
 
-    /// <summary>
-    /// A stop or a checkpoint's hold is waiting for the gate: a holder that would wait on something slow (a
-    /// client not reading) should finish without the file and dispose this.
-    /// </summary>
+    /// <summary>A stop or a checkpoint's hold is waiting for the gate.</summary>
     public bool IsRecalled => _gate.IsDraining;
 
     public void Dispose()

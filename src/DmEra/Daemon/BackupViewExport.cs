@@ -53,25 +53,7 @@ public sealed class BackupViewExport : INbdExport, INbdFileRangeSource
     /// export's are: writes to the range wait for the lease (<see cref="BackupView.TryLeaseOrigin"/>). Null (the
     /// read goes through <see cref="ReadAsync"/>) anywhere else, and while the view's reads are paced.
     /// </summary>
-    public NbdFileRange? TryLeaseFileRange(long offset, int length)
-    {
-        if (_view.TryLeaseOrigin(offset, length) is not { } lease) return null;
-        try
-        {
-            return new OriginRange(lease);
-        }
-        catch (ObjectDisposedException)
-        {
-            lease.Dispose();   // the origin was closed by a stop: the read fails the usual way
-            return null;
-        }
-    }
-
-    private sealed class OriginRange(ViewOriginLease lease) : NbdFileRange(lease.File, lease.Offset)
-    {
-        public override bool IsRecalled => lease.IsRecalled;
-        protected override void Release() => lease.Dispose();
-    }
+    public NbdFileRange? TryLeaseFileRange(long offset, int length) => OriginLeaseRange.Of(_view.TryLeaseOrigin(offset, length));
 
     private static async ValueTask MapAsync(ValueTask operation)
     {

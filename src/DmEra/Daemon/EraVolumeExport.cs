@@ -62,25 +62,8 @@ public sealed class EraVolumeExport : INbdExport, INbdFileRangeSource
     public NbdFileRange? TryLeaseFileRange(long offset, int length)
     {
         if (_volume is not EraVolume era) return null;
-        OriginFileRange? origin;
-        try { origin = era.TryLeaseOriginRange(offset, length); }
+        try { return OriginLeaseRange.Of(era.TryLeaseOriginRange(offset, length)); }
         catch (Exception e) when (IsMapped(e)) { throw Map(e); }
-        if (origin is null) return null;
-        try
-        {
-            return new OriginRange(origin);
-        }
-        catch (ObjectDisposedException)
-        {
-            origin.Dispose();   // the file was closed under a stop that gave up waiting: read the usual way
-            return null;
-        }
-    }
-
-    private sealed class OriginRange(OriginFileRange origin) : NbdFileRange(origin.File, origin.Offset)
-    {
-        public override bool IsRecalled => origin.IsRecalled;
-        protected override void Release() => origin.Dispose();
     }
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken cancellationToken)

@@ -93,7 +93,10 @@ public sealed class IntentLogSpecs(ITestOutputHelper output) : EngineSpec(output
         var volume = await StartLoggedAsync(metadata, log, origin);
         for (var i = 0; i < 200; i++) await Bounded(volume.WriteAsync(i * B, new byte[B]));
         Assert.True(volume.Counters.BackgroundCommits > 0 || metadata.FlushesStarted > 4, "the log was never freed");
-        var (crashedMetadata, crashedLog) = (metadata.AfterCrash(), log.AfterCrash());
+        // The log's image first: a background commit may finish between the two, and its metadata commit comes
+        // before it moves the log's head, so any mark the log image has lost is in the later metadata image.
+        var crashedLog = log.AfterCrash();
+        var crashedMetadata = metadata.AfterCrash();
         var eras = await InSystemTwo(async two =>
         {
             var again = await StartLoggedAsync(crashedMetadata, crashedLog, origin, two);
@@ -114,7 +117,10 @@ public sealed class IntentLogSpecs(ITestOutputHelper output) : EngineSpec(output
         var volume = await StartLoggedAsync(metadata, log, origin);
         await Bounded(volume.WriteAsync(0, new byte[2100 * B]));   // one batch of 2,100 marks: 17 sectors and a block of slack, the area is 24
         await Bounded(volume.WriteAsync(3000 * B, new byte[B]));   // and the log still takes the next small one
-        var (crashedMetadata, crashedLog) = (metadata.AfterCrash(), log.AfterCrash());
+        // The log's image first: a background commit may finish between the two, and its metadata commit comes
+        // before it moves the log's head, so any mark the log image has lost is in the later metadata image.
+        var crashedLog = log.AfterCrash();
+        var crashedMetadata = metadata.AfterCrash();
         Assert.All(LogicalEras(crashedMetadata.CrashImage())[..2100], e => Assert.Equal(1u, e));
         var eras = await InSystemTwo(async two =>
         {

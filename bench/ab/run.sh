@@ -55,7 +55,8 @@ for t in a b; do
   build="${BUILD_CACHE:-$work}/dmera-$(git -C "$top" rev-parse --short "$rev")"
   if [[ ! -f $build/dmera.dll ]]; then
     git -C "$top" worktree add -q --detach "$work/tree-$t" "$rev"
-    dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$build" > /dev/null
+    dotnet build -c Release "$work/tree-$t/src/DmEra" -o "$build" > "$work/build-$t.log" ||
+      { echo "build of $rev failed:" >&2; grep -E " error " "$work/build-$t.log" | sort -u >&2; exit 1; }
   fi
   ln -sfn "$build" "$work/dmera-$t"
   meta="$work/$t.meta"

@@ -201,7 +201,9 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         // Adaptive linger: the callers the last commit released usually come straight back with their next
         // first-write. Waiting (bounded by group-commit-linger) until as many are queued as last time lets
         // one fdatasync carry a whole queue depth instead of alternating half-batches. A lone writer
-        // (last batch 1) never waits.
+        // (last batch 1) never waits. With write-back the callers were answered before their commit and keep
+        // sending; the linger then only makes each log append carry more marks (11 against 2.5 per commit at
+        // 20k first-writes/s), fewer appends and fewer wake-ups of this thread and the pool.
         if (_waiters.Count < _lastBatchSize && _settings.GroupCommitLinger > TimeSpan.Zero
             && Stopwatch.GetElapsedTime(_batchStarted) is var waited && waited < _settings.GroupCommitLinger)
         {

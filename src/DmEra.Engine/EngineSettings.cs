@@ -48,7 +48,7 @@ public sealed record EngineSettings(
         return new(
             DispatcherPath,
             c.GetInt("max-blocks-per-commit"),
-            c.GetTimeSpan("group-commit-linger"),
+            CheckedGroupCommitLinger(c),
             c.GetInt("max-pending-first-writes"),
             c.GetInt("digest-bits-per-step"),
             c.GetInt("digest-commit-dirty-blocks"),
@@ -60,6 +60,18 @@ public sealed record EngineSettings(
             c.GetLong("write-back-bytes"),
             CheckedViewReadShare(c));
     }
+
+    /// <summary>The metadata writer's thread sleeps through the linger, serving nothing else meanwhile (checkpoints,
+    /// status, stop): a typo of seconds would stall them all, so past 10 ms it is refused at start.</summary>
+    private static TimeSpan CheckedGroupCommitLinger(Config engine)
+    {
+        var linger = engine.GetTimeSpan("group-commit-linger");
+        if (linger < TimeSpan.Zero || linger > MaxGroupCommitLinger)
+            throw new ConfigurationException($"dmera.engine.group-commit-linger must be from 0s (off) to 10ms, not {linger.TotalMilliseconds} ms");
+        return linger;
+    }
+
+    private static readonly TimeSpan MaxGroupCommitLinger = TimeSpan.FromMilliseconds(10);
 
     private static double CheckedViewReadShare(Config engine)
     {

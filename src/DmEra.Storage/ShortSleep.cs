@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace DmEra.Storage;
@@ -9,14 +10,19 @@ namespace DmEra.Storage;
 /// </summary>
 public static partial class ShortSleep
 {
-    [LibraryImport("libc", EntryPoint = "usleep", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "usleep")]
     private static partial int USleep(uint microseconds);
 
+    /// <summary>Returns after at least <paramref name="duration"/> (a signal may end one usleep early: it sleeps again for the rest).</summary>
     public static void For(TimeSpan duration)
     {
-        var micros = (long)duration.TotalMicroseconds;
-        if (micros <= 0) return;
-        if (micros >= 1_000_000) Thread.Sleep(duration);
-        else USleep((uint)micros);
+        if (duration >= TimeSpan.FromSeconds(1))
+        {
+            Thread.Sleep(duration);
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        for (var left = duration; left > TimeSpan.Zero; left = duration - Stopwatch.GetElapsedTime(started))
+            USleep((uint)Math.Max(1, (long)left.TotalMicroseconds));
     }
 }

@@ -54,4 +54,20 @@ public sealed class EngineSettingsSpecs
         var e = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(ConfigurationFactory.ParseString($"view-read-share = {share}")));
         Assert.Contains("view-read-share must be above 0 and at most 1", e.Message);
     }
+
+    [Theory]
+    [InlineData("5s")]
+    [InlineData("11ms")]
+    public void A_group_commit_linger_past_10ms_is_refused_when_read_saying_what_is_allowed(string linger)
+    {
+        var e = Assert.Throws<ConfigurationException>(() => EngineSettings.Create(ConfigurationFactory.ParseString($"group-commit-linger = {linger}")));
+        Assert.Contains("group-commit-linger must be from 0s (off) to 10ms", e.Message);
+    }
+
+    [Theory]
+    [InlineData("0s")]
+    [InlineData("10ms")]
+    public void A_group_commit_linger_from_0_to_10ms_is_taken(string linger) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(linger == "0s" ? 0 : 10),
+            EngineSettings.Create(ConfigurationFactory.ParseString($"group-commit-linger = {linger}")).GroupCommitLinger);
 }

@@ -13,8 +13,13 @@ namespace DmEra.Daemon;
 /// that find a bitmap by that prefix. <c>base:allocation</c> reports a hole only where the origin has one
 /// now and the chunk was not overwritten since the instant (a hole then was a hole at the instant, since any
 /// write first saves the chunks it covers). A broken or dropped view answers EIO.
+/// Its reads are always copied, never sent from the origin file (sendfile), unlike the live export's: sendfile
+/// hands the socket references to the origin's page-cache pages, not copies, so a write that lands after the
+/// send returned but before the peer read the bytes changes what the peer receives (TCP and Unix sockets
+/// alike; BackupViewSendFileTests.A_write_after_a_view_read_was_handed_to_the_socket_...). For the live volume
+/// that is a read concurrent with a write; for the view it would be bytes that are not the instant's.
 /// </summary>
-public sealed class BackupViewExport : INbdExport, INbdFileRangeSource
+public sealed class BackupViewExport : INbdExport
 {
     public const string Suffix = "@backup";
     public const string DirtyBitmapPrefix = "qemu:dirty-bitmap:";
@@ -47,13 +52,6 @@ public sealed class BackupViewExport : INbdExport, INbdFileRangeSource
         var read = _view.ReadAsync(offset, buffer);
         return read.IsCompletedSuccessfully ? read : MapAsync(read);
     }
-
-    /// <summary>
-    /// A bulk read of chunks not overwritten since the instant, sent from the origin file (sendfile) as the live
-    /// export's are: writes to the range wait for the lease (<see cref="BackupView.TryLeaseOrigin"/>). Null (the
-    /// read goes through <see cref="ReadAsync"/>) anywhere else, and while the view's reads are paced.
-    /// </summary>
-    public NbdFileRange? TryLeaseFileRange(long offset, int length) => OriginLeaseRange.Of(_view.TryLeaseOrigin(offset, length));
 
     private static async ValueTask MapAsync(ValueTask operation)
     {

@@ -52,8 +52,9 @@ public sealed class DaemonProcess : IAsyncDisposable
         var first = await Task.WhenAny(daemon._ready.Task, exited, Task.Delay(StartTimeout));
         if (first != daemon._ready.Task)
         {
+            var pid = daemon.Pid;   // before disposing: a disposed Process has no id, and that error would hide the log
             await daemon.DisposeAsync();
-            throw new InvalidOperationException($"dmera serve did not come up (pid {daemon.Pid}):\n{daemon.Log}");
+            throw new InvalidOperationException($"dmera serve did not come up (pid {pid}):\n{daemon.Log}");
         }
         return daemon;
     }

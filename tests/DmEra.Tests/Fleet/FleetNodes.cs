@@ -90,17 +90,37 @@ public sealed class FleetNodes : IAsyncDisposable
         Nodes[i] = await DaemonProcess.StartAsync(dir, [.. args]);
     }
 
+    /// <summary>
+    /// Free ports below the kernel's ephemeral range. Ports taken by bind(0) come from that range, and so do
+    /// the local ports of every outgoing connection the other tests make while a fleet starts or a node
+    /// restarts. One of those took a node's port between the pick and the daemon's bind and failed a CI run.
+    /// Below the range, only a server bound to that port by number can hold it.
+    /// </summary>
     private static int[] FreePorts(int n)
     {
-        var listeners = Enumerable.Range(0, n).Select(_ =>
+        var ephemeralLow = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0]);
+        var (low, high) = (Math.Max(1025, ephemeralLow - 12000), ephemeralLow - 1);
+        if (high - low < 1000) throw new InvalidOperationException($"the ephemeral port range starts at {ephemeralLow}: too few ports below it for fleet tests");
+        var ports = new SortedSet<int>();
+        while (ports.Count < n)
         {
-            var l = new TcpListener(IPAddress.Loopback, 0);
-            l.Start();
-            return l;
-        }).ToList();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).Order().ToArray();
-        foreach (var l in listeners) l.Stop();
-        return ports;
+            var port = Random.Shared.Next(low, high + 1);
+            if (port == 10809 || ports.Contains(port)) continue;   // never NBD's own port
+            var l = new TcpListener(IPAddress.Loopback, port);
+            try
+            {
+                l.Start();
+                ports.Add(port);
+            }
+            catch (SocketException)
+            {
+            }
+            finally
+            {
+                l.Stop();
+            }
+        }
+        return [.. ports];
     }
 
     /// <summary>Polls <paramref name="check"/> until it holds, failing with the nodes' logs after <paramref name="within"/>.</summary>

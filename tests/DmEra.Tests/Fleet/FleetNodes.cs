@@ -17,7 +17,7 @@ public sealed class FleetNodes : IAsyncDisposable
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
     public const double HoldLeaseSeconds = 4;
 
-    private readonly List<TempDir> _dirs = new();
+    private readonly TempDir[] _dirs;
     private readonly string[] _volumes;
     private readonly Func<int, string> _extraHocon;
 
@@ -29,6 +29,7 @@ public sealed class FleetNodes : IAsyncDisposable
         _volumes = volumes.Select(v => string.Join(',', v)).ToArray();
         StableAfterSeconds = stableAfterSeconds;
         Nodes = new DaemonProcess?[names.Length];
+        _dirs = names.Select(_ => new TempDir()).ToArray();   // one each, kept over restarts
     }
 
     public string[] Names { get; }
@@ -55,9 +56,6 @@ public sealed class FleetNodes : IAsyncDisposable
 
     public async Task StartNodeAsync(int i)
     {
-        if (_dirs.Count <= i)
-            lock (_dirs)
-                while (_dirs.Count < Names.Length) _dirs.Add(new TempDir());
         var dir = _dirs[i];
         var config = dir.File("fleet-test.hocon");
         File.WriteAllText(config, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "akka.hocon")) + $$"""

@@ -197,7 +197,7 @@ public sealed class EraVolume : IEraVolume
         if (limitBytes <= 0) throw new ArgumentOutOfRangeException(nameof(limitBytes), "the saved-copy limit must be positive");
         var file = Backup.SavedCopyFile.Create(storePath);
         var pacer = new Backup.ViewReadPacer(_settings.ViewReadShare, () => _router.Gate.IsBusy(Backup.ViewReadPacer.BusyWithinMs));
-        var view = new Backup.BackupView(_router.Geometry, _origin.ReadAsync, file, limitBytes, sinceEra, onBroken, pacer, _originFile);
+        var view = new Backup.BackupView(_router.Geometry, _origin.ReadAsync, file, limitBytes, sinceEra, onBroken, pacer);
         return TakeBackupCoreAsync(view);
     }
 

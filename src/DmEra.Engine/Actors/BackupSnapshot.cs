@@ -20,7 +20,4 @@ public static class BackupSnapshot
     /// <summary>Ends the view (its readers get errors, its saved copies are deleted) and drops its metadata snapshot.</summary>
     public sealed record Drop(IActorRef ReplyTo, long RequestId) : IRequest;
     public sealed record ViewDropped(long RequestId);
-
-    /// <summary>The snapshot actor's own: the dropped view lends no range of the origin any more, so it can be unpublished.</summary>
-    internal sealed record Unleased(Drop Drop);
 }

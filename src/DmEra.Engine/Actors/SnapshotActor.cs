@@ -17,7 +17,6 @@ internal sealed class SnapshotActor : ReceiveActor
     // Take/drop requests the writer is carrying out, by the id of the writer's request: who asked, and what to do with the answer.
     private readonly Dictionary<long, (IRequest Requester, Action<object> OnReply)> _pending = new();
     private long _heldRoot;   // 0 = none
-    private BackupSnapshot.Drop? _dropping;   // the drop of the published view, waiting for its leases to come back
 
     public SnapshotActor(IActorRef writer, IActorRef eraManager, BackupViewSlot views)
     {
@@ -66,7 +65,6 @@ internal sealed class SnapshotActor : ReceiveActor
         });
         Receive<BackupSnapshot.Take>(TakeBackup);
         Receive<BackupSnapshot.Drop>(DropBackup);
-        Receive<BackupSnapshot.Unleased>(Unpublish);
         Receive<MetadataWriter.SnapshotTaken>(t =>
         {
             _heldRoot = t.HeldRoot;
@@ -136,24 +134,14 @@ internal sealed class SnapshotActor : ReceiveActor
 
     private void DropBackup(BackupSnapshot.Drop d)
     {
-        if (_views.Current is not { } view || _dropping is not null)
+        if (_views.Current is not { } view)
         {
             d.Fail(new EraMessageException("no backup view to drop"));
             return;
         }
-        // Broken first: later reads of the view fail and nothing more is saved. It stays published while ranges of
-        // the origin are still lent to its readers (sendfile), so writes to them keep waiting for their leases
-        // (recalled by those writes); then unpublished, and later first-writes go straight to the origin.
-        _dropping = d;
-        view.Drop();
-        view.Unleased.PipeTo(Self, success: () => new BackupSnapshot.Unleased(d));
-    }
-
-    private void Unpublish(BackupSnapshot.Unleased u)
-    {
+        // Unpublished first: later first-writes go straight to the origin, later reads of the view fail.
         _views.Set(null);
-        _dropping = null;
-        var d = u.Drop;
+        view.Drop();
         AskWriter(d, id => new MetadataWriter.DropSnapshot(Self, id), reply =>
         {
             if (reply is MetadataWriter.SnapshotDropped) d.ReplyTo.Tell(new BackupSnapshot.ViewDropped(d.RequestId));
@@ -168,7 +156,6 @@ internal sealed class SnapshotActor : ReceiveActor
         _views.Set(null);
         // Whoever still waits gets the typed failure; what the writer does with the requests is its own affair.
         var error = new VolumeStoppingException("(snapshot actor)");
-        _dropping?.Fail(error);
         foreach (var (id, entry) in _pending) entry.OnReply(new Failed(id, error));
         _pending.Clear();
     }

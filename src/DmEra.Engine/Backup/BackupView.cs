@@ -13,8 +13,7 @@ namespace DmEra.Engine.Backup;
 /// through the origin, and never makes a write wait: it reads the origin, then takes from the store every chunk
 /// saved by then (a chunk's old contents are in the store before its write may reach the origin). While the
 /// live volume is busy, reads are paced (<see cref="ViewReadPacer"/>): a paced reader waits, so a lock or a claim
-/// it held would stall writes; reads take none. The one exception is a bulk read sent from the origin file
-/// (<see cref="TryLeaseOrigin"/>, never while paced): writes to its chunks wait for its lease, which they recall.
+/// it held would stall writes; reads take none.
 /// Failure policy (qemu's break-snapshot, blksnap, dattobd): a full or failing store breaks the view, never
 /// a write; every later read of the view fails with <see cref="BackupViewBrokenException"/>.
 /// </summary>
@@ -30,27 +29,20 @@ public sealed class BackupView : IDisposable
     private readonly ISavedCopyFile _store;
     private readonly Action<string>? _onBroken;
     private readonly ViewReadPacer? _pacer;
-    private readonly Microsoft.Win32.SafeHandles.SafeFileHandle? _originFile;   // null: the origin is not a file
     private readonly object _lock = new();
     private readonly SavedChunks _saved;   // read lock-free, changed under _lock
     private readonly SaveQueue _saves;
     // All below under _lock.
     private readonly List<SaveRun> _saving = new();
-    private readonly List<ViewOriginLease> _leases = new();
-    private int _leaseCount;   // _leases.Count, also read lock-free by the write path (AreAllSaved)
-    private TaskCompletionSource? _unleased;   // made by Unleased while leases are out
-    private long _leasedReads, _recalledLeases;
     private long _nextSlot;
     private string? _broken;   // also read lock-free (Volatile) by reads and the write path
     private bool _releaseWhenSaved;   // broken with saves in flight: the store's space goes back after the last
 
     public BackupView(BlockGeometry geometry, Func<long, Memory<byte>, ValueTask> readOrigin, ISavedCopyFile store,
-        long limitBytes, uint? sinceEra, Action<string>? onBroken = null, ViewReadPacer? pacer = null,
-        Microsoft.Win32.SafeHandles.SafeFileHandle? originFile = null)
+        long limitBytes, uint? sinceEra, Action<string>? onBroken = null, ViewReadPacer? pacer = null)
     {
         _geometry = geometry;
         _pacer = pacer;
-        _originFile = originFile;
         _readOrigin = readOrigin;
         _store = store;
         _onBroken = onBroken;
@@ -119,16 +111,12 @@ public sealed class BackupView : IDisposable
 
     /// <summary>
     /// Lock-free, for the write path's check on every write while a view is held: true when every chunk of the
-    /// range is saved (or the view is broken, saves nothing more and lends no range of the origin), so a write
-    /// there needs no <see cref="CopyBeforeWriteAsync"/>. A saved bit is set only after its chunk's old contents
-    /// are in the store, under the lock, whose release publishes the store write before the bit. A lease is
-    /// granted only over unsaved chunks and before a break (under the lock), so a writer that sees the break
-    /// sees every lease granted before it.
+    /// range is saved (or the view is broken, and saves nothing more), so a write there needs no
+    /// <see cref="CopyBeforeWriteAsync"/>. A saved bit is set only after its chunk's old contents are in the
+    /// store, under the lock, whose release publishes the store write before the bit.
     /// </summary>
     public bool AreAllSaved(long offset, long length) =>
-        length <= 0 ||
-        (Volatile.Read(ref _broken) is not null && Volatile.Read(ref _leaseCount) == 0) ||
-        _saved.ContainsAll(offset / ChunkBytes, (offset + length - 1) / ChunkBytes);
+        length <= 0 || Volatile.Read(ref _broken) is not null || _saved.ContainsAll(offset / ChunkBytes, (offset + length - 1) / ChunkBytes);
 
     /// <summary>
     /// Saves the old contents of every chunk of the range not saved yet; returns when the origin may be
@@ -142,41 +130,24 @@ public sealed class BackupView : IDisposable
     {
         // A run of free chunks at a time, ascending. A run is claimed whole under the lock and saved without
         // waiting for any other save; a chunk another write is saving is waited for only with no claim held.
-        // So two overlapping writes never wait on each other. A chunk lent to a reader (ViewOriginLease) is
-        // waited for the same way, after recalling its lease: the reader is sending it from the origin.
+        // So two overlapping writes never wait on each other.
         while (true)
         {
             SaveRun? mine = null;
             Task? other = null;
             lock (_lock)
             {
-                if (_broken is not null)
+                if (_broken is not null) return;
+                var c = _saved.Next(first, last + 1, saved: false);   // saved stretches skipped a bitmap word at a time
+                while (c <= last && ClaimOfLocked(c) is { } claim)
                 {
-                    // Nothing more is saved, but a range being sent from the origin stays the instant's until its lease ends.
-                    if (LeaseOfLocked(first, last) is not { } held) return;
-                    other = RecallLocked(held);
-                }
-                var c = other is null ? _saved.Next(first, last + 1, saved: false) : last + 1;   // saved stretches skipped a bitmap word at a time
-                while (c <= last)
-                {
-                    if (ClaimOfLocked(c) is { } claim)
-                    {
-                        other ??= claim.Finished;
-                        c = _saved.Next(claim.Last + 1, last + 1, saved: false);
-                    }
-                    else if (LeaseOfLocked(c, c) is { } lease)
-                    {
-                        var released = RecallLocked(lease);
-                        other ??= released;
-                        c = _saved.Next(Math.Min(lease.LastChunk, last) + 1, last + 1, saved: false);
-                    }
-                    else break;
+                    other ??= claim.Finished;
+                    c = _saved.Next(claim.Last + 1, last + 1, saved: false);
                 }
                 if (c <= last)
                 {
                     var end = c;
-                    while (end < last && end - c + 1 < MaxRunChunks && !_saved.Contains(end + 1) && ClaimOfLocked(end + 1) is null &&
-                           LeaseOfLocked(end + 1, end + 1) is null) end++;
+                    while (end < last && end - c + 1 < MaxRunChunks && !_saved.Contains(end + 1) && ClaimOfLocked(end + 1) is null) end++;
                     if ((_nextSlot + end - c + 1) * ChunkBytes > LimitBytes)
                     {
                         BreakLocked($"saved-copy store full: {_nextSlot * ChunkBytes} of its {LimitBytes}-byte limit used");
@@ -198,73 +169,6 @@ public sealed class BackupView : IDisposable
         foreach (var s in _saving)
             if (s.First <= chunk && chunk <= s.Last) return s;
         return null;
-    }
-
-    private Task RecallLocked(ViewOriginLease lease)
-    {
-        if (!lease.IsRecalled) _recalledLeases++;
-        return lease.RecallLocked();
-    }
-
-    /// <summary>Reads sent from the origin file under a lease (<see cref="TryLeaseOrigin"/>), and how many of those leases a write recalled.</summary>
-    public (long Leased, long Recalled) LeaseCounts
-    {
-        get { lock (_lock) return (_leasedReads, _recalledLeases); }
-    }
-
-    private ViewOriginLease? LeaseOfLocked(long first, long last)
-    {
-        foreach (var l in _leases)
-            if (l.FirstChunk <= last && first <= l.LastChunk) return l;
-        return null;
-    }
-
-    /// <summary>
-    /// The range as it was at the instant, lent from the origin file for sending from the file itself, or null
-    /// (read it with <see cref="ReadAsync"/>): when the origin is not a file, the view is broken, its reads are
-    /// being paced, or any chunk of the range has been overwritten since the instant or is being saved. Writes to
-    /// the range wait for the lease (<see cref="ViewOriginLease"/>): dispose it once sent.
-    /// </summary>
-    public ViewOriginLease? TryLeaseOrigin(long offset, long length)
-    {
-        _geometry.CheckRange(offset, length);
-        if (_originFile is null || length <= 0 || _pacer is { MustPace: true }) return null;
-        var first = offset / ChunkBytes;
-        var last = (offset + length - 1) / ChunkBytes;
-        lock (_lock)
-        {
-            if (_broken is not null || _saved.Next(first, last + 1, saved: true) <= last) return null;
-            foreach (var s in _saving)
-                if (s.First <= last && first <= s.Last) return null;
-            var lease = new ViewOriginLease(this, _originFile, offset, first, last);
-            _leases.Add(lease);
-            _leasedReads++;
-            Volatile.Write(ref _leaseCount, _leases.Count);
-            return lease;
-        }
-    }
-
-    internal void Return(ViewOriginLease lease)
-    {
-        TaskCompletionSource? unleased = null;
-        lock (_lock)
-        {
-            if (!_leases.Remove(lease)) return;
-            Volatile.Write(ref _leaseCount, _leases.Count);
-            if (_leases.Count == 0) (unleased, _unleased) = (_unleased, null);
-        }
-        lease.Released?.TrySetResult();
-        unleased?.TrySetResult();
-    }
-
-    /// <summary>Ends when no range of the origin is lent to a reader; after a break or a drop no new one is lent, so this ends for good.</summary>
-    public Task Unleased
-    {
-        get
-        {
-            lock (_lock)
-                return _leases.Count == 0 ? Task.CompletedTask : (_unleased ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-        }
     }
 
     private async ValueTask SaveRunAsync(SaveRun run)

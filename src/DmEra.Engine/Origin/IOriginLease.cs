@@ -4,7 +4,7 @@ namespace DmEra.Engine.Origin;
 
 /// <summary>
 /// A range of a volume's origin file lent for sending from the file itself (sendfile): the live volume's
-/// (<see cref="OriginFileRange"/>) and a backup view's (<see cref="Backup.ViewOriginLease"/>). Dispose it once sent.
+/// (<see cref="OriginFileRange"/>; a backup view's reads are always copied). Dispose it once sent.
 /// </summary>
 public interface IOriginLease : IDisposable
 {

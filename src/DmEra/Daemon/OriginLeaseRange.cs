@@ -3,7 +3,7 @@ using DmEra.Nbd;
 
 namespace DmEra.Daemon;
 
-/// <summary>A lent range of a volume's origin (live or backup view) as the NBD server's file range: recalled and released through the lease.</summary>
+/// <summary>A lent range of the live volume's origin as the NBD server's file range: recalled and released through the lease.</summary>
 internal sealed class OriginLeaseRange : NbdFileRange
 {
     private readonly IOriginLease _lease;

@@ -422,8 +422,6 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
                 ["read_share"] = view.Pacer?.Share ?? 1,
                 ["paced_reads"] = view.Pacer?.PacedReads ?? 0,
                 ["paced_rest_ms"] = Math.Round(view.Pacer?.Rested.TotalMilliseconds ?? 0, 1),
-                ["sent_from_origin"] = view.LeaseCounts.Leased,
-                ["recalled_by_writes"] = view.LeaseCounts.Recalled,
             }
             : null;
         if (v.Volume is EraVolume era)

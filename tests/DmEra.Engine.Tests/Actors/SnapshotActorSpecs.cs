@@ -141,36 +141,8 @@ public sealed class SnapshotActorSpecs(ITestOutputHelper output) : EngineSpec(ou
         writer.ExpectNoMsg(Quiet);
     }
 
-    [Fact]
-    public void A_dropped_view_stays_published_until_the_ranges_it_lent_to_readers_are_back()
-    {
-        var (writer, _, snapshots) = StartWithProbes();
-        var requester = CreateTestProbe();
-        using var origin = File.OpenHandle(Path.Combine(_dir, "origin"), FileMode.CreateNew, FileAccess.ReadWrite);
-        var view = NewView("lent", origin);
-        snapshots.Tell(new BackupSnapshot.Take(requester.Ref, 1, view));
-        var take = writer.ExpectMsg<MetadataWriter.TakeSnapshot>(Limit);
-        take.ReplyTo.Tell(new MetadataWriter.SnapshotTaken(take.RequestId, 42, 6));
-        requester.ExpectMsg<BackupSnapshot.ViewTaken>(Limit);
-        var lease = view.TryLeaseOrigin(0, 4 * B)!;
-
-        snapshots.Tell(new BackupSnapshot.Drop(requester.Ref, 2));
-        writer.ExpectNoMsg(Quiet);
-        Assert.Same(view, _views.Current);                 // writes still find it, and wait for the lease
-        Assert.NotNull(view.BrokenReason);                 // but it reads and saves no more
-        snapshots.Tell(new BackupSnapshot.Drop(requester.Ref, 3));
-        Assert.Equal("no backup view to drop", requester.ExpectMsg<Failed>(Limit).Cause.Message);
-
-        lease.Dispose();
-        var drop = writer.ExpectMsg<MetadataWriter.DropSnapshot>(Limit);
-        Assert.Null(_views.Current);
-        drop.ReplyTo.Tell(new MetadataWriter.SnapshotDropped(drop.RequestId));
-        Assert.Equal(new BackupSnapshot.ViewDropped(2), requester.ExpectMsg<BackupSnapshot.ViewDropped>(Limit));
-    }
-
-    private BackupView NewView(string name, Microsoft.Win32.SafeHandles.SafeFileHandle? origin = null) =>
-        new(new BlockGeometry(8, 16 * B), (_, _) => ValueTask.CompletedTask, SavedCopyFile.Create(Path.Combine(_dir, name)), 16 * B, null, null,
-            originFile: origin);
+    private BackupView NewView(string name) =>
+        new(new BlockGeometry(8, 16 * B), (_, _) => ValueTask.CompletedTask, SavedCopyFile.Create(Path.Combine(_dir, name)), 16 * B, null, null);
 
     protected override void Dispose(bool disposing)
     {

@@ -8,7 +8,7 @@ namespace DmEra.Engine.Origin;
 /// so a stop (which closes the file afterwards) and a checkpoint's hold wait for it, and no answered write to
 /// the range is still on its way to the origin. Dispose it once the bytes are sent.
 /// </summary>
-public sealed class OriginFileRange : IOriginLease
+public sealed class OriginFileRange : IDisposable
 {
     private readonly WriteGate _gate;
     private int _left;

@@ -71,6 +71,8 @@ public sealed record FleetSettings
             throw new ConfigurationException("--cluster-seed and --node-name need --cluster-listen HOST:PORT (the address this node's fleet port binds to)");
         if (PhaseTimeout * 2 >= HoldLease)
             throw new ConfigurationException("dmera.fleet.phase-timeout must be under half of hold-lease: a hold must outlast the coordinator's wait for the holds and the checkpoints");
+        if (RequestTimeout <= PhaseTimeout * 2)
+            throw new ConfigurationException("dmera.fleet.request-timeout must be over twice phase-timeout: an admin request waits for a group's two phases, and would report a group that succeeded as not answering");
         if (NodeName is { } n && (n.Length == 0 || n.Any(c => char.IsWhiteSpace(c) || c == ',')))
             throw new ConfigurationException($"node name '{n}': no spaces or commas");
         return this;

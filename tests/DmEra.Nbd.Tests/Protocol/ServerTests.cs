@@ -178,7 +178,7 @@ public sealed class ServerTests
         var started = DateTime.UtcNow;
         // The gate would hold the read for 15 s; only the cancellation after the grace period ends it sooner.
         await server.StopAsync(TimeSpan.FromMilliseconds(300)).WaitAsync(TimeSpan.FromSeconds(20));
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), $"stop took {DateTime.UtcNow - started}");
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(12), $"stop took {DateTime.UtcNow - started}");   // under the gate's 15 s
         Assert.True(await client.IsClosedAsync());
         gated.Open();
         await server.DisposeAsync();

@@ -79,13 +79,11 @@ public sealed class BackupWrongInputTests
         AssertOneLineError(Create("nosuch", dir.File("new/chain"), d.Uri("nosuch")), "nosuch");
         Assert.False(Directory.Exists(dir.File("new")));
 
-        // A port nothing listens on (bound, then closed): the view is taken, cannot be read, and is dropped.
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        // A port nothing listens on: the view is taken, cannot be read, and is dropped. The port stays bound (not
+        // listening, so connects are refused) for the whole test: released, another test's bind(0) could take it.
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ExclusiveAddressUse = true };
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)holder.LocalEndPoint!).Port;
         var unreachable = Create("v", dir.File("c4"), $"nbd://127.0.0.1:{port}/");
         AssertOneLineError(unreachable, $"(--uri nbd://127.0.0.1:{port}/)");
         Assert.Contains("give --uri as 'dmera serve' listens", unreachable.StdErr);

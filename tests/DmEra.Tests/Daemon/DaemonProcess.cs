@@ -14,12 +14,14 @@ public sealed class DaemonProcess : IAsyncDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly Process _process;
     private readonly StringBuilder _log = new();
+    private bool _disposed;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private DaemonProcess(TempDir dir, Process process)
     {
         Dir = dir;
         _process = process;
+        Pid = process.Id;
         _process.OutputDataReceived += (_, e) => OnLine(e.Data);
         _process.ErrorDataReceived += (_, e) => OnLine(e.Data);
         _process.BeginOutputReadLine();
@@ -29,8 +31,12 @@ public sealed class DaemonProcess : IAsyncDisposable
     public TempDir Dir { get; }
     public string NbdSocket => Dir.File("nbd.sock");
     public string AdminSocket => Dir.File("admin.sock");
-    public int Pid => _process.Id;
+    /// <summary>Kept from the start: a disposed Process has no id, and an error message or a cleanup may still want it.</summary>
+    public int Pid { get; }
     public string Log { get { lock (_log) return _log.ToString(); } }
+
+    /// <summary>Exited, or disposed (then it is stopped too).</summary>
+    public bool HasExited => _disposed || _process.HasExited;
 
     public string Uri(string volume) => $"nbd+unix:///{volume}?socket={NbdSocket}";
 
@@ -52,9 +58,8 @@ public sealed class DaemonProcess : IAsyncDisposable
         var first = await Task.WhenAny(daemon._ready.Task, exited, Task.Delay(StartTimeout));
         if (first != daemon._ready.Task)
         {
-            var pid = daemon.Pid;   // before disposing: a disposed Process has no id, and that error would hide the log
             await daemon.DisposeAsync();
-            throw new InvalidOperationException($"dmera serve did not come up (pid {pid}):\n{daemon.Log}");
+            throw new InvalidOperationException($"dmera serve did not come up (pid {daemon.Pid}):\n{daemon.Log}");
         }
         return daemon;
     }
@@ -99,6 +104,7 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
         if (!_process.HasExited)
         {
             try
@@ -109,6 +115,7 @@ public sealed class DaemonProcess : IAsyncDisposable
             {
             }
         }
+        _disposed = true;
         _process.Dispose();
     }
 }

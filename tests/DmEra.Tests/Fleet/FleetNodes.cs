@@ -15,7 +15,7 @@ public sealed class FleetNodes : IAsyncDisposable
     /// <summary>Fleet tests run one at a time: several fleets of daemons at once on two cores would miss heartbeats.</summary>
     public const string Collection = "fleet";
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-    public const double HoldLeaseSeconds = 4;
+    public const double HoldLeaseSeconds = 8;
 
     private readonly TempDir[] _dirs;
     private readonly string[] _volumes;
@@ -56,14 +56,17 @@ public sealed class FleetNodes : IAsyncDisposable
 
     public async Task StartNodeAsync(int i)
     {
+        Nodes[i] = null;   // a restart that fails leaves no disposed process behind for the cleanup to signal
         var dir = _dirs[i];
         var config = dir.File("fleet-test.hocon");
         File.WriteAllText(config, File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "akka.hocon")) + $$"""
 
             dmera.fleet {
               hold-lease = {{HoldLeaseSeconds}}s
-              phase-timeout = 1.5s
-              request-timeout = 3s
+              # A loaded CI host can stretch a phase (a metadata fsync on each node) past a second; an answer
+              # waits for two phases, so the request timeout is well above twice the phase timeout.
+              phase-timeout = 3s
+              request-timeout = 10s
               rejoin-after = 1s
               leave-timeout = 3s
               system.akka.cluster {
@@ -74,7 +77,7 @@ public sealed class FleetNodes : IAsyncDisposable
                 down-removal-margin = 1s
                 split-brain-resolver.stable-after = {{StableAfterSeconds}}s
                 # 2 cores shared by several daemons and a build: a generous pause, no false unreachability.
-                failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 3s }
+                failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 6s }
               }
             }
             {{_extraHocon(i)}}
@@ -156,7 +159,7 @@ public sealed class FleetNodes : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var n in Nodes.Where(n => n is not null)) Signal(n!, Mono.Unix.Native.Signum.SIGCONT);
+        foreach (var n in Nodes.Where(n => n is not null && !n.HasExited)) Signal(n!, Mono.Unix.Native.Signum.SIGCONT);
         await Task.WhenAll(Nodes.Where(n => n is not null).Select(n => n!.DisposeAsync().AsTask()));
         foreach (var d in _dirs) d.Dispose();
     }

@@ -73,13 +73,19 @@ public sealed class FleetTests
         for (var i = 0; i < 3; i++) QemuIo(fleet[i], group[i], "write -P 0x11 0 64k");   // block 0: before the group
         var eras = group.Select(v => Era(fleet.Ask(0, $"status {v}"))).ToArray();
         using var stopWriters = new CancellationTokenSource();
+        var wrote = new int[3];
         var writers = Enumerable.Range(0, 3).Select(i => Task.Run(() =>
         {
             var n = 0;
-            for (; !stopWriters.IsCancellationRequested; n++) QemuIo(fleet[i], group[i], $"write -P 0x22 {(16 + n % 8) * BlockBytes} 64k");
+            for (; !stopWriters.IsCancellationRequested; n++)
+            {
+                QemuIo(fleet[i], group[i], $"write -P 0x22 {(16 + n % 8) * BlockBytes} 64k");
+                Interlocked.Increment(ref wrote[i]);
+            }
             return n;
         })).ToArray();
-        await Task.Delay(300);
+        // Every writer under way before the group starts, however late a loaded thread pool starts them.
+        await fleet.WaitUntilAsync("every node written once", () => wrote.All(n => Volatile.Read(ref n) > 0));
         var answer = fleet.Admin(1, "message", "--group", string.Join(',', group), "checkpoint");
         stopWriters.Cancel();
         Assert.All(await Task.WhenAll(writers), n => Assert.True(n > 0));
@@ -114,7 +120,8 @@ public sealed class FleetTests
         var bound = TimeSpan.FromSeconds(FleetNodes.HoldLeaseSeconds + 10);
         Assert.True(await Task.WhenAny(write, Task.Delay(bound)) == write, $"a write to b1 still waits {bound.TotalSeconds}s after the hold\n{fleet.Logs()}");
         await write;
-        Assert.Contains("the hold lease (00:00:04) ran out before the checkpoint arrived", fleet[1].Log);
+        var ranOut = $"the hold lease ({TimeSpan.FromSeconds(FleetNodes.HoldLeaseSeconds)}) ran out before the checkpoint arrived";
+        await fleet.WaitUntilAsync("b logs that the hold lease ran out", () => fleet[1].Log.Contains(ranOut), TimeSpan.FromSeconds(20));
         Assert.True(held.Elapsed < bound);
         var answer = await group;
         Assert.NotEqual(0, answer.ExitCode);

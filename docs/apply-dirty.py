@@ -4,7 +4,7 @@
     /usr/bin/python3 docs/apply-dirty.py VIEW_URI qemu:dirty-bitmap:since-N IMAGE
 
 VIEW_URI is the VOLUME@backup export of a view taken with `take_backup_snap N` (N = the era the previous
-copy's view closed); IMAGE is that previous copy, updated in place. Needs python3-libnbd.
+copy's view closed, plus one: that era is all in the copy); IMAGE is that previous copy, updated in place. Needs python3-libnbd.
 """
 import os
 import sys

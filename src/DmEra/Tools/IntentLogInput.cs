@@ -9,9 +9,10 @@ namespace DmEra.Tools;
 /// The intent log beside a metadata file (<c>META.log</c>, or <c>--log FILE</c>): after a crash the marks of
 /// the last moments may be there and not yet in the metadata. dump and invalidate read the metadata with
 /// them replayed (in memory; the files are not written), so they see every mark, as the daemon's next start
-/// will: with the current writeset, which holds them, archived under its era (era_dump and era_invalidate
-/// read archived writesets and the era array only, and the next start archives it). A metadata
-/// snapshot is complete when taken, so it is read as it is.
+/// will: with the current writeset a crash left open, which holds them (from the log, or committed there in
+/// the background before the crash), archived under its era (era_dump and era_invalidate read archived
+/// writesets and the era array only, and the next start archives it). A metadata snapshot is complete when
+/// taken, so it is read as it is.
 /// </summary>
 internal static class IntentLogInput
 {
@@ -25,17 +26,17 @@ internal static class IntentLogInput
 
     /// <summary>What the log adds to the metadata, or null when there is no log or it adds nothing.</summary>
     public static IntentLogReplayResult? Inspect(MetadataDevice metadata, string? logPath) =>
-        logPath is null ? null : Replay(new OverlayMetadataDevice(metadata), logPath, archive: false);
+        logPath is null ? null : Replay(new OverlayMetadataDevice(metadata), logPath, archive: false).Result;
 
-    /// <summary>The metadata as the daemon's next start would see it: <paramref name="metadata"/> itself when the log adds nothing.</summary>
+    /// <summary>The metadata as the daemon's next start would see it: <paramref name="metadata"/> itself when that changes nothing.</summary>
     public static MetadataDevice WithLog(MetadataDevice metadata, string? logPath, bool archive = true)
     {
         if (logPath is null) return metadata;
         var overlay = new OverlayMetadataDevice(metadata);
-        return Replay(overlay, logPath, archive) is { MarksApplied: > 0 } ? overlay : metadata;
+        return Replay(overlay, logPath, archive).Changed ? overlay : metadata;
     }
 
-    private static IntentLogReplayResult Replay(OverlayMetadataDevice overlay, string logPath, bool archive)
+    private static (IntentLogReplayResult Result, bool Changed) Replay(OverlayMetadataDevice overlay, string logPath, bool archive)
     {
         IntentLogScan scan;
         using (var log = MetadataDevice.Open(logPath, writable: false, DeviceLock.Shared))
@@ -43,9 +44,13 @@ internal static class IntentLogInput
         var sb = EraSuperblock.Read(overlay);
         using var md = EraMetadata.Open(overlay, sb.DataBlockSize, mayFormat: false);
         var result = IntentLogReplay.Apply(md, scan);
-        if (result.MarksApplied == 0) return result;
+        // A writeset left open is archived even when the log adds nothing to it: a crash more than a background
+        // commit after the last first-write leaves every mark there and none only in the log, and era_invalidate's
+        // reading (archived writesets and the era array) would miss them all.
+        var open = !md.CurrentWriteset.IsNone;
+        if (result.MarksApplied == 0 && !(archive && open)) return (result, false);
         if (archive) md.Archive();
         md.Commit();   // into the overlay only
-        return result;
+        return (result, true);
     }
 }

@@ -6,7 +6,7 @@ namespace DmEra.Daemon;
 /// What must hold across the volumes of one daemon before any starts: unique names (each is an NBD export
 /// and an admin target), and no file used twice (a second volume on the same metadata or origin would write
 /// blocks the first never tracks). Files are compared by device and inode, so a symlink or another spelling
-/// of a path is caught too.
+/// of a path is caught too. A backup-store's directory must exist.
 /// </summary>
 public static class VolumeSpecChecks
 {
@@ -15,6 +15,12 @@ public static class VolumeSpecChecks
         var duplicate = volumes.GroupBy(v => v.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new ConfigurationException($"volume name '{duplicate.Key}' is given {duplicate.Count()} times: each volume needs a name of its own");
+
+        // A backup-store given with a typo in its directory would otherwise be created wherever the typo points
+        // (as root, on the root filesystem): the directory must exist.
+        foreach (var v in volumes)
+            if (v.BackupStorePath is { } store && Path.GetDirectoryName(Path.GetFullPath(store)) is { } storeDir && !Directory.Exists(storeDir))
+                throw new ConfigurationException($"volume {v.Name}: backup-store {store}: directory {storeDir} does not exist (create it, or leave backup-store out for {v.MetadataPath}.backup)");
 
         var seen = new Dictionary<string, (VolumeSpec Volume, string Role, string Path)>(StringComparer.Ordinal);
         foreach (var v in volumes)

@@ -279,6 +279,7 @@ public sealed class BackupViewTests
     {
         using var dir = new TempDir();
         var store = dir.File("elsewhere/vm.saved");
+        Directory.CreateDirectory(dir.File("elsewhere"));
         await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "vm", extra: $",backup-limit={2 * BlockBytes},backup-store={store}"));
         DaemonEndToEndTests.QemuIo(d, "vm", "write -P 0x11 0 4M");
         Take(d, "vm");

@@ -63,6 +63,17 @@ public sealed class DaemonRefusalTests
     }
 
     [Fact]
+    public void A_backup_store_in_a_directory_that_does_not_exist_is_refused_not_created()
+    {
+        using var dir = new TempDir();
+        var r = DaemonProcess.RunToExit(dir, "--volume", Volume(dir, "v") + $",backup-store={dir.File("typo/x.store")}");
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains($"volume v: backup-store {dir.File("typo/x.store")}: directory {dir.File("typo")} does not exist", r.StdErr);
+        AssertNoStackTrace(r);
+        Assert.False(Directory.Exists(dir.File("typo")));
+    }
+
+    [Fact]
     public void Two_volumes_on_one_metadata_or_one_origin_get_one_message_naming_both()
     {
         using var dir = new TempDir();

@@ -74,6 +74,9 @@ public sealed class DaemonService(ActorSystem system, DaemonSettings settings, N
         if (settings.UnixSocket is { } unix)
             bound.Add(Listen(unix, () =>
             {
+                // bind(2) in a missing directory fails with ENOENT, which .NET reports as "Cannot assign requested address".
+                if (Path.GetDirectoryName(Path.GetFullPath(unix)) is { } dir && !Directory.Exists(dir))
+                    throw new IOException($"directory {dir} does not exist");
                 _nbd.ListenUnix(unix);
                 return new System.Net.Sockets.UnixDomainSocketEndPoint(unix);
             }));

@@ -31,7 +31,8 @@ public sealed record DaemonSettings
 
     public static DaemonSettings FromConfig(Config config)
     {
-        var daemon = config.GetConfig("dmera.daemon") ?? throw new ConfigurationException("akka.hocon has no dmera.daemon block");
+        // A settings file (--config) need not have the block at all: it may only tune the engine, with volumes given as flags.
+        var daemon = config.GetConfig("dmera.daemon") ?? ConfigurationFactory.Empty;
         // Scalars the file leaves out come from the shipped akka.hocon (the volume list does not: empty is meaningful).
         var shipped = EngineSettings.ShippedConfig;
         var scalars = daemon.WithFallback(shipped.GetConfig("dmera.daemon"));

@@ -74,6 +74,26 @@ public sealed class DaemonRefusalTests
     }
 
     [Fact]
+    public void An_nbd_socket_in_a_directory_that_does_not_exist_is_refused_saying_so()
+    {
+        using var dir = new TempDir();
+        var r = Dmera(["serve", "--listen", "127.0.0.1:0", "--socket", dir.File("nosuch/nbd.sock"), "--admin-socket", dir.File("admin.sock"),
+            "--volume", Volume(dir, "v")]);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains($"cannot listen on {dir.File("nosuch/nbd.sock")}: directory {dir.File("nosuch")} does not exist", r.StdErr);
+        AssertNoStackTrace(r);
+    }
+
+    [Fact]
+    public async Task A_settings_file_with_only_engine_settings_serves_the_volumes_given_as_flags()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("engine-only.hocon"), "dmera.engine { group-commit-linger = 0s }\n");
+        await using var d = await DaemonProcess.StartAsync(dir, "--config", dir.File("engine-only.hocon"), "--volume", Volume(dir, "v"));
+        QemuIo(d, "v", "write -P 0x5a 0 64k", "read -P 0x5a 0 64k");
+    }
+
+    [Fact]
     public void Two_volumes_on_one_metadata_or_one_origin_get_one_message_naming_both()
     {
         using var dir = new TempDir();

@@ -27,4 +27,7 @@ var root = new RootCommand("DmEra: the Linux dm-era target (changed-block tracki
     MetadataSizeTool.Create(),
     BackupCommands.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+// Wrong arguments get their one-line error, not the error followed by the whole help text (--help still shows it).
+if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction parseError) parseError.ShowHelp = false;
+return await parsed.InvokeAsync();

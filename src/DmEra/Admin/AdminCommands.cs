@@ -42,6 +42,11 @@ internal static class AdminCommands
         var socket = AdminSocketOption();
         var json = new Option<bool>("--json") { Description = "JSON for scripts" };
         var volume = new Argument<string?>("volume") { Description = "One volume (default: all, each line prefixed by its name)", Arity = ArgumentArity.ZeroOrOne };
+        // An option typed wrong (--jsn) would otherwise be taken for a volume's name.
+        volume.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && r.Tokens[0].Value.StartsWith('-')) r.AddError($"unknown option '{r.Tokens[0].Value}' (options: --json, --admin-socket)");
+        });
         var command = new Command("status", "The kernel status line of a volume: <metadata block size> <used>/<total> <era> <held root|->") { socket, json, volume };
         command.SetAction((parse, ct) =>
         {

@@ -5,6 +5,19 @@ namespace DmEra.Tests.Tools;
 /// <summary>The era tools as a user runs them: flags, output, exit codes, and one-line errors for bad input.</summary>
 public sealed class EraToolCliTests
 {
+    [Theory]
+    [InlineData("unknown option '--jsn'", "status", "--jsn")]
+    [InlineData("--point takes a point number", "backup", "restore", "/nonexistent", "--point", "-1", "--to", "/nonexistent/x")]
+    [InlineData("Unrecognized command or argument 'extra'", "dump", "/nonexistent", "extra")]
+    public void Wrong_arguments_get_their_error_without_the_help_text(string error, params string[] args)
+    {
+        var r = Dmera(args);
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains(error, r.StdErr);
+        Assert.Equal(1, r.StdErr.Trim().Split('\n').Length);
+        Assert.DoesNotContain("Usage:", r.StdOut + r.StdErr);
+    }
+
     [Fact]
     public void Check_accepts_an_image_era_restore_wrote_and_says_what_it_examined()
     {

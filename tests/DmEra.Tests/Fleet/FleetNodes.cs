@@ -15,7 +15,7 @@ public sealed class FleetNodes : IAsyncDisposable
     /// <summary>Fleet tests run one at a time: several fleets of daemons at once on two cores would miss heartbeats.</summary>
     public const string Collection = "fleet";
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-    public const double HoldLeaseSeconds = 8;
+    public const double HoldLeaseSeconds = 4;
 
     private readonly TempDir[] _dirs;
     private readonly string[] _volumes;
@@ -63,9 +63,9 @@ public sealed class FleetNodes : IAsyncDisposable
 
             dmera.fleet {
               hold-lease = {{HoldLeaseSeconds}}s
-              # A loaded CI host can stretch a phase (a metadata fsync on each node) past a second; an answer
-              # waits for two phases, so the request timeout is well above twice the phase timeout.
-              phase-timeout = 3s
+              phase-timeout = 1.5s
+              # An answer waits for a group's two phases: well above twice the phase timeout, so a group that
+              # succeeded on a loaded host is not reported as not answering.
               request-timeout = 10s
               rejoin-after = 1s
               leave-timeout = 3s
@@ -77,7 +77,7 @@ public sealed class FleetNodes : IAsyncDisposable
                 down-removal-margin = 1s
                 split-brain-resolver.stable-after = {{StableAfterSeconds}}s
                 # 2 cores shared by several daemons and a build: a generous pause, no false unreachability.
-                failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 6s }
+                failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 3s }
               }
             }
             {{_extraHocon(i)}}

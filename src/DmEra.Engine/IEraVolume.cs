@@ -21,6 +21,8 @@ public interface IEraVolume : IAsyncDisposable
     uint NrBlocks { get; }
     VolumeState State { get; }
     uint CurrentEra { get; }
+    /// <summary>The tracking history's identity, 32 lowercase hex digits (the superblock uuid).</summary>
+    string TrackingId { get; }
 
     ValueTask ReadAsync(long offset, Memory<byte> buffer);
     /// <summary>With <paramref name="fua"/>, the origin is fdatasync'ed before the call completes.</summary>

@@ -109,11 +109,9 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         OnViewTaken?.Invoke(view);
         var viewUri = NbdUri.WithExport(uri, view.Export);
         var dirty = decision.Full ? null : view.Bitmap;
-        using var primary = ConnectView(viewUri, dirty);
+        using var primary = ConnectView(viewUri, dirty, volume, status.TrackingId, view.Era);
         if (primary.Size != status.SizeBytes)
             throw new BackupException($"{view.Export} is {primary.Size} bytes, volume {volume} {status.SizeBytes}");
-        if (TrackingIdIn(primary.Description) is { } id && id != status.TrackingId)
-            throw new BackupException($"{view.Export} describes tracking id {id}, the daemon's status {status.TrackingId}");
 
         var n = manifest.Points.Count;
         var kind = decision.Full ? BackupManifest.Full : BackupManifest.Incremental;
@@ -158,20 +156,50 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         }
     }
 
-    /// <summary>The first connection to the view; failing, the error says which URI was tried and where it came from.</summary>
-    private NbdConnection ConnectView(string viewUri, string? dirty)
+    /// <summary>
+    /// The first connection to the view, once its description shows it is the view just taken (this volume's
+    /// tracking id, the view's era): --uri naming another daemon or another NBD server would otherwise back up
+    /// whatever it serves under the view's name. Failing, the error says which URI was tried and where it came from.
+    /// </summary>
+    private NbdConnection ConnectView(string viewUri, string? dirty, string volume, string trackingId, uint era)
     {
+        NbdConnection c;
         try
         {
-            return PointCopier.Connect(viewUri, dirty);
+            c = PointCopier.Open(viewUri, dirty);
         }
-        catch (BackupException e) when (!e.Message.Contains("offers no context", StringComparison.Ordinal))
+        catch (BackupException e)
         {
-            var from = uri == BackupCommands.DefaultUri ? $"the default --uri {uri}" : $"--uri {uri}";
             var why = e.Message.StartsWith(viewUri + ": ", StringComparison.Ordinal) ? e.Message[(viewUri.Length + 2)..] : e.Message;
-            throw new BackupException(
-                $"cannot read the view at {viewUri} ({from}): {why}; give --uri as 'dmera serve' listens (nbd://HOST:PORT/ for --listen, nbd+unix:///?socket=PATH for --socket)", e);
+            throw new BackupException($"cannot read the view at {viewUri} ({UriSource()}): {why}; {UriHint}", e);
         }
+        try
+        {
+            if (ViewIn(c.Description) is not { } found || found.TrackingId != trackingId || found.Era != era)
+            {
+                var what = string.IsNullOrEmpty(c.Description) ? "gives no description" : $"describes \"{Printable(c.Description)}\"";
+                throw new BackupException(
+                    $"{viewUri} ({UriSource()}) is not the view of {volume} just taken: it {what}, not era {era} of tracking id {trackingId}; {UriHint}");
+            }
+            PointCopier.RequireContext(c, dirty);
+            return c;
+        }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
+
+    private const string UriHint = "give --uri as 'dmera serve' listens (nbd://HOST:PORT/ for --listen, nbd+unix:///?socket=PATH for --socket)";
+
+    private string UriSource() => uri == BackupCommands.DefaultUri ? $"the default --uri {uri}" : $"--uri {uri}";
+
+    /// <summary>A server's text fit for a one-line error: control characters replaced, at most 200 characters.</summary>
+    private static string Printable(string text)
+    {
+        var clean = new string(text.Select(ch => char.IsControl(ch) ? '?' : ch).ToArray());
+        return clean.Length <= 200 ? clean : clean[..200] + "...";
     }
 
     /// <summary>
@@ -195,12 +223,14 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         }
     }
 
-    /// <summary>The id a DmEra export's description carries (<c>..., tracking id HEX</c>), or null.</summary>
-    public static string? TrackingIdIn(string? description) =>
-        description is not null && TrackingIdPattern().Match(description) is { Success: true } m ? m.Groups[1].Value : null;
+    /// <summary>The era and tracking id a view export's description carries (<c>... at era E, tracking id HEX</c>), or null.</summary>
+    internal static (uint Era, string TrackingId)? ViewIn(string? description) =>
+        description is not null && ViewPattern().Match(description) is { Success: true } m && uint.TryParse(m.Groups[1].ValueSpan, out var era)
+            ? (era, m.Groups[2].Value)
+            : null;
 
-    [GeneratedRegex("tracking id ([0-9a-f]{32})")]
-    private static partial Regex TrackingIdPattern();
+    [GeneratedRegex(@" at era (\d+), tracking id ([0-9a-f]{32})\z")]
+    private static partial Regex ViewPattern();
 
     private static bool IsOurLeftover(string entry)
     {

@@ -38,14 +38,27 @@ public sealed class PointCopier
     /// <summary>Opens the first connection (so the caller can read the export's size and description before the copy).</summary>
     public static NbdConnection Connect(string uri, string? dirtyContext)
     {
-        var contexts = dirtyContext is null ? new[] { Allocation } : new[] { Allocation, dirtyContext };
-        var c = NbdConnection.Open(uri, contexts);
-        if (dirtyContext is not null && !c.HasContext(dirtyContext))
+        var c = Open(uri, dirtyContext);
+        try
+        {
+            RequireContext(c, dirtyContext);
+        }
+        catch
         {
             c.Dispose();
-            throw new BackupException($"{uri}: the export offers no context {dirtyContext}");
+            throw;
         }
         return c;
+    }
+
+    /// <summary>The first connection, asking for the copy's contexts but not yet requiring them.</summary>
+    public static NbdConnection Open(string uri, string? dirtyContext) =>
+        NbdConnection.Open(uri, dirtyContext is null ? [Allocation] : [Allocation, dirtyContext]);
+
+    public static void RequireContext(NbdConnection c, string? dirtyContext)
+    {
+        if (dirtyContext is not null && !c.HasContext(dirtyContext))
+            throw new BackupException($"{c.Uri}: the export offers no context {dirtyContext}");
     }
 
     /// <param name="primary">A connection from <see cref="Connect"/>: its block status drives the copy.</param>

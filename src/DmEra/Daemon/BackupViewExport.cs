@@ -36,7 +36,8 @@ public sealed class BackupViewExport : INbdExport
         _bitmap = view.SinceEra is { } since ? BitmapName(since) : null;
         var blockBytes = volume.BlockSizeBytes;
         PreferredBlockSize = BitOperations.IsPow2(blockBytes) && blockBytes <= 32 << 20 ? (int)blockBytes : 4096;
-        Description = $"backup view of dm-era volume {volume.Name} at era {view.Era}";
+        // The tracking id and era let the backup client check that the export at its --uri is the view it took.
+        Description = $"backup view of dm-era volume {volume.Name} at era {view.Era}, tracking id {volume.TrackingId}";
     }
 
     public static string ExportName(string volume) => volume + Suffix;

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using DmEra.Backup;
 using DmEra.Tests.Daemon;
 using DmEra.Tests.Tools;
+using Mono.Unix.Native;
 using Xunit;
 
 namespace DmEra.Tests.Backup;
@@ -89,6 +91,72 @@ public sealed class BackupWrongInputTests
         Assert.Contains("give --uri as 'dmera serve' listens", unreachable.StdErr);
         Assert.False(Directory.Exists(dir.File("c4")));
         Assert.Null(new VolumeAdmin(d.AdminSocket).Status("v").ViewEra);
+    }
+
+    [Fact]
+    public async Task Create_refuses_a_uri_that_serves_another_daemons_view_writes_no_point_and_drops_the_view_it_took()
+    {
+        using var dirA = new TempDir();
+        using var dirB = new TempDir();
+        // Two daemons, each with a volume v: B holds a view of its own, which the NBD server at B's URI serves as v@backup.
+        await using var a = await DaemonProcess.StartAsync(dirA, "--volume", DaemonEndToEndTests.Volume(dirA, "v", 8L << 20));
+        await using var b = await DaemonProcess.StartAsync(dirB, "--volume", DaemonEndToEndTests.Volume(dirB, "v", 8L << 20));
+        Assert.Equal(0, b.Admin("message", "v", "take_backup_snap").ExitCode);
+        var adminA = new VolumeAdmin(a.AdminSocket);
+        var idA = adminA.Status("v").TrackingId;
+        var idB = new VolumeAdmin(b.AdminSocket).Status("v").TrackingId;
+        Assert.NotEqual(idA, idB);
+        ProcessResult Create(string chain, string uri) => DmeraProcess.Dmera("backup", "create", "v", chain, "--admin-socket", a.AdminSocket, "--uri", uri);
+
+        var fresh = dirA.File("fresh");
+        var wrong = Create(fresh, b.Uri("v"));
+        AssertOneLineError(wrong, "is not the view of v just taken: it describes \"backup view of dm-era volume v at era ");
+        Assert.Contains($", tracking id {idB}\", not era ", wrong.StdErr);
+        Assert.Contains($" of tracking id {idA}; give --uri as 'dmera serve' listens", wrong.StdErr);
+        Assert.False(Directory.Exists(fresh));
+        Assert.Null(adminA.Status("v").ViewEra);
+        Assert.NotNull(new VolumeAdmin(b.AdminSocket).Status("v").ViewEra);    // B's view is not A's to drop
+
+        // A chain that exists stays as it was: no point, no file, no marker.
+        using var chain = new TempDir();
+        Assert.Equal(0, Create(chain.Path, a.Uri("v")).ExitCode);
+        var before = Directory.GetFileSystemEntries(chain.Path).Order().ToArray();
+        var manifest = File.ReadAllText(BackupManifest.PathIn(chain.Path));
+        AssertOneLineError(Create(chain.Path, b.Uri("v")), "is not the view of v just taken");
+        Assert.Equal(before, Directory.GetFileSystemEntries(chain.Path).Order().ToArray());
+        Assert.Equal(manifest, File.ReadAllText(BackupManifest.PathIn(chain.Path)));
+        Assert.Null(adminA.Status("v").ViewEra);
+        Assert.Equal(0, Create(chain.Path, a.Uri("v")).ExitCode);
+        Assert.Equal(0, DmeraProcess.Dmera("backup", "verify", chain.Path).ExitCode);
+    }
+
+    [Fact]
+    public async Task Create_refuses_a_uri_where_nbdkit_serves_any_export_name()
+    {
+        using var dir = new TempDir();
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", DaemonEndToEndTests.Volume(dir, "v", 8L << 20));
+        var socket = dir.File("nbdkit.sock");
+        var psi = new ProcessStartInfo("nbdkit") { UseShellExecute = false, RedirectStandardError = true };
+        foreach (var arg in new[] { "--foreground", "--exit-with-parent", "--unix", socket, "memory", "1G" }) psi.ArgumentList.Add(arg);
+        using var nbdkit = Process.Start(psi)!;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(socket) && !nbdkit.HasExited && clock.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(10);
+            Assert.True(File.Exists(socket), "nbdkit did not create its socket");
+
+            var chain = dir.File("chain");
+            var r = DmeraProcess.Dmera("backup", "create", "v", chain, "--admin-socket", d.AdminSocket, "--uri", $"nbd+unix:///?socket={socket}");
+            AssertOneLineError(r, $"(--uri nbd+unix:///?socket={socket}) is not the view of v just taken: it gives no description, not era ");
+            Assert.Contains("give --uri as 'dmera serve' listens", r.StdErr);
+            Assert.False(Directory.Exists(chain));
+            Assert.Null(new VolumeAdmin(d.AdminSocket).Status("v").ViewEra);
+        }
+        finally
+        {
+            Syscall.kill(nbdkit.Id, Signum.SIGTERM);
+            nbdkit.WaitForExit();
+        }
     }
 
     [Fact]

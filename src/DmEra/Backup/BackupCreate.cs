@@ -52,24 +52,21 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
 
     private CreateSummary RunIn(string volume, string dir, bool forceFull, bool quiet, Action<string> say, CancellationToken ct)
     {
-        var manifest = BackupManifest.TryLoad(dir);
-        if (manifest is null && Directory.EnumerateFileSystemEntries(dir).Any(e => !IsOurLeftover(e)))
-            throw new BackupException($"{dir} is not empty and holds no backup chain ({BackupManifest.FileName}): give an empty or new directory");
-        manifest ??= new BackupManifest { Volume = volume };
-        if (manifest.Volume != volume)
-            throw new BackupException($"{dir} holds the backups of volume {manifest.Volume}, not {volume}");
-
+        LoadChain(volume, dir);    // a directory that is no chain of this volume is refused before the daemon is asked anything
         if (ViewLease.RecoverInterrupted(admin, dir) is { } recovered) say(recovered);
-        foreach (var partial in Directory.EnumerateFiles(dir, "*" + PartialSuffix)) File.Delete(partial);
 
         var clock = Stopwatch.StartNew();
         var status = admin.Status(volume, ct);
+        using var lease = ViewLease.Claim(admin, volume, dir, status.CurrentEra);
+        // Read again under the claim: a create that ran meanwhile may have added a point.
+        var manifest = LoadChain(volume, dir);
+        foreach (var partial in Directory.EnumerateFiles(dir, "*" + PartialSuffix)) File.Delete(partial);
         var decision = ChainDecision.For(manifest.Last, status, forceFull);
         if (!decision.Full && ChainProblem(dir, manifest, ct) is { } broken)
             decision = new ChainDecision(true, null, $"the chain an incremental would extend is damaged ({broken}; 'dmera backup verify' lists every problem)");
         if (decision.Reason is { } why) say($"full backup: {why}");
 
-        var lease = ViewLease.Take(admin, volume, decision.SinceEra, dir, ct);
+        lease.Take(decision.SinceEra, ct);
         BackupPoint point;
         try
         {
@@ -81,11 +78,24 @@ public sealed partial class BackupCreate(VolumeAdmin admin, string uri, int conn
         }
         finally
         {
-            lease.Dispose();
+            lease.EndView();
         }
+        // Recorded before the claim ends, so the next create reads a manifest with this point.
         manifest.With(point).Save(dir);
         var warning = lease.DropFailure is { } f ? $"the view could not be dropped ({f}); the next create ends it" : null;
         return new CreateSummary(point, decision.Reason, clock.Elapsed.TotalSeconds, warning);
+    }
+
+    /// <summary>The directory's chain of <paramref name="volume"/> (a new one when the directory holds none), or why it is none.</summary>
+    private static BackupManifest LoadChain(string volume, string dir)
+    {
+        var manifest = BackupManifest.TryLoad(dir);
+        if (manifest is null && Directory.EnumerateFileSystemEntries(dir).Any(e => !IsOurLeftover(e)))
+            throw new BackupException($"{dir} is not empty and holds no backup chain ({BackupManifest.FileName}): give an empty or new directory");
+        manifest ??= new BackupManifest { Volume = volume };
+        if (manifest.Volume != volume)
+            throw new BackupException($"{dir} holds the backups of volume {manifest.Volume}, not {volume}");
+        return manifest;
     }
 
     /// <summary>

@@ -320,7 +320,6 @@ internal sealed class IoRouter
             // Completed by FirstWriteRelease on a thread-pool thread, never on the writer's pinned thread.
             var durable = new TaskCompletionSource();
             _writer.Tell(new MetadataWriter.FirstWrite(first, last, durable, System.Diagnostics.Stopwatch.GetTimestamp()));
-            _tracker.FirstWritesSent.Ring();   // after the Tell: a linger woken by it finds the message queued
             await durable.Task.ConfigureAwait(false);
         }
         finally { _firstWriteSlots.Release(); }

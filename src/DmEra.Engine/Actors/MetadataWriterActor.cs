@@ -51,7 +51,6 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
 
     private EraMetadata Md => _md!;
     private EraTracker Tracker => _tracker!;
-    private long _firstWritesReceived;   // FirstWrite messages handled: set against Tracker.FirstWritesSent
 
     private void Inactive()
     {
@@ -167,7 +166,6 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
 
     private void HandleFirstWrite(FirstWrite fw)
     {
-        _firstWritesReceived++;
         var current = Tracker.Current;
         var added = false;
         for (var b = fw.FirstBlock; ; b++)
@@ -209,14 +207,12 @@ internal sealed class MetadataWriterActor : ReceiveActor, IWithTimers
         if (_waiters.Count < _lastBatchSize && _settings.GroupCommitLinger > TimeSpan.Zero
             && Stopwatch.GetElapsedTime(_batchStarted) is var waited && waited < _settings.GroupCommitLinger)
         {
-            // Asleep until the first-writes still missing have been sent (each rings after its Tell, so it is
-            // ahead of the CommitNow sent below in the mailbox and joins the batch), or the linger is over.
-            // It used to spin (Thread.Yield and a CommitNow per turn): at 20k first-writes/s that burned 20 µs
-            // of CPU per write on a host of two cores and tripled the p99 of every request; then it slept out
-            // the whole linger, which cost a lone writer with write-back a fifth of its rate
-            // (bench/results/firstwrite-2026-12-04.md).
+            // One sleep for the rest of the linger; the first-writes that arrive meanwhile are ahead of the
+            // CommitNow sent after it in the mailbox, so they join the batch. It used to spin (Thread.Yield
+            // and a CommitNow per turn): at 20k first-writes/s that burned 20 µs of CPU per write on a host
+            // of two cores and tripled the p99 of every request (bench/results/firstwrite-2026-12-04.md).
             _commitScheduled = true;
-            Tracker.FirstWritesSent.WaitUntil(_firstWritesReceived + (_lastBatchSize - _waiters.Count), _settings.GroupCommitLinger - waited);
+            ShortSleep.For(_settings.GroupCommitLinger - waited);
             Self.Tell(CommitNow.Instance);
             return;
         }

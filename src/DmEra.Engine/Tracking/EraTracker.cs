@@ -29,12 +29,6 @@ public sealed class EraTracker
     /// <summary>Published after the bitset swap: whoever reads era N+1 here then reads era N+1's bits.</summary>
     public uint CurrentEra => Volatile.Read(ref _currentEra);
 
-    /// <summary>
-    /// Rung by the request path after each first-write it sends the metadata writer, whose group-commit linger
-    /// waits on it for the batch it expects.
-    /// </summary>
-    public DmEra.Storage.Doorbell FirstWritesSent { get; } = new();
-
     /// <summary>The metadata error that failed the volume, or null.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 

@@ -150,7 +150,7 @@ public sealed class BackupView : IDisposable
                     while (end < last && end - c + 1 < MaxRunChunks && !_saved.Contains(end + 1) && ClaimOfLocked(end + 1) is null) end++;
                     if ((_nextSlot + end - c + 1) * ChunkBytes > LimitBytes)
                     {
-                        BreakLocked($"saved-copy store full: {_nextSlot * ChunkBytes} of its {LimitBytes}-byte limit used");
+                        BreakLocked($"saved-copy store full: saving {(end - c + 1) * ChunkBytes} more bytes would pass its {LimitBytes}-byte limit ({_nextSlot * ChunkBytes} used)");
                         return;
                     }
                     mine = new SaveRun(c, end, _nextSlot);

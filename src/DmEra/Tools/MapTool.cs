@@ -21,7 +21,7 @@ internal static class MapTool
         var output = new Option<string>("--output", "-o") { Description = "PNG to write", HelpName = "png", DefaultValueFactory = _ => "map.png" };
         var width = new Option<int>("--width") { Description = "Image width in pixels", DefaultValueFactory = _ => 1024 };
         var socket = AdminCommands.AdminSocketOption();
-        var command = new Command("map", "Draw a volume's eras as a heat map (PNG); live volumes are read through their metadata snapshot")
+        var command = new Command("map", "Draw a volume's eras as a heat map (PNG); a live volume is read through its held metadata snapshot (take_metadata_snap first)")
         {
             target, since, output, width, socket,
         };

@@ -93,13 +93,13 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
         CreateIfAsked(spec.MetadataPath, spec.CreateMetadataBytes);
         if (!File.Exists(spec.OriginPath) && !Directory.Exists(spec.OriginPath) && !IsDevice(spec.OriginPath))
             throw new ConfigurationException($"origin {spec.OriginPath} does not exist");
-        var metadata = MetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive);
+        var metadata = OpenForWriting("metadata", spec.MetadataPath, () => MetadataDevice.Open(spec.MetadataPath, writable: true, DeviceLock.Exclusive));
         IBlockDevice origin;
         List<string> events;
         uint? uncleanEra;
         try
         {
-            origin = FileDevice.Open(spec.OriginPath, inlineWrites);
+            origin = OpenForWriting("origin", spec.OriginPath, () => FileDevice.Open(spec.OriginPath, inlineWrites));
         }
         catch
         {
@@ -140,6 +140,19 @@ public sealed class VolumeHost : IAdminTarget, IAsyncDisposable
             log.LogWarning("volume {Name}: recovered after an unclean stop: the writeset of era {Era}, committed before the stop, is archived; era {Current} begins",
                 spec.Name, era, volume.CurrentEra);
         return (volume, events);
+    }
+
+    /// <summary>Opens a volume's file read-write; refused permission says so in one line instead of .NET's "Access to the path ... is denied".</summary>
+    private static T OpenForWriting<T>(string role, string path, Func<T> open)
+    {
+        try
+        {
+            return open();
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new ConfigurationException($"{role} {path}: permission denied: dmera opens it for writing, also for a --read-only export (check its mode, owner and immutable flag)");
+        }
     }
 
     private static void CreateIfAsked(string path, long bytes)

@@ -94,6 +94,30 @@ public sealed class DaemonRefusalTests
     }
 
     [Fact]
+    public void An_origin_that_cannot_be_opened_for_writing_is_refused_in_one_line_saying_why()
+    {
+        // Root ignores file modes; the immutable flag (chattr +i) refuses even root. Where chattr cannot set it
+        // (another filesystem, not root), a file mode stands in, which refuses a user that is not root.
+        using var dir = new TempDir();
+        var volume = Volume(dir, "v");
+        var origin = dir.File("v.origin");
+        var immutable = Run("chattr", "+i", origin).ExitCode == 0;
+        if (!immutable) File.SetUnixFileMode(origin, UnixFileMode.UserRead);
+        try
+        {
+            var r = DaemonProcess.RunToExit(dir, "--volume", volume, "--read-only", "v");
+            if (!immutable && Environment.UserName == "root") return;   // nothing here can refuse root a write
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Contains($"origin {origin}: permission denied: dmera opens it for writing", r.StdErr);
+            AssertNoStackTrace(r);
+        }
+        finally
+        {
+            if (immutable) Run("chattr", "-i", origin);
+        }
+    }
+
+    [Fact]
     public void Two_volumes_on_one_metadata_or_one_origin_get_one_message_naming_both()
     {
         using var dir = new TempDir();

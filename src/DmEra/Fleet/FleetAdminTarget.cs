@@ -94,8 +94,25 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         throw new AdminCommandException($"volume {volume} (node {FleetNames.NodeName(member)}): {reply.Error}");
     }
 
-    public Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct) =>
-        fleet.Volumes.IsLocal(volume) ? Local.MessageAsync(volume, message, ct) : RemoteAsync(volume, new VolumeMessage(volume, message), ct);
+    public Task<IReadOnlyList<string>> MessageAsync(string volume, string message, CancellationToken ct)
+    {
+        if (fleet.Volumes.IsLocal(volume)) return Local.MessageAsync(volume, message, ct);
+        var words = message.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        // A take on another node goes as a group of one: a plain remote message that arrives after this request
+        // timed out would still run there, leaving a view nobody knows of; the coordinator's take is confirmed
+        // or dropped by the member within the hold lease.
+        return words.Length > 0 && words[0].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase)
+            ? TakeOneRemoteAsync(volume, VolumeHost.ParseSince(words), ct)
+            : RemoteAsync(volume, new VolumeMessage(volume, message), ct);
+    }
+
+    /// <summary>The group's line for the one volume, as the volume's own node prints a take ("era E export V@backup ...").</summary>
+    private async Task<IReadOnlyList<string>> TakeOneRemoteAsync(string volume, uint? since, CancellationToken ct)
+    {
+        var lines = await RunGroupAsync([volume], true, since, ct).ConfigureAwait(false);
+        return lines.Select(l => System.Text.RegularExpressions.Regex.Replace(
+            l.StartsWith(volume + " ", StringComparison.Ordinal) ? l[(volume.Length + 1)..] : l, @" \(node [^)]*\)$", "")).ToList();
+    }
 
     public Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct) =>
         volume is null ? StatusAllAsync(json, ct)

@@ -24,6 +24,29 @@ public sealed class FleetBackupTests
         return JsonDocument.Parse(r.StdOut).RootElement.GetProperty("view");
     }
 
+    [Fact]
+    public async Task A_take_of_a_volume_on_a_stalled_node_fails_and_leaves_no_view_once_the_node_goes_on()
+    {
+        await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 30);
+        await fleet.WaitUntilAsync("b lists the three volumes", () => fleet.Ask(1, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        var ok = fleet.Admin(1, "message", "c1", "take_backup_snap");   // asked on b, taken on c: answered as c answers
+        Assert.True(ok.ExitCode == 0, ok + fleet.Logs());
+        Assert.Matches(@"^era \d+ export c1@backup$", ok.StdOut.Trim());
+        Assert.Equal(0, fleet.Admin(1, "message", "c1", "drop_backup_snap").ExitCode);
+
+        // c stalls while b asks: the take fails. The request reaches c when it goes on; a view taken then must not
+        // stay held, since its caller was told it failed (a plain remote message used to run late and keep it).
+        FleetNodes.Signal(fleet[2], Signum.SIGSTOP);
+        var stalled = fleet.Admin(1, "message", "c1", "take_backup_snap");
+        FleetNodes.Signal(fleet[2], Signum.SIGCONT);
+        Assert.True(stalled.ExitCode != 0, stalled.ToString());
+        await fleet.WaitUntilAsync("c answers again", () => fleet.Ask(2, "status c1").Length == 1 && !fleet.Ask(2, "status c1")[0].StartsWith("error"));
+        await Task.Delay(TimeSpan.FromSeconds(2 * FleetNodes.HoldLeaseSeconds + 5));   // past any lease a late take started
+        Assert.True(View(fleet, 2, "c1").ValueKind == JsonValueKind.Null, fleet.Logs());
+        var again = fleet.Admin(1, "message", "c1", "take_backup_snap");
+        Assert.True(again.ExitCode == 0, again + fleet.Logs());
+    }
+
     /// <summary>Write n of a writer puts byte n+1 in the whole of block n+1 (block 0 was written before the take).</summary>
     private sealed record Write(int N, long Issued, long Done);
 

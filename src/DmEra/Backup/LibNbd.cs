@@ -37,6 +37,7 @@ internal static unsafe partial class LibNbd
     [LibraryImport(Lib, EntryPoint = "nbd_add_meta_context", StringMarshalling = StringMarshalling.Utf8)] public static partial int AddMetaContext(nint h, string name);
     [LibraryImport(Lib, EntryPoint = "nbd_set_full_info")] public static partial int SetFullInfo(nint h, [MarshalAs(UnmanagedType.U1)] bool request);
     [LibraryImport(Lib, EntryPoint = "nbd_set_pread_initialize")] public static partial int SetPreadInitialize(nint h, [MarshalAs(UnmanagedType.U1)] bool request);
+    [LibraryImport(Lib, EntryPoint = "nbd_set_uri_allow_local_file")] public static partial int SetUriAllowLocalFile(nint h, [MarshalAs(UnmanagedType.U1)] bool allow);
     [LibraryImport(Lib, EntryPoint = "nbd_connect_uri", StringMarshalling = StringMarshalling.Utf8)] public static partial int ConnectUri(nint h, string uri);
     [LibraryImport(Lib, EntryPoint = "nbd_get_export_description")] public static partial nint GetExportDescription(nint h);
     [LibraryImport(Lib, EntryPoint = "nbd_get_size")] public static partial long GetSize(nint h);

@@ -48,6 +48,9 @@ public sealed unsafe class NbdConnection : IDisposable
             {
                 // libnbd before 1.12: it always zeroes; slower, still correct.
             }
+            // The URI is the user's own (--uri, --to): let it name local files as nbdinfo and nbdcopy do, such as
+            // tls-certificates=DIR to trust a private CA, or tls-psk-file=FILE.
+            Check(LibNbd.SetUriAllowLocalFile(h, true), h, uri);
             Check(LibNbd.ConnectUri(h, uri), h, uri);
             var size = LibNbd.GetSize(h);
             if (size < 0) Check(-1, h, uri);

@@ -200,7 +200,7 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
         {
             throw new AdminCommandException($"group {gid}: the coordinator on {FleetNames.NodeName(oldest)} did not answer within {Timeout.TotalSeconds:0.#}s (it moves to the next oldest member after a failure); any hold it took ends by itself within {fleet.Settings.HoldLease.TotalSeconds:0.#}s" +
                 (takeViews ? $"; a view taken for the group that the coordinator did not confirm is dropped by its node within {fleet.Settings.HoldLease.TotalSeconds:0.#}s of its take" +
-                    $" (if the coordinator confirmed the views before it went, they stay: see dmera status --json, drop them with dmera message --group {string.Join(',', names)} drop_backup_snap)" : ""));
+                    $" (if the coordinator confirmed the views before it went, they stay: see dmera status VOLUME --json for each (the fleet-wide form refuses while a member does not answer), drop them with dmera message --group {string.Join(',', names)} drop_backup_snap)" : ""));
         }
         return outcome.Error is null ? outcome.Lines : throw new AdminCommandException($"group {gid}: {outcome.Error}");
     }

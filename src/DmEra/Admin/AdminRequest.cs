@@ -48,7 +48,7 @@ public abstract record AdminRequest
             "message" when words.Length == 3 => new Message(words[1], words[2]),
             "message" when words.Length == 4 && words[2].Equals("take_backup_snap", StringComparison.OrdinalIgnoreCase) =>
                 new Message(words[1], words[2] + " " + words[3]),
-            "message" => throw new FormatException("usage: message VOLUME checkpoint|take_metadata_snap|drop_metadata_snap (the kernel takes exactly one message argument)"),
+            "message" => throw new FormatException("usage: message VOLUME checkpoint|take_metadata_snap|drop_metadata_snap|take_backup_snap [SINCE]|drop_backup_snap (one message, as the kernel takes)"),
             "group-checkpoint" when words.Length == 2 =>
                 new GroupCheckpoint(words[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList()),
             "group-checkpoint" => throw new FormatException("usage: group-checkpoint VOL1,VOL2,..."),

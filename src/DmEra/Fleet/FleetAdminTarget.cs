@@ -114,9 +114,19 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
             l.StartsWith(volume + " ", StringComparison.Ordinal) ? l[(volume.Length + 1)..] : l, @" \(node [^)]*\)$", "")).ToList();
     }
 
-    public Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct) =>
-        volume is null ? StatusAllAsync(json, ct)
-        : fleet.Volumes.IsLocal(volume) ? Local.StatusAsync(volume, json, ct) : RemoteAsync(volume, new VolumeStatus(volume, json), ct);
+    public async Task<IReadOnlyList<string>> StatusAsync(string? volume, bool json, CancellationToken ct)
+    {
+        if (volume is null) return await StatusAllAsync(json, ct).ConfigureAwait(false);
+        var local = fleet.Volumes.IsLocal(volume);
+        var lines = local ? await Local.StatusAsync(volume, json, ct).ConfigureAwait(false)
+            : await RemoteAsync(volume, new VolumeStatus(volume, json), ct).ConfigureAwait(false);
+        if (!json || lines is not [var line]) return lines;
+        // In a fleet one volume's JSON names its node, as the fleet-wide form does.
+        var o = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+        o["node"] = local ? fleet.Settings.Name : _seen.TryGetValue(volume, out var at) && Fleet().Cluster.State.Members.FirstOrDefault(m => m.UniqueAddress == at) is { } m
+            ? FleetNames.NodeName(m) : null;
+        return [o.ToJsonString()];
+    }
 
     /// <summary>
     /// <c>status</c> with no volume: every volume of the fleet, as the daemon alone prints its own ("NAME: LINE" in
@@ -224,6 +234,9 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
             (unreachable.Contains(m.Address) ? " unreachable" : "") +
             (m.Address == cluster.SelfAddress ? " (this node)" : "") +
             (m == oldest ? " (coordinator)" : "")).ToList();
+        // A node whose seeds do not answer (a wrong address, a fleet not started yet) would otherwise list nothing and look fine.
+        if (!state.Members.Any(m => m.Address == cluster.SelfAddress && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving))
+            lines = [.. lines, $"# this node has not joined the fleet (yet): joining through {string.Join(", ", fleet.Settings.Seeds.Select(x => $"{x.Host}:{x.Port}"))}; its log says more"];
         return Task.FromResult(lines);
     }
 }

@@ -29,6 +29,8 @@ public sealed class FleetBackupTests
     {
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 30);
         await fleet.WaitUntilAsync("b lists the three volumes", () => fleet.Ask(1, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        foreach (var asking in new[] { 1, 2 })   // one volume's JSON names its node, asked there or elsewhere
+            Assert.Equal("c", JsonDocument.Parse(fleet.Admin(asking, "status", "c1", "--json").StdOut).RootElement.GetProperty("node").GetString());
         var ok = fleet.Admin(1, "message", "c1", "take_backup_snap");   // asked on b, taken on c: answered as c answers
         Assert.True(ok.ExitCode == 0, ok + fleet.Logs());
         Assert.Matches(@"^era \d+ export c1@backup$", ok.StdOut.Trim());

@@ -97,7 +97,7 @@ public sealed class FleetNodes : IAsyncDisposable
     /// restarts. One of those took a node's port between the pick and the daemon's bind and failed a CI run.
     /// Below the range, only a server bound to that port by number can hold it.
     /// </summary>
-    private static int[] FreePorts(int n)
+    internal static int[] FreePorts(int n)
     {
         var ephemeralLow = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0]);
         var (low, high) = (Math.Max(1025, ephemeralLow - 12000), ephemeralLow - 1);

@@ -101,6 +101,23 @@ public sealed class FleetTests
     }
 
     [Fact]
+    public async Task A_node_whose_seeds_do_not_answer_says_so_when_asked_for_the_nodes()
+    {
+        using var dir = new TempDir();
+        // The seed: a port bound (so nobody else takes it) and not listening, so joins to it are refused.
+        using var seed = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Tcp) { ExclusiveAddressUse = true };
+        seed.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var seedPort = ((System.Net.IPEndPoint)seed.LocalEndPoint!).Port;
+        await using var d = await DaemonProcess.StartAsync(dir, "--volume", Volume(dir, "v"), "--cluster-listen", $"127.0.0.1:{FleetNodes.FreePorts(1)[0]}",
+            "--node-name", "lone", "--cluster-seed", $"127.0.0.1:{seedPort}");
+        var nodes = d.Admin("nodes");
+        Assert.True(nodes.ExitCode == 0, nodes.ToString());
+        Assert.Contains($"# this node has not joined the fleet (yet): joining through 127.0.0.1:{seedPort}", nodes.StdOut);
+        QemuIo(d, "v", "write -P 0x22 0 64k", "read -P 0x22 0 64k");   // its volume serves meanwhile
+    }
+
+    [Fact]
     public async Task A_second_node_of_one_name_leaves_the_fleet_saying_so_stays_out_and_keeps_serving()
     {
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "b"], [["a1"], ["b1"], ["x1"]]);

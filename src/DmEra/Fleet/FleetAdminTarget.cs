@@ -234,8 +234,9 @@ public sealed class FleetAdminTarget(FleetHost fleet) : IAdminTarget
             (unreachable.Contains(m.Address) ? " unreachable" : "") +
             (m.Address == cluster.SelfAddress ? " (this node)" : "") +
             (m == oldest ? " (coordinator)" : "")).ToList();
-        // A node whose seeds do not answer (a wrong address, a fleet not started yet) would otherwise list nothing and look fine.
-        if (!state.Members.Any(m => m.Address == cluster.SelfAddress && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving))
+        // A node whose seeds do not answer (a wrong address, a fleet not started yet) would otherwise list nothing and
+        // look fine. One that is joining is listed as such, as a member.
+        if (!state.Members.Any(m => m.Address == cluster.SelfAddress))
             lines = [.. lines, $"# this node has not joined the fleet (yet): joining through {string.Join(", ", fleet.Settings.Seeds.Select(x => $"{x.Host}:{x.Port}"))}; its log says more"];
         return Task.FromResult(lines);
     }

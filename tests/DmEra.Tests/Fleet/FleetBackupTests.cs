@@ -28,7 +28,7 @@ public sealed class FleetBackupTests
     public async Task A_take_of_a_volume_on_a_stalled_node_fails_and_leaves_no_view_once_the_node_goes_on()
     {
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 30);
-        await fleet.WaitUntilAsync("b lists the three volumes", () => fleet.Ask(1, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        await fleet.WaitFormedAsync(1, ["a1 a", "b1 b", "c1 c"]);
         foreach (var asking in new[] { 1, 2 })   // one volume's JSON names its node, asked there or elsewhere
             Assert.Equal("c", JsonDocument.Parse(fleet.Admin(asking, "status", "c1", "--json").StdOut).RootElement.GetProperty("node").GetString());
         var ok = fleet.Admin(1, "message", "c1", "take_backup_snap");   // asked on b, taken on c: answered as c answers
@@ -56,7 +56,7 @@ public sealed class FleetBackupTests
     public async Task One_group_take_holds_the_same_instant_on_three_nodes_and_a_failed_or_killed_member_leaves_no_view_anywhere()
     {
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 10);
-        await fleet.WaitUntilAsync("a lists the three volumes", () => fleet.Ask(0, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        await fleet.WaitFormedAsync(0, ["a1 a", "b1 b", "c1 c"]);
         var eras = Group.Select(v => uint.Parse(fleet.Ask(0, $"status {v}")[0].Split(' ')[2])).ToArray();
         for (var i = 0; i < 3; i++) QemuIo(fleet[i], Group[i], "write -P 0x11 0 64k");
 
@@ -163,7 +163,7 @@ public sealed class FleetBackupTests
         const int lease = 16;   // the phase timeout (7 s) must stay under half of it
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 60,
             extraHocon: _ => $"dmera.fleet {{ hold-lease = {lease}s, phase-timeout = 7s, request-timeout = 15s }}");
-        await fleet.WaitUntilAsync("c lists the three volumes", () => fleet.Ask(2, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        await fleet.WaitFormedAsync(2, ["a1 a", "b1 b", "c1 c"]);
         Assert.Contains(fleet.Ask(2, "nodes"), l => l.StartsWith("a up ") && l.EndsWith("(coordinator)"));
 
         // c holds first (b is stopped), then c stops and b goes on: b holds and takes its view, and the coordinator

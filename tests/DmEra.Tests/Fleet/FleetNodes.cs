@@ -136,6 +136,15 @@ public sealed class FleetNodes : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Node <paramref name="asking"/> lists <paramref name="volumes"/> and sees every member up. A member still
+    /// joining answers for its volumes already, but the split brain resolver does not count it: a scenario that
+    /// kills or stops a member then could leave the survivors a minority, downed (seen in a fleet-suite run).
+    /// </summary>
+    public Task WaitFormedAsync(int asking, string[] volumes) =>
+        WaitUntilAsync($"{Names[asking]} lists {string.Join(", ", volumes)} and sees {Names.Length} members up",
+            () => Ask(asking, "volumes").SequenceEqual(volumes) && Ask(asking, "nodes").Count(l => l.Split(' ') is [_, "up", ..]) == Names.Length);
+
     public string Logs() => string.Join("\n", Nodes.Select((n, i) => $"==== {Names[i]}\n{n?.Log}"));
 
     public ProcessResult Admin(int i, params string[] args) => this[i].Admin(args);

@@ -138,7 +138,7 @@ public sealed class FleetTests
     {
         // stable-after 10 s: nobody is downed while the lease runs out, so only the lease can end the hold.
         await using var fleet = await FleetNodes.StartAsync(["a", "b", "c"], [["a1"], ["b1"], ["c1"]], stableAfterSeconds: 10);
-        await fleet.WaitUntilAsync("b lists the three volumes", () => fleet.Ask(1, "volumes").SequenceEqual(["a1 a", "b1 b", "c1 c"]));
+        await fleet.WaitFormedAsync(1, ["a1 a", "b1 b", "c1 c"]);
         Assert.Contains(fleet.Ask(1, "nodes"), l => l.StartsWith("a up ") && l.EndsWith("(coordinator)"));
 
         // c stalls, so the group cannot get past its holds; then the coordinator's node dies while b holds.
@@ -182,7 +182,7 @@ public sealed class FleetTests
     {
         // a has the lower address: on a one-against-one split, keep-majority keeps a's side.
         await using var fleet = await FleetNodes.StartAsync(["a", "b"], [["a1"], ["b1"]], stableAfterSeconds: 2);
-        await fleet.WaitUntilAsync("a lists both volumes", () => fleet.Ask(0, "volumes").SequenceEqual(["a1 a", "b1 b"]));
+        await fleet.WaitFormedAsync(0, ["a1 a", "b1 b"]);
         QemuIo(fleet[1], "b1", "write -P 0x55 0 64k");
 
         FleetNodes.Signal(fleet[1], Signum.SIGSTOP);

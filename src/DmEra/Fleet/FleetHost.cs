@@ -26,7 +26,6 @@ public sealed class FleetHost : IAsyncDisposable
     private readonly X509Certificate2? _certificate;
     private readonly CancellationTokenSource _stopping = new();
     private volatile ActorSystem? _system;
-    private volatile bool _nameTaken;   // an older member has this node's name: out of the fleet for good
 
     public FleetHost(FleetSettings settings, FleetVolumes volumes, ILogger log)
     {
@@ -112,7 +111,6 @@ public sealed class FleetHost : IAsyncDisposable
             ClusterSingletonManagerSettings.Create(system).WithRole("dmera")), GroupCoordinator.Name);
         // Removed from the fleet (downed, or left): end this system so a fresh one can join again.
         cluster.RegisterOnMemberRemoved(() => End(system));
-        cluster.RegisterOnMemberUp(() => LeaveIfNameTaken(cluster));
         _log.LogInformation("fleet: node {Node} at {Address} joining through {Seeds}", _settings.Name, cluster.SelfAddress,
             _settings.Seeds.Count == 0 ? "nobody (no seeds: this node joins itself)" : string.Join(", ", _settings.Seeds.Select(s => $"{s.Host}:{s.Port}")));
         if (_settings.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
@@ -120,27 +118,10 @@ public sealed class FleetHost : IAsyncDisposable
         return system;
     }
 
-    /// <summary>
-    /// Node names address volumes and group members: two members of one name would each answer for the other's
-    /// groups (seen: every group over both failed as "did not answer"). The younger leaves and stays out.
-    /// </summary>
-    private void LeaveIfNameTaken(Cluster cluster)
-    {
-        var self = cluster.SelfMember;
-        var older = cluster.State.Members.FirstOrDefault(m => m.Address != self.Address && m.IsOlderThan(self)
-            && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Leaving && FleetNames.NodeName(m) == _settings.Name);
-        if (older is null) return;
-        _nameTaken = true;
-        _log.LogError("fleet: node name {Name} is already taken by the member at {Address}: this node leaves the fleet and stays out " +
-            "(its volumes and NBD keep serving); restart it with another --node-name", _settings.Name, older.Address);
-        cluster.Leave(cluster.SelfAddress);
-    }
-
     private async Task OnTerminated(ActorSystem system)
     {
         if (_stopping.IsCancellationRequested) return;
         if (_system == system) _system = null;
-        if (_nameTaken) return;   // said once, in LeaveIfNameTaken
         _log.LogWarning("fleet: this node is out of the fleet (downed, or cut off); its volumes and NBD keep serving; rejoining in {Delay}s",
             _settings.RejoinAfter.TotalSeconds);
         while (!_stopping.IsCancellationRequested)

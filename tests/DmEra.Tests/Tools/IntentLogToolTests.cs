@@ -14,23 +14,28 @@ namespace DmEra.Tests.Tools;
 /// </summary>
 public sealed class IntentLogToolTests
 {
+    /// <summary>Metadata of 3000 blocks, one checkpoint in, after <paramref name="write"/>, committed: its path, current era and tracking id.</summary>
+    private static (string Path, uint Era, byte[] Id) Metadata(TempDir dir, Action<EraMetadata> write)
+    {
+        var path = dir.File("meta.bin");
+        using (var f = File.Create(path)) f.SetLength(4 << 20);
+        using var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128);
+        md.Resize(3000);
+        md.Rollover();
+        write(md);
+        md.Commit();
+        return (path, md.CurrentEra, md.TrackingId);
+    }
+
     [Fact]
     public void Invalidate_dump_and_check_see_the_marks_only_the_intent_log_holds()
     {
         using var dir = new TempDir();
-        var path = dir.File("meta.bin");
-        using (var f = File.Create(path)) f.SetLength(4 << 20);
-        uint era;
-        byte[] id;
-        using (var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128))
+        var (path, era, id) = Metadata(dir, md =>
         {
-            md.Resize(3000);
-            md.Rollover();
             md.MarkBlocks([1]);
             md.Rollover();   // block 1 is archived under its era; blocks 5 and 2999 are marked in the next one
-            md.Commit();
-            (era, id) = (md.CurrentEra, md.TrackingId);
-        }
+        });
         var logPath = path + ".log";
         using (var f = File.Create(logPath)) f.SetLength(64 << 10);
         using (var log = MetadataDevice.Open(logPath, true, DeviceLock.Exclusive))
@@ -67,18 +72,7 @@ public sealed class IntentLogToolTests
         // current writeset, none only in the (empty) log. The writeset is still open, so era_invalidate, which
         // reads archived writesets and the era array, misses them; dmera's tools archive it as the next start does.
         using var dir = new TempDir();
-        var path = dir.File("meta.bin");
-        using (var f = File.Create(path)) f.SetLength(4 << 20);
-        uint era;
-        byte[] id;
-        using (var md = EraMetadata.Open(MetadataDevice.Open(path, true, DeviceLock.Exclusive), 128))
-        {
-            md.Resize(3000);
-            md.Rollover();
-            md.MarkBlocks([7, 2000]);
-            md.Commit();
-            (era, id) = (md.CurrentEra, md.TrackingId);
-        }
+        var (path, era, id) = Metadata(dir, md => md.MarkBlocks([7, 2000]));
         var logPath = path + ".log";
         using (var f = File.Create(logPath)) f.SetLength(64 << 10);
         using (var log = MetadataDevice.Open(logPath, true, DeviceLock.Exclusive))
